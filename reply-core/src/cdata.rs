@@ -1,0 +1,226 @@
+//! Writing a string as the content of a CDATA section, so that the result is well-formed XML for
+//! every input and reads back as the input.
+//!
+//! Two things can't stand as they are inside `<![CDATA[ … ]]>`:
+//!
+//! - the sequence `]]>`, which would end the section early and let the rest of the value be read
+//!   as markup. It is split across two sections: `]]>` becomes `]]]]><![CDATA[>`, which a parser
+//!   reads back as `]]>`;
+//! - the characters XML 1.0 forbids anywhere in a document: U+0000 to U+0008, U+000B, U+000C,
+//!   U+000E to U+001F, U+FFFE and U+FFFF. Each is replaced by U+FFFD REPLACEMENT CHARACTER.
+//!   (Tab, line feed and carriage return are allowed and kept.)
+//!
+//! Everything else, `<`, `&`, quotes and every other character, is copied as it is.
+//!
+//! ```
+//! use reply_core::cdata;
+//!
+//! let mut out = String::new();
+//! cdata::write_escaped(&mut out, "a]]>b\u{1}c").unwrap();
+//! assert_eq!(out, "a]]]]><![CDATA[>b\u{FFFD}c");
+//! assert_eq!(cdata::escaped_len("a]]>b\u{1}c"), out.len());
+//! ```
+
+use crate::Sink;
+
+/// What replaces a forbidden character.
+pub const REPLACEMENT: char = '\u{FFFD}';
+
+/// What replaces the `]>` of a `]]>`: it closes the section after `]]` and opens a new one
+/// before `>`.
+const SPLIT: &str = "]]><![CDATA[";
+
+/// A spot in the input that can't be copied as it is.
+#[derive(Clone, Copy)]
+enum Special {
+    /// A one-byte forbidden character (a C0 control other than tab, LF, CR).
+    Control,
+    /// U+FFFE or U+FFFF, three bytes.
+    Nonchar,
+    /// The three bytes `]]>`.
+    SectionEnd,
+}
+
+#[inline(always)]
+fn classify(b0: u8, b1: u8, b2: u8) -> Option<Special> {
+    if b0 < 0x20 && b0 != b'\t' && b0 != b'\n' && b0 != b'\r' {
+        Some(Special::Control)
+    } else if b0 == 0xEF && b1 == 0xBF && b2 >= 0xBE {
+        // U+FFFE is EF BF BE, U+FFFF is EF BF BF; no other character starts with EF BF BE/BF.
+        Some(Special::Nonchar)
+    } else if b0 == b']' && b1 == b']' && b2 == b'>' {
+        Some(Special::SectionEnd)
+    } else {
+        None
+    }
+}
+
+/// Whether any of the 16 positions starting a window of 18 bytes is special. Written without
+/// branches so that it compiles to a few vector compares; plain text, CJK and fullwidth
+/// punctuation included, never leaves this fast path.
+#[inline(always)]
+fn window_has_special(w: &[u8; 18]) -> bool {
+    let mut any = false;
+    for i in 0..16 {
+        let (b0, b1, b2) = (w[i], w[i + 1], w[i + 2]);
+        let control = (b0 < 0x20) & (b0 != b'\t') & (b0 != b'\n') & (b0 != b'\r');
+        let nonchar = (b0 == 0xEF) & (b1 == 0xBF) & (b2 >= 0xBE);
+        let section_end = (b0 == b']') & (b1 == b']') & (b2 == b'>');
+        any |= control | nonchar | section_end;
+    }
+    any
+}
+
+/// The first special spot at or after `from`.
+#[inline]
+fn find_special(bytes: &[u8], mut from: usize) -> Option<(usize, Special)> {
+    while let Some(window) = bytes.get(from..).and_then(|rest| rest.first_chunk::<18>()) {
+        if window_has_special(window) {
+            break;
+        }
+        from += 16;
+    }
+    // At most 16 positions from a window with a hit, or the last 17 bytes of the input.
+    while from < bytes.len() {
+        let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+        if let Some(special) = classify(bytes[from], at(from + 1), at(from + 2)) {
+            return Some((from, special));
+        }
+        from += 1;
+    }
+    None
+}
+
+/// The number of bytes [`write_escaped`] writes for `s`, computed without writing.
+///
+/// ```
+/// assert_eq!(reply_core::cdata::escaped_len("你好"), 6);
+/// assert_eq!(reply_core::cdata::escaped_len("]]>"), 15);
+/// assert_eq!(reply_core::cdata::escaped_len("\u{0}"), 3);
+/// ```
+#[inline]
+pub fn escaped_len(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut extra = 0;
+    let mut from = 0;
+    while let Some((at, special)) = find_special(bytes, from) {
+        match special {
+            // One byte becomes the three of U+FFFD.
+            Special::Control => {
+                extra += 2;
+                from = at + 1;
+            }
+            // Three bytes become three.
+            Special::Nonchar => from = at + 3,
+            // `]]>` becomes `]]` + SPLIT + `>`.
+            Special::SectionEnd => {
+                extra += SPLIT.len();
+                from = at + 2;
+            }
+        }
+    }
+    bytes.len() + extra
+}
+
+/// Writes `s` as the content of a CDATA section: the caller writes the `<![CDATA[` before and the
+/// `]]>` after. Writes exactly [`escaped_len(s)`](escaped_len) bytes, with one `write_str` call
+/// per clean run and per replacement.
+///
+/// ```
+/// let mut out = String::from("<![CDATA[");
+/// reply_core::cdata::write_escaped(&mut out, "1 < 2 ]]> \u{FFFF}").unwrap();
+/// out.push_str("]]>");
+/// assert_eq!(out, "<![CDATA[1 < 2 ]]]]><![CDATA[> \u{FFFD}]]>");
+/// ```
+#[inline]
+pub fn write_escaped<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), S::Error> {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut from = 0;
+    while let Some((at, special)) = find_special(bytes, from) {
+        // Every special spot starts at an ASCII byte or at the lead byte EF, and every cut below
+        // falls before such a byte or after `]]`, so each slice is on a character boundary.
+        match special {
+            Special::Control | Special::Nonchar => {
+                if at > start {
+                    sink.write_str(&s[start..at])?;
+                }
+                sink.write_str("\u{FFFD}")?;
+                start = at + if let Special::Control = special { 1 } else { 3 };
+                from = start;
+            }
+            Special::SectionEnd => {
+                sink.write_str(&s[start..at + 2])?;
+                sink.write_str(SPLIT)?;
+                start = at + 2;
+                from = start;
+            }
+        }
+    }
+    if start < bytes.len() {
+        sink.write_str(&s[start..])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escape(s: &str) -> String {
+        let mut out = String::new();
+        let Ok(()) = write_escaped(&mut out, s);
+        assert_eq!(out.len(), escaped_len(s), "escaped_len disagrees for {s:?}");
+        out
+    }
+
+    #[test]
+    fn clean_text_is_copied() {
+        assert_eq!(escape(""), "");
+        assert_eq!(escape("你好"), "你好");
+        assert_eq!(escape("<a href=\"x\">&amp;</a>"), "<a href=\"x\">&amp;</a>");
+        assert_eq!(escape("tab\tline\ncr\r"), "tab\tline\ncr\r");
+        assert_eq!(escape("]] > ]>"), "]] > ]>");
+        // Fullwidth punctuation and U+FFFD itself start with EF but are not forbidden.
+        assert_eq!(escape("，！？\u{FFFD}\u{FFEE}"), "，！？\u{FFFD}\u{FFEE}");
+    }
+
+    #[test]
+    fn section_end_is_split() {
+        assert_eq!(escape("]]>"), "]]]]><![CDATA[>");
+        assert_eq!(escape("]]]>"), "]]]]]><![CDATA[>");
+        assert_eq!(escape("]]>]]>"), "]]]]><![CDATA[>]]]]><![CDATA[>");
+        assert_eq!(escape("x]]>y"), "x]]]]><![CDATA[>y");
+    }
+
+    #[test]
+    fn forbidden_characters_are_replaced() {
+        for c in (0u32..0x20).filter_map(char::from_u32) {
+            let expected = if matches!(c, '\t' | '\n' | '\r') { c } else { REPLACEMENT };
+            assert_eq!(escape(&c.to_string()), expected.to_string(), "U+{:04X}", c as u32);
+        }
+        assert_eq!(escape("\u{FFFE}\u{FFFF}"), "\u{FFFD}\u{FFFD}");
+        assert_eq!(escape("a\u{0}b\u{1F}c"), "a\u{FFFD}b\u{FFFD}c");
+    }
+
+    #[test]
+    fn specials_are_found_at_every_offset_around_the_window() {
+        // Put each special at every position of a 40-byte run, so that it falls at the start,
+        // middle, end and across the edge of the 16-byte stride and the 18-byte window.
+        for special in ["]]>", "\u{0}", "\u{FFFF}", "\u{B}"] {
+            for at in 0..40 {
+                let input = format!("{}{special}{}", "a".repeat(at), "b".repeat(40 - at));
+                let expected = format!(
+                    "{}{}{}",
+                    "a".repeat(at),
+                    match special {
+                        "]]>" => "]]]]><![CDATA[>",
+                        _ => "\u{FFFD}",
+                    },
+                    "b".repeat(40 - at)
+                );
+                assert_eq!(escape(&input), expected, "special {special:?} at {at}");
+            }
+        }
+    }
+}

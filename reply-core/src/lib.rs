@@ -1,0 +1,37 @@
+//! The runtime of [`passive-reply`](https://docs.rs/passive-reply): the [`PassiveReply`] trait,
+//! the [`Sink`]s a reply is written into, CDATA escaping ([`cdata`]), the values elements hold
+//! ([`TextValue`], [`CreateTime`]), news articles ([`NewsArticle`], [`Articles`]) and the standard
+//! messages ([`Text`], [`Image`], [`Voice`], [`Video`], [`Music`], [`News`],
+//! [`TransferCustomerService`], [`Empty`]).
+//!
+//! Applications depend on `passive-reply`, which re-exports all of this with the derives. This
+//! crate is for frameworks that want the runtime alone.
+//!
+//! ```
+//! use reply_core::{PassiveReply, Text};
+//!
+//! let reply = Text::new("toUser", "fromUser", "你好").with_create_time(12345678);
+//! let mut buf = Vec::with_capacity(1024);
+//! reply.write_to(&mut buf).unwrap();
+//! assert_eq!(buf, reply.to_xml().as_bytes());
+//! ```
+
+pub mod cdata;
+mod messages;
+mod news;
+mod reply;
+mod sink;
+mod value;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// The platform's message schema: kinds, elements, order, and what is required.
+pub use reply_schema as schema;
+
+pub use messages::{Article, Image, Music, News, Text, TransferCustomerService, Video, Voice};
+pub use news::{ArticleCountError, ArticleList, Articles, NewsArticle};
+pub use reply::{BoxedReply, DynReply, Empty, PassiveReply, SinkFailed};
+pub use sink::{BufferFull, FmtSink, IoSink, Sink, SliceSink};
+pub use value::{CreateTime, TextValue, UnixSeconds, now};

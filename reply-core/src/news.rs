@@ -1,0 +1,262 @@
+//! News replies: articles, and the bounded lists that hold them.
+
+use std::fmt;
+
+use crate::Sink;
+use crate::schema::MAX_ARTICLES;
+
+/// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
+/// optional.
+///
+/// Implement it with `#[derive(NewsArticle)]` (from the `passive-reply` crate); [`Article`] is
+/// the standard one.
+///
+/// [`Article`]: crate::Article
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a news article",
+    label = "the items of `articles` must be news articles",
+    note = "derive it with `#[derive(NewsArticle)]`, or use `passive_reply::Article`"
+)]
+pub trait NewsArticle {
+    /// The exact number of bytes [`write_item`](NewsArticle::write_item) writes.
+    fn item_len(&self) -> usize;
+
+    /// Writes the whole `<item>…</item>` element. Called by the news reply that holds it, which
+    /// has already reserved room for it.
+    fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
+}
+
+impl<A: NewsArticle + ?Sized> NewsArticle for &A {
+    #[inline]
+    fn item_len(&self) -> usize {
+        (**self).item_len()
+    }
+
+    #[inline]
+    fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        (**self).write_item(sink)
+    }
+}
+
+/// A list of articles whose length is known, from its type, to be from 1 to `MAX`: the type of a
+/// news reply's `articles` field.
+///
+/// Implemented for arrays `[A; N]` with 1 <= N <= MAX, for [`Articles<A, M>`](Articles) with
+/// M <= MAX, and for references to them. An unbounded collection (`Vec`, a slice) can't be
+/// one: the platform shows nothing for a news reply of more than ten articles, so the bound must
+/// be checked before the reply is written. This is a trait bound, so `cargo check` reports a
+/// list that can be too long, not only `cargo build`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` can hold a number of articles outside 1 to {MAX}",
+    label = "a news reply carries 1 to {MAX} articles",
+    note = "use an array `[A; N]` with 1 <= N <= {MAX}, or `Articles<A>`, a list that refuses more than ten items (`Articles<A, N>` for at most N), when it is built"
+)]
+pub trait ArticleList<const MAX: usize> {
+    /// The article type.
+    type Item: NewsArticle;
+
+    /// The articles, from 1 to `MAX` of them.
+    fn articles(&self) -> &[Self::Item];
+}
+
+impl<L: ArticleList<MAX> + ?Sized, const MAX: usize> ArticleList<MAX> for &L {
+    type Item = L::Item;
+
+    #[inline]
+    fn articles(&self) -> &[Self::Item] {
+        (**self).articles()
+    }
+}
+
+// One impl for each allowed pair (length, limit), so that the bound is checked by the trait
+// solver, which `cargo check` runs, rather than by a constant evaluated only at code generation.
+macro_rules! article_lists {
+    ($($max:literal: $($n:literal)*;)*) => {$($(
+        impl<A: NewsArticle> ArticleList<$max> for [A; $n] {
+            type Item = A;
+
+            #[inline]
+            fn articles(&self) -> &[A] {
+                self
+            }
+        }
+
+        impl<A: NewsArticle> ArticleList<$max> for Articles<A, $n> {
+            type Item = A;
+
+            #[inline]
+            fn articles(&self) -> &[A] {
+                &self.items
+            }
+        }
+    )*)*};
+}
+
+article_lists! {
+    1: 1;
+    2: 1 2;
+    3: 1 2 3;
+    4: 1 2 3 4;
+    5: 1 2 3 4 5;
+    6: 1 2 3 4 5 6;
+    7: 1 2 3 4 5 6 7;
+    8: 1 2 3 4 5 6 7 8;
+    9: 1 2 3 4 5 6 7 8 9;
+    10: 1 2 3 4 5 6 7 8 9 10;
+}
+
+/// A list of 1 to `MAX` articles (10 unless given), checked when it is built.
+///
+/// The type of `articles` for a news reply whose number of articles is known only at run time.
+/// `MAX` can be at most 10, the platform's limit.
+///
+/// ```
+/// use reply_core::{Article, Articles};
+///
+/// let one = Articles::new(Article::new().title("only"));
+/// assert_eq!(one.len(), 1);
+///
+/// let titles = ["a", "b", "c"];
+/// let list: Articles<Article> = titles.iter().map(|t| Article::new().title(*t)).collect::<Vec<_>>().try_into()?;
+/// assert_eq!(list.len(), 3);
+///
+/// let too_many = vec![Article::new(); 11];
+/// let err = Articles::<Article>::try_from(too_many).unwrap_err();
+/// assert_eq!(err.to_string(), "a news reply carries 1 to 10 articles, and this list has 11");
+/// assert_eq!(err.into_items().len(), 11); // nothing is lost
+/// # Ok::<(), reply_core::ArticleCountError<Article>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Articles<A, const MAX: usize = MAX_ARTICLES> {
+    items: Vec<A>,
+}
+
+impl<A, const MAX: usize> Articles<A, MAX> {
+    const MAX_IS_ALLOWED: () =
+        assert!(MAX >= 1 && MAX <= MAX_ARTICLES, "Articles<A, MAX> needs 1 <= MAX <= 10, the platform's limit");
+
+    /// A list of one article.
+    pub fn new(first: A) -> Self {
+        let () = Self::MAX_IS_ALLOWED;
+        Articles { items: vec![first] }
+    }
+
+    /// Appends `article`, or gives it back when the list already holds `MAX`.
+    ///
+    /// ```
+    /// use reply_core::{Article, Articles};
+    ///
+    /// let mut list: Articles<Article, 2> = Articles::new(Article::new().title("a"));
+    /// assert!(list.push(Article::new().title("b")).is_ok());
+    /// let refused = list.push(Article::new().title("c")).unwrap_err();
+    /// assert_eq!(refused.title.as_deref(), Some("c"));
+    /// ```
+    pub fn push(&mut self, article: A) -> Result<(), A> {
+        if self.items.len() < MAX {
+            self.items.push(article);
+            Ok(())
+        } else {
+            Err(article)
+        }
+    }
+
+    /// The number of articles, from 1 to `MAX`.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Always false: a list holds at least one article. Here for the convention.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The articles.
+    pub fn as_slice(&self) -> &[A] {
+        &self.items
+    }
+
+    /// The articles, to change them in place (the count can't change).
+    pub fn as_mut_slice(&mut self) -> &mut [A] {
+        &mut self.items
+    }
+
+    /// The articles in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, A> {
+        self.items.iter()
+    }
+
+    /// Gives the articles back.
+    pub fn into_vec(self) -> Vec<A> {
+        self.items
+    }
+}
+
+impl<A, const MAX: usize> TryFrom<Vec<A>> for Articles<A, MAX> {
+    type Error = ArticleCountError<A>;
+
+    /// Takes the articles if there are 1 to `MAX` of them; otherwise gives them back in the error.
+    fn try_from(items: Vec<A>) -> Result<Self, Self::Error> {
+        let () = Self::MAX_IS_ALLOWED;
+        if (1..=MAX).contains(&items.len()) {
+            Ok(Articles { items })
+        } else {
+            Err(ArticleCountError { max: MAX, items })
+        }
+    }
+}
+
+impl<'a, A, const MAX: usize> IntoIterator for &'a Articles<A, MAX> {
+    type Item = &'a A;
+    type IntoIter = std::slice::Iter<'a, A>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<A, const MAX: usize> IntoIterator for Articles<A, MAX> {
+    type Item = A;
+    type IntoIter = std::vec::IntoIter<A>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+/// A list of articles was empty or longer than allowed. It holds the articles, so nothing is lost.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ArticleCountError<A> {
+    max: usize,
+    items: Vec<A>,
+}
+
+impl<A> ArticleCountError<A> {
+    /// How many articles the list had.
+    pub fn count(&self) -> usize {
+        self.items.len()
+    }
+
+    /// How many it may have at most.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Gives the articles back.
+    pub fn into_items(self) -> Vec<A> {
+        self.items
+    }
+}
+
+impl<A> fmt::Debug for ArticleCountError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArticleCountError").field("count", &self.count()).field("max", &self.max).finish()
+    }
+}
+
+impl<A> fmt::Display for ArticleCountError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a news reply carries 1 to {} articles, and this list has {}", self.max, self.count())
+    }
+}
+
+impl<A> std::error::Error for ArticleCountError<A> {}

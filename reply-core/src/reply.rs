@@ -1,0 +1,213 @@
+//! The `PassiveReply` trait, its object-safe twin, and `Empty`.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::Sink;
+
+/// A message that can be written as the body of a passive reply.
+///
+/// Implement it with `#[derive(PassiveReply)]` (from the `passive-reply` crate), which writes
+/// the platform's canonical XML: an `<xml>` root, no declaration, no whitespace between elements,
+/// every string as CDATA, and elements in the platform's order.
+///
+/// ```
+/// use reply_core::{PassiveReply, Text};
+///
+/// let reply = Text::new("toUser", "fromUser", "你好").with_create_time(12345678);
+/// assert_eq!(
+///     reply.to_xml(),
+///     "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName>\
+///      <CreateTime>12345678</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+///      <Content><![CDATA[你好]]></Content></xml>"
+/// );
+/// ```
+pub trait PassiveReply {
+    /// The exact number of bytes that [`write_to`](PassiveReply::write_to) writes.
+    fn encoded_len(&self) -> usize;
+
+    /// Writes the reply into `sink`. Calls [`Sink::reserve`] once with
+    /// [`encoded_len`](PassiveReply::encoded_len) first, so no heap allocation happens when the
+    /// sink already has room, and a fixed buffer that is too small is left untouched.
+    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
+
+    /// The reply as a `String`: one allocation, of exactly
+    /// [`encoded_len`](PassiveReply::encoded_len) bytes (none for a zero-length reply).
+    fn to_xml(&self) -> String {
+        let mut xml = String::with_capacity(self.encoded_len());
+        let Ok(()) = self.write_to(&mut xml);
+        xml
+    }
+
+    /// Boxes the reply as a [`BoxedReply`], for a handler that answers with different types.
+    /// A `#[derive(PassiveReply)]` enum does the same without allocating.
+    ///
+    /// ```
+    /// use reply_core::{BoxedReply, Empty, PassiveReply, Text};
+    ///
+    /// fn answer(question: &str) -> BoxedReply<'_> {
+    ///     match question {
+    ///         "" => Empty.boxed(),
+    ///         _ => Text::new("toUser", "fromUser", question).with_create_time(1).boxed(),
+    ///     }
+    /// }
+    /// assert_eq!(answer("").encoded_len(), 0);
+    /// assert!(answer("hi").to_xml().contains("<Content><![CDATA[hi]]></Content>"));
+    /// ```
+    fn boxed<'a>(self) -> BoxedReply<'a>
+    where
+        Self: Sized + Send + 'a,
+    {
+        Box::new(self)
+    }
+}
+
+/// A boxed reply of any type, as a handler can return it.
+pub type BoxedReply<'a> = Box<dyn DynReply + Send + 'a>;
+
+/// The object-safe form of [`PassiveReply`], implemented for every `PassiveReply` (and sealed:
+/// implement `PassiveReply` instead).
+///
+/// `dyn DynReply` (with `+ Send`, `+ Send + Sync` or neither) implements `PassiveReply` itself,
+/// so `Box<dyn DynReply>` is written like any other reply.
+///
+/// ```
+/// use reply_core::{DynReply, Image, PassiveReply, Text};
+///
+/// let replies: Vec<Box<dyn DynReply>> = vec![
+///     Box::new(Text::new("u", "a", "hello").with_create_time(1)),
+///     Box::new(Image::new("u", "a", "media-1").with_create_time(1)),
+/// ];
+/// let mut out = Vec::new();
+/// for reply in &replies {
+///     out.clear();
+///     reply.write_to(&mut out).unwrap();
+///     assert_eq!(out.len(), reply.encoded_len());
+/// }
+/// ```
+pub trait DynReply: sealed::Sealed {
+    /// [`PassiveReply::encoded_len`].
+    fn encoded_len_dyn(&self) -> usize;
+
+    /// [`PassiveReply::write_to`] through a type-erased sink. A failure is reported as
+    /// [`SinkFailed`]; the sink's own error is kept by the caller's adapter.
+    fn write_to_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>;
+}
+
+/// A type-erased sink failed; its own error is kept by the adapter that erased it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkFailed;
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: super::PassiveReply> Sealed for T {}
+}
+
+impl<T: PassiveReply> DynReply for T {
+    fn encoded_len_dyn(&self) -> usize {
+        self.encoded_len()
+    }
+
+    fn write_to_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed> {
+        self.write_to(sink)
+    }
+}
+
+/// Turns any sink into a `Sink<Error = SinkFailed>`, keeping its first error.
+struct Erased<'s, S: Sink + ?Sized> {
+    sink: &'s mut S,
+    error: Option<S::Error>,
+}
+
+impl<S: Sink + ?Sized> Sink for Erased<'_, S> {
+    type Error = SinkFailed;
+
+    fn reserve(&mut self, additional: usize) -> Result<(), SinkFailed> {
+        self.sink.reserve(additional).map_err(|e| {
+            self.error = Some(e);
+            SinkFailed
+        })
+    }
+
+    fn write_str(&mut self, s: &str) -> Result<(), SinkFailed> {
+        self.sink.write_str(s).map_err(|e| {
+            self.error = Some(e);
+            SinkFailed
+        })
+    }
+}
+
+fn write_erased<S: Sink + ?Sized>(reply: &(impl DynReply + ?Sized), sink: &mut S) -> Result<(), S::Error> {
+    let mut erased = Erased { sink, error: None };
+    match reply.write_to_dyn(&mut erased) {
+        Ok(()) => Ok(()),
+        Err(SinkFailed) => match erased.error {
+            Some(e) => Err(e),
+            // Not reached: `DynReply` is sealed, and a generic `write_to` can't make up a
+            // `SinkFailed` of its own, it only passes on what the sink returned.
+            None => Ok(()),
+        },
+    }
+}
+
+macro_rules! dyn_reply_is_a_reply {
+    ($($object:ty),*) => {$(
+        impl PassiveReply for $object {
+            fn encoded_len(&self) -> usize {
+                self.encoded_len_dyn()
+            }
+
+            fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+                write_erased(self, sink)
+            }
+        }
+    )*};
+}
+
+dyn_reply_is_a_reply!(dyn DynReply + '_, dyn DynReply + Send + '_, dyn DynReply + Send + Sync + '_);
+
+macro_rules! pointer_to_a_reply_is_a_reply {
+    ($($pointer:ty),*) => {$(
+        impl<T: PassiveReply + ?Sized> PassiveReply for $pointer {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                (**self).encoded_len()
+            }
+
+            #[inline]
+            fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+                (**self).write_to(sink)
+            }
+        }
+    )*};
+}
+
+pointer_to_a_reply_is_a_reply!(&T, Box<T>, Rc<T>, Arc<T>);
+
+/// The empty reply: zero bytes.
+///
+/// The platform's page: a server that can't answer within five seconds must answer with an empty
+/// string (not an XML message with empty Content); the platform then neither retries nor tells
+/// the user that the account can't provide service. Answer later through the customer-service
+/// message API instead.
+///
+/// ```
+/// use reply_core::{Empty, PassiveReply};
+///
+/// assert_eq!(Empty.encoded_len(), 0);
+/// assert_eq!(Empty.to_xml(), "");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Empty;
+
+impl PassiveReply for Empty {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    #[inline]
+    fn write_to<S: Sink + ?Sized>(&self, _sink: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! The values elements hold: text, and CreateTime.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A type whose value can be the text of an element (Content, MediaId, Title, …).
+///
+/// Implemented for `str`, `String`, `Cow<str>`, `Box<str>`, `Rc<str>`, `Arc<str>` and references
+/// to any of them. Implement it for your own type to use it as a field directly:
+///
+/// ```
+/// use reply_core::TextValue;
+///
+/// struct OpenId(String);
+///
+/// impl TextValue for OpenId {
+///     fn as_text(&self) -> &str {
+///         &self.0
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` can't be the text of an element",
+    label = "this field's type is not text",
+    note = "an element's text takes &str, String, Cow<str>, Box<str>, Rc<str>, Arc<str>, or a type that implements `TextValue`"
+)]
+pub trait TextValue {
+    /// The text, before escaping.
+    fn as_text(&self) -> &str;
+}
+
+impl TextValue for str {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for String {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for Cow<'_, str> {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for Box<str> {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for Rc<str> {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for Arc<str> {
+    #[inline]
+    fn as_text(&self) -> &str {
+        self
+    }
+}
+
+impl<T: TextValue + ?Sized> TextValue for &T {
+    #[inline]
+    fn as_text(&self) -> &str {
+        (**self).as_text()
+    }
+}
+
+/// A type whose value can be a CreateTime: whole seconds since the Unix epoch.
+///
+/// Implemented for `u32`, `u64`, `i64` (taken to be seconds) and [`SystemTime`] (truncated to
+/// whole seconds), and references to them. There is deliberately no implementation for strings
+/// or floating-point numbers, and a `SystemTime` can't be written in milliseconds by mistake.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use reply_core::CreateTime;
+///
+/// let t = UNIX_EPOCH + Duration::from_millis(12_345_678_999);
+/// assert_eq!(t.unix_seconds().to_string(), "12345678");
+/// assert_eq!(12345678u32.unix_seconds(), t.unix_seconds());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` can't be a CreateTime",
+    label = "this field's type is not a CreateTime",
+    note = "CreateTime takes whole seconds since the Unix epoch: u32, u64, i64 or std::time::SystemTime"
+)]
+pub trait CreateTime {
+    /// The time in whole seconds since the Unix epoch.
+    fn unix_seconds(&self) -> UnixSeconds;
+}
+
+/// Whole seconds since the Unix epoch, as written in a CreateTime element.
+///
+/// Holds every `u64` and every `i64` exactly; its [`Display`](std::fmt::Display) is the decimal
+/// integer the element holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnixSeconds {
+    negative: bool,
+    magnitude: u64,
+}
+
+impl UnixSeconds {
+    /// `seconds` after the epoch.
+    pub const fn from_u64(seconds: u64) -> Self {
+        UnixSeconds { negative: false, magnitude: seconds }
+    }
+
+    /// `seconds` after the epoch, or before it when negative.
+    pub const fn from_i64(seconds: i64) -> Self {
+        UnixSeconds { negative: seconds < 0, magnitude: seconds.unsigned_abs() }
+    }
+
+    /// The number of bytes of its decimal form.
+    pub const fn decimal_len(&self) -> usize {
+        let mut digits = 1;
+        let mut rest = self.magnitude / 10;
+        while rest > 0 {
+            digits += 1;
+            rest /= 10;
+        }
+        digits + self.negative as usize
+    }
+
+    /// Its decimal form, written into `buf`.
+    pub(crate) fn decimal<'b>(&self, buf: &'b mut DecimalBuf) -> &'b str {
+        buf.format(self.negative, self.magnitude)
+    }
+}
+
+impl std::fmt::Display for UnixSeconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.decimal(&mut DecimalBuf::new()))
+    }
+}
+
+/// Room for the decimal form of any `u64`, with a sign.
+pub(crate) struct DecimalBuf([u8; 21]);
+
+impl DecimalBuf {
+    pub(crate) const fn new() -> Self {
+        DecimalBuf([0; 21])
+    }
+
+    pub(crate) fn format(&mut self, negative: bool, mut magnitude: u64) -> &str {
+        let mut start = self.0.len();
+        loop {
+            start -= 1;
+            self.0[start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            start -= 1;
+            self.0[start] = b'-';
+        }
+        match std::str::from_utf8(&self.0[start..]) {
+            Ok(digits) => digits,
+            Err(e) => unreachable!("only ASCII digits and '-' are written: {e}"),
+        }
+    }
+}
+
+impl CreateTime for u32 {
+    #[inline]
+    fn unix_seconds(&self) -> UnixSeconds {
+        UnixSeconds::from_u64(u64::from(*self))
+    }
+}
+
+impl CreateTime for u64 {
+    #[inline]
+    fn unix_seconds(&self) -> UnixSeconds {
+        UnixSeconds::from_u64(*self)
+    }
+}
+
+impl CreateTime for i64 {
+    #[inline]
+    fn unix_seconds(&self) -> UnixSeconds {
+        UnixSeconds::from_i64(*self)
+    }
+}
+
+impl CreateTime for SystemTime {
+    /// Whole seconds, rounded towards the past: a time 0.5 s before the epoch is -1.
+    fn unix_seconds(&self) -> UnixSeconds {
+        match self.duration_since(UNIX_EPOCH) {
+            Ok(after) => UnixSeconds::from_u64(after.as_secs()),
+            Err(before) => {
+                let before = before.duration();
+                let whole = before.as_secs() + u64::from(before.subsec_nanos() > 0);
+                UnixSeconds { negative: true, magnitude: whole }
+            }
+        }
+    }
+}
+
+impl<T: CreateTime + ?Sized> CreateTime for &T {
+    #[inline]
+    fn unix_seconds(&self) -> UnixSeconds {
+        (**self).unix_seconds()
+    }
+}
+
+/// The current time in whole seconds since the Unix epoch, for a reply's CreateTime.
+///
+/// A clock set before 1970 gives 0.
+///
+/// ```
+/// assert!(reply_core::now() > 1_600_000_000);
+/// ```
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn decimal_forms() {
+        let cases: [(UnixSeconds, &str); 7] = [
+            (UnixSeconds::from_u64(0), "0"),
+            (UnixSeconds::from_u64(9), "9"),
+            (UnixSeconds::from_u64(10), "10"),
+            (UnixSeconds::from_u64(12345678), "12345678"),
+            (UnixSeconds::from_u64(u64::MAX), "18446744073709551615"),
+            (UnixSeconds::from_i64(-1), "-1"),
+            (UnixSeconds::from_i64(i64::MIN), "-9223372036854775808"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(seconds.to_string(), expected);
+            assert_eq!(seconds.decimal_len(), expected.len(), "{expected}");
+        }
+    }
+
+    #[test]
+    fn system_time_is_whole_seconds() {
+        let after = UNIX_EPOCH + Duration::new(1_700_000_000, 999_999_999);
+        assert_eq!(after.unix_seconds().to_string(), "1700000000");
+        let before = UNIX_EPOCH - Duration::from_millis(500);
+        assert_eq!(before.unix_seconds().to_string(), "-1");
+        let before = UNIX_EPOCH - Duration::from_secs(2);
+        assert_eq!(before.unix_seconds().to_string(), "-2");
+    }
+}

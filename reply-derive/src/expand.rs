@@ -1,0 +1,404 @@
+//! Writing the emitter: static text merged into literals at expansion time, one escaping call
+//! per value, and `encoded_len` as a constant plus the values' lengths.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use reply_schema::{ARTICLE, Element, ITEM, Kind, Presence, ROOT, Value};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, Type, WherePredicate};
+
+use crate::ast::{Derive, Field, Input, Shape, Variant};
+use crate::check::{self, Mapping};
+use crate::errors::Errors;
+use crate::fallback;
+use crate::symbol::DEFAULT_CRATE;
+
+pub fn derive(input: &DeriveInput, derive: Derive) -> TokenStream {
+    let mut errors = Errors::default();
+    let parsed = Input::from_syn(input, derive, &mut errors);
+    let krate = match &parsed.attrs.krate {
+        Some(path) => path.to_token_stream(),
+        None => {
+            let name = Ident::new(DEFAULT_CRATE, Span::call_site());
+            quote!(::#name)
+        }
+    };
+    let private = quote!(#krate::__private);
+    let generated = match (&parsed.shape, derive) {
+        (Shape::Struct(fields), Derive::PassiveReply) => check::kind(&parsed, &mut errors).map(|kind| {
+            let reply = check::reply(&parsed, kind, fields, &mut errors);
+            reply_struct(&parsed, kind, reply.max_articles, &reply.mapping, &private)
+        }),
+        (Shape::Struct(fields), Derive::NewsArticle) => {
+            let mapping = check::article(&parsed, fields, &mut errors);
+            Some(article_struct(&parsed, &mapping, &private))
+        }
+        (Shape::Enum(variants), _) => {
+            for (kind, span) in &parsed.attrs.kinds {
+                errors.at_span(
+                    *span,
+                    format!(
+                        "an enum has no kind of its own: each variant wraps a reply that has one, so remove `{}`",
+                        kind.msg_type
+                    ),
+                );
+            }
+            if let Some((_, span)) = parsed.attrs.max_articles {
+                errors.at_span(span, "`max_articles` belongs on the news reply a variant wraps, not on the enum");
+            }
+            Some(reply_enum(&parsed, variants, &private))
+        }
+        (Shape::Invalid, _) => None,
+    };
+    match generated {
+        Some(generated) if errors.is_empty() => wrap(generated),
+        _ => {
+            let errors = errors.to_compile_errors();
+            let stub = wrap(fallback::stub(input, derive, &private));
+            quote!(#errors #stub)
+        }
+    }
+}
+
+fn wrap(item: TokenStream) -> TokenStream {
+    quote! {
+        const _: () = {
+            #item
+        };
+    }
+}
+
+/// One piece of the output.
+enum Segment<'f> {
+    /// Static text.
+    Literal(String),
+    /// A text value, escaped: `value` is an expression of type `&T`; `ty` is `T`, for spans and bounds.
+    Text { ty: &'f Type, value: TokenStream },
+    /// The CreateTime of this field.
+    CreateTime(&'f Field<'f>),
+    /// The number of articles of this field.
+    ArticleCount(&'f Field<'f>),
+    /// The `<item>`s of this field.
+    Items(&'f Field<'f>),
+    /// The body, when this `Option` field is `Some(__value)`.
+    Optional { field: &'f Field<'f>, body: Vec<Segment<'f>> },
+}
+
+use Segment::Literal;
+
+fn open(name: &str) -> String {
+    format!("<{name}>")
+}
+
+fn close(name: &str) -> String {
+    format!("</{name}>")
+}
+
+/// Appends the segments of a text element given by `field`.
+fn text_element<'f>(element: &Element, field: &'f Field<'f>, out: &mut Vec<Segment<'f>>) {
+    let cdata = |ty, value| {
+        [
+            Literal(format!("<{}><![CDATA[", element.name)),
+            Segment::Text { ty, value },
+            Literal(format!("]]></{}>", element.name)),
+        ]
+    };
+    match field.option_inner() {
+        Some(inner) => out.push(Segment::Optional { field, body: cdata(inner, quote!(__value)).into() }),
+        None => {
+            let ident = field.ident;
+            out.extend(cdata(field.ty, quote!(&self.#ident)));
+        }
+    }
+}
+
+/// Appends the segments of `element` of `kind`, as the fields in `mapping` give it.
+fn element<'f>(kind: &Kind, element: &Element, mapping: &Mapping<'f, 'f>, out: &mut Vec<Segment<'f>>) {
+    let given = mapping.get(element);
+    match element.value {
+        Value::Text => {
+            if let Some(field) = given {
+                text_element(element, field, out);
+            }
+        }
+        Value::CreateTime => {
+            if let Some(field) = given {
+                out.extend([Literal(open(element.name)), Segment::CreateTime(field), Literal(close(element.name))]);
+            }
+        }
+        Value::MsgType => out.push(Literal(format!("<{0}><![CDATA[{1}]]></{0}>", element.name, kind.msg_type))),
+        Value::ArticleCount => {
+            let articles = kind.body.iter().find(|e| matches!(e.value, Value::Items(_)));
+            if let Some(field) = articles.and_then(|e| mapping.get(e)) {
+                out.extend([Literal(open(element.name)), Segment::ArticleCount(field), Literal(close(element.name))]);
+            }
+        }
+        Value::Items(_) => {
+            if let Some(field) = given {
+                out.extend([Literal(open(element.name)), Segment::Items(field), Literal(close(element.name))]);
+            }
+        }
+        Value::Group(children) => {
+            let mut inner = Vec::new();
+            for child in children {
+                self::element(kind, child, mapping, &mut inner);
+            }
+            let always = element.presence == Presence::Required
+                || inner.iter().any(|s| !matches!(s, Literal(_) | Segment::Optional { .. }));
+            match inner.as_mut_slice() {
+                // A group of optional elements is left out when all of them are. The schema has
+                // such groups of one element only (TransInfo/KfAccount; a test in `reply-schema`
+                // holds it to that), so it is present exactly when that element is.
+                [Segment::Optional { body, .. }] if !always => {
+                    body.insert(0, Literal(open(element.name)));
+                    body.push(Literal(close(element.name)));
+                    out.append(&mut inner);
+                }
+                [] if !always => {}
+                _ => {
+                    out.push(Literal(open(element.name)));
+                    out.append(&mut inner);
+                    out.push(Literal(close(element.name)));
+                }
+            }
+        }
+    }
+}
+
+/// Joins adjacent literals, so each run of static text is one write.
+fn merge(segments: Vec<Segment<'_>>) -> Vec<Segment<'_>> {
+    let mut out: Vec<Segment> = Vec::with_capacity(segments.len());
+    for segment in segments {
+        let segment = match segment {
+            Segment::Optional { field, body } => Segment::Optional { field, body: merge(body) },
+            other => other,
+        };
+        match (out.last_mut(), segment) {
+            (Some(Literal(previous)), Literal(next)) => previous.push_str(&next),
+            (_, segment) => out.push(segment),
+        }
+    }
+    out
+}
+
+/// The statements that write `segments` into `__sink`.
+fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
+    segments
+        .iter()
+        .map(|segment| match segment {
+            Literal(text) => quote!(__sink.write_str(#text)?;),
+            Segment::Text { ty, value } => quote_spanned!(ty.span()=> #private::write_text(__sink, #value)?;),
+            Segment::CreateTime(field) => {
+                let ident = field.ident;
+                quote_spanned!(field.ty.span()=> #private::write_create_time(__sink, &self.#ident)?;)
+            }
+            Segment::ArticleCount(field) => {
+                let ident = field.ident;
+                quote_spanned!(field.ty.span()=> #private::write_article_count::<#max, _, _>(__sink, &self.#ident)?;)
+            }
+            Segment::Items(field) => {
+                let ident = field.ident;
+                quote_spanned!(field.ty.span()=> #private::write_items::<#max, _, _>(__sink, &self.#ident)?;)
+            }
+            Segment::Optional { field, body } => {
+                let ident = field.ident;
+                let body = writes(body, private, max);
+                quote!(if let ::core::option::Option::Some(__value) = &self.#ident { #body })
+            }
+        })
+        .collect()
+}
+
+/// An expression for the number of bytes `segments` write: the static length, a constant
+/// computed here, plus one term per value.
+fn length(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
+    let mut constant = 0usize;
+    let mut terms = Vec::new();
+    for segment in segments {
+        match segment {
+            Literal(text) => constant += text.len(),
+            Segment::Text { ty, value } => terms.push(quote_spanned!(ty.span()=> #private::text_len(#value))),
+            Segment::CreateTime(field) => {
+                let ident = field.ident;
+                terms.push(quote_spanned!(field.ty.span()=> #private::create_time_len(&self.#ident)));
+            }
+            Segment::ArticleCount(field) => {
+                let ident = field.ident;
+                terms.push(quote_spanned!(field.ty.span()=> #private::article_count_len::<#max, _>(&self.#ident)));
+            }
+            Segment::Items(field) => {
+                let ident = field.ident;
+                terms.push(quote_spanned!(field.ty.span()=> #private::items_len::<#max, _>(&self.#ident)));
+            }
+            Segment::Optional { field, body } => {
+                let ident = field.ident;
+                let body = length(body, private, max);
+                terms.push(quote! {
+                    match &self.#ident {
+                        ::core::option::Option::Some(__value) => #body,
+                        ::core::option::Option::None => 0usize,
+                    }
+                });
+            }
+        }
+    }
+    quote!(#constant #(+ #terms)*)
+}
+
+/// The names of the struct's type parameters.
+fn type_params(input: &Input) -> Vec<Ident> {
+    input.original.generics.type_params().map(|p| p.ident.clone()).collect()
+}
+
+fn mentions(tokens: TokenStream, params: &[Ident]) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => params.contains(&ident),
+        TokenTree::Group(group) => mentions(group.stream(), params),
+        _ => false,
+    })
+}
+
+/// The bounds that the values' types need, for those that mention a type parameter: a parameter
+/// used only by skipped fields gets none.
+fn bounds(segments: &[Segment], params: &[Ident], private: &TokenStream, max: usize, out: &mut Vec<WherePredicate>) {
+    for segment in segments {
+        let (ty, bound) = match segment {
+            Literal(_) => continue,
+            Segment::Text { ty, .. } => (*ty, quote!(#private::TextValue)),
+            Segment::CreateTime(field) => (field.ty, quote!(#private::CreateTime)),
+            Segment::ArticleCount(_) => continue,
+            Segment::Items(field) => (field.ty, quote!(#private::ArticleList<#max>)),
+            Segment::Optional { body, .. } => {
+                bounds(body, params, private, max, out);
+                continue;
+            }
+        };
+        if mentions(ty.to_token_stream(), params) {
+            out.push(syn::parse_quote_spanned!(ty.span()=> #ty: #bound));
+        }
+    }
+}
+
+fn implementation(
+    input: &Input,
+    trait_path: TokenStream,
+    predicates: Vec<WherePredicate>,
+    items: TokenStream,
+) -> TokenStream {
+    let ident = &input.original.ident;
+    let mut generics = input.original.generics.clone();
+    generics.make_where_clause().predicates.extend(predicates);
+    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #trait_path for #ident #type_generics #where_clause {
+            #items
+        }
+    }
+}
+
+fn reply_struct(input: &Input, kind: &Kind, max: usize, mapping: &Mapping, private: &TokenStream) -> TokenStream {
+    let mut segments = vec![Literal(open(ROOT))];
+    for e in kind.elements() {
+        element(kind, e, mapping, &mut segments);
+    }
+    segments.push(Literal(close(ROOT)));
+    let segments = merge(segments);
+    let length = length(&segments, private, max);
+    let writes = writes(&segments, private, max);
+    let mut predicates = Vec::new();
+    bounds(&segments, &type_params(input), private, max, &mut predicates);
+    implementation(
+        input,
+        quote!(#private::PassiveReply),
+        predicates,
+        quote! {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                #length
+            }
+
+            fn write_to<__S: #private::Sink + ?::core::marker::Sized>(
+                &self,
+                __sink: &mut __S,
+            ) -> ::core::result::Result<(), __S::Error> {
+                __sink.reserve(#private::PassiveReply::encoded_len(self))?;
+                #writes
+                ::core::result::Result::Ok(())
+            }
+        },
+    )
+}
+
+fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> TokenStream {
+    // An article's elements are text only; `element` needs a kind for MsgType, which they lack.
+    let news = reply_schema::kind("news").expect("the schema has news");
+    let mut segments = vec![Literal(open(ITEM))];
+    for e in ARTICLE {
+        element(news, e, mapping, &mut segments);
+    }
+    segments.push(Literal(close(ITEM)));
+    let segments = merge(segments);
+    let length = length(&segments, private, 0);
+    let writes = writes(&segments, private, 0);
+    let mut predicates = Vec::new();
+    bounds(&segments, &type_params(input), private, 0, &mut predicates);
+    implementation(
+        input,
+        quote!(#private::NewsArticle),
+        predicates,
+        quote! {
+            #[inline]
+            fn item_len(&self) -> usize {
+                #length
+            }
+
+            fn write_item<__S: #private::Sink + ?::core::marker::Sized>(
+                &self,
+                __sink: &mut __S,
+            ) -> ::core::result::Result<(), __S::Error> {
+                #writes
+                ::core::result::Result::Ok(())
+            }
+        },
+    )
+}
+
+fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> TokenStream {
+    let params = type_params(input);
+    let predicates = variants
+        .iter()
+        .filter(|v| mentions(v.ty.to_token_stream(), &params))
+        .map(|v| {
+            let ty = v.ty;
+            syn::parse_quote_spanned!(ty.span()=> #ty: #private::PassiveReply)
+        })
+        .collect();
+    let names: Vec<&Ident> = variants.iter().map(|v| v.ident).collect();
+    let value = format_ident!("__reply");
+    let lengths = variants.iter().map(|v| quote_spanned!(v.ty.span()=> #private::PassiveReply::encoded_len(#value)));
+    let writes =
+        variants.iter().map(|v| quote_spanned!(v.ty.span()=> #private::PassiveReply::write_to(#value, __sink)));
+    implementation(
+        input,
+        quote!(#private::PassiveReply),
+        predicates,
+        quote! {
+            #[inline]
+            fn encoded_len(&self) -> usize {
+                match self {
+                    #(Self::#names(#value) => #lengths,)*
+                }
+            }
+
+            fn write_to<__S: #private::Sink + ?::core::marker::Sized>(
+                &self,
+                __sink: &mut __S,
+            ) -> ::core::result::Result<(), __S::Error> {
+                match self {
+                    #(Self::#names(#value) => #writes,)*
+                }
+            }
+        },
+    )
+}

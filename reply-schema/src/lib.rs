@@ -1,0 +1,199 @@
+//! The platform's passive-reply message schema, as data.
+//!
+//! This is the one place where the platform's tables live: which kinds of reply exist, which
+//! elements each carries, in which order, and which of them are required. `reply-derive` reads
+//! it while it expands `#[derive(PassiveReply)]`, so the generated emitter follows it; `reply-core`
+//! reads it at run time (for the article limit, and its tests check every emitted message against
+//! it). Applications do not depend on this crate directly: it is re-exported as
+//! `passive_reply::schema`.
+//!
+//! ```
+//! use reply_schema::{kind, Presence, Value};
+//!
+//! let music = kind("music").unwrap();
+//! assert_eq!(music.msg_type, "music");
+//! let Value::Group(children) = music.body[0].value else { unreachable!() };
+//! let names: Vec<&str> = children.iter().map(|e| e.name).collect();
+//! assert_eq!(names, ["Title", "Description", "MusicUrl", "HQMusicUrl", "ThumbMediaId"]);
+//! assert_eq!(children[4].presence, Presence::Required);
+//! ```
+#![no_std]
+
+/// The most articles one news reply may carry. The platform's page: "图文消息个数,限制为10条以内"
+/// (at most 10), and "如果图文数超过10,则将会无响应" (more than 10 and nothing is shown).
+pub const MAX_ARTICLES: usize = 10;
+
+/// The tag of the document's root element.
+pub const ROOT: &str = "xml";
+
+/// The tag of one article inside `<Articles>`.
+pub const ITEM: &str = "item";
+
+/// Whether an element must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    /// The platform refuses a message without it.
+    Required,
+    /// May be left out; a group made only of optional elements is left out when all of them are.
+    Optional,
+}
+
+/// What an element holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// A string, written as a CDATA section.
+    Text,
+    /// Whole seconds since the Unix epoch, written as a decimal integer.
+    CreateTime,
+    /// The kind's name, written as CDATA. It comes from the kind, never from a field.
+    MsgType,
+    /// The number of articles, written as a decimal integer. It is computed from the articles,
+    /// never given by a field.
+    ArticleCount,
+    /// Child elements, in this order.
+    Group(&'static [Element]),
+    /// One `<item>` element per article, each holding these children in this order.
+    Items(&'static [Element]),
+}
+
+/// One element of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Element {
+    /// The element's tag, as the platform spells it: `ToUserName`, `HQMusicUrl`.
+    pub name: &'static str,
+    /// The name of the struct field that maps to it by default: `to_user_name`, `hq_music_url`.
+    pub field: &'static str,
+    /// Whether it must be present.
+    pub presence: Presence,
+    /// What it holds.
+    pub value: Value,
+}
+
+impl Element {
+    /// Whether a struct field gives this element's value (false for `MsgType`, `ArticleCount`
+    /// and groups, which are derived).
+    pub const fn is_given(&self) -> bool {
+        matches!(self.value, Value::Text | Value::CreateTime | Value::Items(_))
+    }
+}
+
+/// One kind of passive reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kind {
+    /// The word that names it in `#[reply(...)]`, and the value of its `MsgType` element.
+    pub msg_type: &'static str,
+    /// The elements that follow the [`HEADER`], in emission order.
+    pub body: &'static [Element],
+}
+
+impl Kind {
+    /// Every top-level element of this kind, header first, in emission order.
+    pub fn elements(&self) -> impl Iterator<Item = &'static Element> + '_ {
+        HEADER.iter().chain(self.body.iter())
+    }
+}
+
+const fn text(name: &'static str, field: &'static str, presence: Presence) -> Element {
+    Element { name, field, presence, value: Value::Text }
+}
+
+const fn group(name: &'static str, field: &'static str, children: &'static [Element]) -> Element {
+    // A group is required exactly when one of its children is.
+    let mut presence = Presence::Optional;
+    let mut i = 0;
+    while i < children.len() {
+        if let Presence::Required = children[i].presence {
+            presence = Presence::Required;
+        }
+        i += 1;
+    }
+    Element { name, field, presence, value: Value::Group(children) }
+}
+
+use Presence::{Optional, Required};
+
+/// The elements every kind starts with, in order.
+pub const HEADER: &[Element] = &[
+    text("ToUserName", "to_user_name", Required),
+    text("FromUserName", "from_user_name", Required),
+    Element { name: "CreateTime", field: "create_time", presence: Required, value: Value::CreateTime },
+    Element { name: "MsgType", field: "msg_type", presence: Required, value: Value::MsgType },
+];
+
+/// The children of one news `<item>`, in order; all optional.
+pub const ARTICLE: &[Element] = &[
+    text("Title", "title", Optional),
+    text("Description", "description", Optional),
+    text("PicUrl", "pic_url", Optional),
+    text("Url", "url", Optional),
+];
+
+/// Every kind of passive reply, with its body in emission order.
+///
+/// Text, image, voice and news follow the platform's page; video, music and
+/// transfer_customer_service follow the element order fixed in the project's API contract.
+pub const KINDS: &[Kind] = &[
+    Kind { msg_type: "text", body: &[text("Content", "content", Required)] },
+    Kind { msg_type: "image", body: &[group("Image", "image", &[text("MediaId", "media_id", Required)])] },
+    Kind { msg_type: "voice", body: &[group("Voice", "voice", &[text("MediaId", "media_id", Required)])] },
+    Kind {
+        msg_type: "video",
+        body: &[group(
+            "Video",
+            "video",
+            &[
+                text("MediaId", "media_id", Required),
+                text("Title", "title", Optional),
+                text("Description", "description", Optional),
+            ],
+        )],
+    },
+    Kind {
+        msg_type: "music",
+        body: &[group(
+            "Music",
+            "music",
+            &[
+                text("Title", "title", Optional),
+                text("Description", "description", Optional),
+                text("MusicUrl", "music_url", Optional),
+                text("HQMusicUrl", "hq_music_url", Optional),
+                text("ThumbMediaId", "thumb_media_id", Required),
+            ],
+        )],
+    },
+    Kind {
+        msg_type: "news",
+        body: &[
+            Element { name: "ArticleCount", field: "article_count", presence: Required, value: Value::ArticleCount },
+            Element { name: "Articles", field: "articles", presence: Required, value: Value::Items(ARTICLE) },
+        ],
+    },
+    Kind {
+        msg_type: "transfer_customer_service",
+        body: &[group("TransInfo", "trans_info", &[text("KfAccount", "kf_account", Optional)])],
+    },
+];
+
+/// The kind whose `MsgType` is `msg_type`.
+///
+/// ```
+/// assert!(reply_schema::kind("text").is_some());
+/// assert!(reply_schema::kind("txt").is_none());
+/// ```
+pub fn kind(msg_type: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.msg_type == msg_type)
+}
+
+/// Every element that a struct field of `kind` may map to, at any depth, with the path of
+/// groups above it (empty for top-level elements). News items are not included: their children
+/// belong to `#[derive(NewsArticle)]`, see [`ARTICLE`].
+pub fn given_elements(kind: &Kind) -> impl Iterator<Item = &'static Element> + '_ {
+    kind.elements().flat_map(|e| {
+        let children: &'static [Element] = match e.value {
+            Value::Group(children) => children,
+            _ => &[],
+        };
+        core::iter::once(e).filter(|e| e.is_given()).chain(children.iter())
+    })
+}

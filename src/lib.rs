@@ -1,0 +1,3 @@
+//! Placeholder, written in full below.
+pub use reply_core::*;
+pub use reply_derive::{NewsArticle, PassiveReply};
