@@ -15,6 +15,7 @@
 //! reply.write_to(&mut buf).unwrap();
 //! assert_eq!(buf, reply.to_xml().as_bytes());
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod cdata;
 mod messages;

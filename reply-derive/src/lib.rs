@@ -7,6 +7,7 @@
 //! parses `#[reply(…)]`, [`check`] maps fields to the elements of the platform's schema
 //! (`reply-schema`) and collects every mistake, [`expand`] writes the emitter, and [`fallback`]
 //! writes a stub impl when there were mistakes, so that only they are reported.
+#![forbid(unsafe_code)]
 
 mod ast;
 mod attr;

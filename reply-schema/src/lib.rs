@@ -17,6 +17,7 @@
 //! assert_eq!(names, ["Title", "Description", "MusicUrl", "HQMusicUrl", "ThumbMediaId"]);
 //! assert_eq!(children[4].presence, Presence::Required);
 //! ```
+#![forbid(unsafe_code)]
 #![no_std]
 
 /// The most articles one news reply may carry. The platform's page: "图文消息个数,限制为10条以内"
