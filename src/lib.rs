@@ -1,4 +1,208 @@
-//! Placeholder, written in full below.
+//! Passive replies for the chat platform's official accounts: the XML a server returns in the
+//! response to the platform's POST, built so that the mistakes every string-template SDK makes
+//! can't be made, and written without allocating.
+//!
+//! - Every value is CDATA, and a `]]>` in it can't end the section early: it is split across two
+//!   sections. Characters XML forbids (C0 controls, U+FFFE, U+FFFF), which make the platform
+//!   refuse the reply, are replaced by U+FFFD. See [`cdata`].
+//! - Elements are written in the platform's order, whatever the order of the fields; a required
+//!   element can't be left out, and a field that is not an element of the kind is a compile error.
+//! - A news reply can't carry more than ten articles: the type of its `articles` field bounds them.
+//! - CreateTime is whole seconds, from `u32`, `u64`, `i64` or [`SystemTime`](std::time::SystemTime);
+//!   never milliseconds.
+//! - `#[derive(PassiveReply)]` turns a struct into a straight-line emitter: one write per run of
+//!   static text, one escaping call per value, and [`encoded_len`](PassiveReply::encoded_len)
+//!   known exactly before writing, so [`write_to`](PassiveReply::write_to) allocates nothing when
+//!   the sink has room, and [`to_xml`](PassiveReply::to_xml) allocates once.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use passive_reply::PassiveReply;
+//!
+//! #[derive(PassiveReply)]
+//! #[reply(text)]
+//! struct Hello<'a> {
+//!     to_user_name: &'a str,
+//!     from_user_name: &'a str,
+//!     create_time: u64,
+//!     content: Cow<'a, str>,
+//! }
+//!
+//! let hello = Hello { to_user_name: "toUser", from_user_name: "fromUser", create_time: 12345678, content: "你好".into() };
+//! let xml: String = hello.to_xml();
+//! assert_eq!(
+//!     xml,
+//!     "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName>\
+//!      <CreateTime>12345678</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content></xml>"
+//! );
+//! ```
+//!
+//! The standard messages ([`Text`], [`Image`], [`Voice`], [`Video`], [`Music`], [`News`],
+//! [`TransferCustomerService`], [`Empty`]) are defined with the same derive, for when no struct
+//! of your own is needed:
+//!
+//! ```
+//! use passive_reply::{PassiveReply, Text};
+//!
+//! let reply = Text::new("toUser", "fromUser", "你好"); // CreateTime: now
+//! let mut body = Vec::with_capacity(1024);               // reuse it across requests
+//! reply.write_to(&mut body).unwrap();                    // no allocation: it has room
+//! ```
+//!
+//! # Kinds and their elements
+//!
+//! Every kind starts with ToUserName, FromUserName and CreateTime (all required) and MsgType,
+//! which comes from the kind and is never a field. Then (R required, O optional):
+//!
+//! | `#[reply(KIND)]` | body elements, in the order they are written |
+//! |---|---|
+//! | `text` | Content R |
+//! | `image` | Image/MediaId R |
+//! | `voice` | Voice/MediaId R |
+//! | `video` | Video/MediaId R, Video/Title O, Video/Description O |
+//! | `music` | Music/Title O, Music/Description O, Music/MusicUrl O, Music/HQMusicUrl O, Music/ThumbMediaId R |
+//! | `news` | ArticleCount (counted, never a field), Articles/item R: 1 to `max_articles` items |
+//! | `transfer_customer_service` | TransInfo/KfAccount O |
+//!
+//! The table lives in one place, [`schema`], which the derive reads as it expands.
+//!
+//! # Fields
+//!
+//! - A field maps to the element whose name is its own in snake_case: `to_user_name` is
+//!   ToUserName, `hq_music_url` is HQMusicUrl, `kf_account` is KfAccount, `articles` is Articles.
+//!   `#[reply(rename = "Content")]` maps a field of any other name; `#[reply(skip)]` leaves a field
+//!   out. Any other field is a compile error.
+//! - Text elements take `&str`, `String`, `Cow<str>`, `Box<str>`, `Rc<str>`, `Arc<str>`, or any type
+//!   that implements [`TextValue`]. CreateTime takes any [`CreateTime`]: `u32`, `u64`, `i64` or
+//!   `SystemTime`.
+//! - An optional element is an `Option<T>` field (`None` leaves it out) or no field at all; a field
+//!   of a plain type for an optional element always writes it. A required element can't be an
+//!   `Option`. The derive recognises `Option` by how the type is written (`Option<T>`,
+//!   `std::option::Option<T>`), as serde does; an alias is not seen.
+//! - Generic structs and lifetimes work. Bounds are added for the types of the fields that are
+//!   written, not for type parameters as such, so a parameter used only by a skipped field gets none.
+//!
+//! ```
+//! use passive_reply::PassiveReply;
+//!
+//! #[derive(PassiveReply)]
+//! #[reply(video)]
+//! struct Clip<T> {
+//!     #[reply(rename = "MediaId")]
+//!     uploaded: String,
+//!     title: Option<T>,           // Video/Title, left out when None
+//!     to_user_name: String,       // order doesn't matter
+//!     from_user_name: String,
+//!     create_time: std::time::SystemTime,
+//!     #[reply(skip)]
+//!     retries: u8,                // not written
+//! }
+//!
+//! let clip = Clip {
+//!     uploaded: "m1".into(),
+//!     title: None::<&str>,
+//!     to_user_name: "u".into(),
+//!     from_user_name: "a".into(),
+//!     create_time: std::time::SystemTime::now(),
+//!     retries: 0,
+//! };
+//! assert!(clip.to_xml().ends_with("<Video><MediaId><![CDATA[m1]]></MediaId></Video></xml>"));
+//! ```
+//!
+//! # News
+//!
+//! `#[derive(NewsArticle)]` maps an article's fields to Title, Description, PicUrl and Url, all
+//! optional, with the same `rename` and `skip`. The reply's `articles` field must have a type
+//! whose length can't pass the limit: an array `[A; N]` with 1 <= N <= `max_articles`, or
+//! [`Articles<A>`](Articles), a list checked when it is built. ArticleCount is counted from the
+//! items, so it can't disagree with them.
+//!
+//! ```
+//! use passive_reply::{NewsArticle, PassiveReply};
+//!
+//! #[derive(NewsArticle)]
+//! struct Post<'a> {
+//!     title: &'a str,
+//!     description: Option<&'a str>,
+//!     pic_url: Option<String>,
+//!     url: &'a str,
+//! }
+//!
+//! #[derive(PassiveReply)]
+//! #[reply(news)]
+//! struct Digest<'a> {
+//!     to_user_name: &'a str,
+//!     from_user_name: &'a str,
+//!     create_time: u64,
+//!     articles: [Post<'a>; 2],
+//! }
+//!
+//! let post = |title| Post { title, description: None, pic_url: None, url: "https://example.com" };
+//! let digest = Digest { to_user_name: "u", from_user_name: "a", create_time: 1, articles: [post("one"), post("two")] };
+//! assert!(digest.to_xml().contains("<ArticleCount>2</ArticleCount><Articles><item><Title><![CDATA[one]]></Title>"));
+//! ```
+//!
+//! `#[reply(max_articles = N)]` (1 to 10) tightens the limit for a platform that allows fewer;
+//! `Articles<A, N>` is the list type for it.
+//!
+//! # Enums
+//!
+//! A handler that answers with different kinds derives `PassiveReply` on an enum whose variants
+//! each wrap one reply; it writes the one it holds, without boxing.
+//!
+//! ```
+//! use passive_reply::{Empty, Image, PassiveReply, Text};
+//!
+//! #[derive(PassiveReply)]
+//! enum Answer<'a> {
+//!     Say(Text<'a>),
+//!     Show(Image<'a>),
+//!     Nothing(Empty),
+//! }
+//!
+//! assert_eq!(Answer::Nothing(Empty).to_xml(), "");
+//! ```
+//!
+//! Where an enum doesn't fit, [`BoxedReply`] holds a reply of any type.
+//!
+//! # Sinks
+//!
+//! [`write_to`](PassiveReply::write_to) writes into any [`Sink`]: `Vec<u8>`, `String`, a fixed
+//! buffer through [`SliceSink`] (which refuses, before writing a byte, a reply that does not
+//! fit), any `std::io::Write` through [`IoSink`], any `core::fmt::Write` through [`FmtSink`], and
+//! `bytes::BytesMut` with the feature `bytes`.
+//!
+//! # For frameworks that re-export this crate
+//!
+//! The generated code names `::passive_reply`. A framework that re-exports this crate lets its
+//! users derive through its own path:
+//!
+//! ```ignore
+//! // in the framework:
+//! pub use passive_reply as reply;
+//!
+//! // in an application that depends only on the framework:
+//! #[derive(my_framework::reply::PassiveReply)]
+//! #[reply(text, crate = my_framework::reply)]
+//! struct Hello<'a> { /* … */ }
+//! ```
+//!
+//! # Features
+//!
+//! - `bytes`: [`Sink`] for `bytes::BytesMut`.
 #![forbid(unsafe_code)]
+
 pub use reply_core::*;
-pub use reply_derive::{NewsArticle, PassiveReply};
+
+/// Derives [`PassiveReply`](trait@PassiveReply) for a struct of one kind, or an enum of replies.
+/// See the [crate documentation](crate).
+pub use reply_derive::PassiveReply;
+
+/// Derives [`NewsArticle`](trait@NewsArticle) for a struct of an article's elements. See
+/// [News](crate#news).
+pub use reply_derive::NewsArticle;
+
+#[doc(hidden)]
+pub use reply_core::__private;

@@ -131,12 +131,27 @@ pub struct Articles<A, const MAX: usize = MAX_ARTICLES> {
     items: Vec<A>,
 }
 
+impl<A> Articles<A> {
+    /// A list of one article, that can grow to ten. For a lower limit, see
+    /// [`bounded`](Articles::bounded).
+    pub fn new(first: A) -> Self {
+        Articles::bounded(first)
+    }
+}
+
 impl<A, const MAX: usize> Articles<A, MAX> {
     const MAX_IS_ALLOWED: () =
         assert!(MAX >= 1 && MAX <= MAX_ARTICLES, "Articles<A, MAX> needs 1 <= MAX <= 10, the platform's limit");
 
-    /// A list of one article.
-    pub fn new(first: A) -> Self {
+    /// A list of one article, that can grow to `MAX`.
+    ///
+    /// ```
+    /// use reply_core::{Article, Articles};
+    ///
+    /// let three_at_most = Articles::<_, 3>::bounded(Article::new().title("a"));
+    /// assert_eq!(three_at_most.len(), 1);
+    /// ```
+    pub fn bounded(first: A) -> Self {
         let () = Self::MAX_IS_ALLOWED;
         Articles { items: vec![first] }
     }
@@ -146,7 +161,7 @@ impl<A, const MAX: usize> Articles<A, MAX> {
     /// ```
     /// use reply_core::{Article, Articles};
     ///
-    /// let mut list: Articles<Article, 2> = Articles::new(Article::new().title("a"));
+    /// let mut list: Articles<Article, 2> = Articles::bounded(Article::new().title("a"));
     /// assert!(list.push(Article::new().title("b")).is_ok());
     /// let refused = list.push(Article::new().title("c")).unwrap_err();
     /// assert_eq!(refused.title.as_deref(), Some("c"));

@@ -153,9 +153,10 @@ fn map_fields<'f, 'a>(
             }
         };
         let Some(element) = element else {
+            let example = elements.last().copied().unwrap_or(&ARTICLE[0]);
             errors.at(field.ident, format!(
-                "`{name}` maps to no element of {what}: name the field after one of {} in snake_case, map it with `#[reply(rename = \"Element\")]`, or leave it out with `#[reply(skip)]`",
-                names(elements)
+                "`{name}` maps to no element of {what} ({}): name it after one in snake_case, like `{}`, map it with `#[reply(rename = \"{}\")]`, or leave it out with `#[reply(skip)]`",
+                names(elements), example.field, example.name
             ));
             continue;
         };

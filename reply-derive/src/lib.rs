@@ -3,9 +3,9 @@
 //! Use them through the `passive-reply` crate, whose documentation describes them; the generated
 //! code names paths in it (or in the path given by `#[reply(crate = …)]`).
 //!
-//! The stages, each in its own file: [`ast`] reads the input into a borrowed model, [`attr`]
-//! parses `#[reply(…)]`, [`check`] maps fields to the elements of the platform's schema
-//! (`reply-schema`) and collects every mistake, [`expand`] writes the emitter, and [`fallback`]
+//! The stages, each in its own file: `ast` reads the input into a borrowed model, `attr`
+//! parses `#[reply(…)]`, `check` maps fields to the elements of the platform's schema
+//! (`reply-schema`) and collects every mistake, `expand` writes the emitter, and `fallback`
 //! writes a stub impl when there were mistakes, so that only they are reported.
 #![forbid(unsafe_code)]
 

@@ -198,3 +198,56 @@ pub fn given_elements(kind: &Kind) -> impl Iterator<Item = &'static Element> + '
         core::iter::once(e).filter(|e| e.is_given()).chain(children.iter())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_of_optional_elements_have_one_element() {
+        // reply-derive writes an all-optional group exactly when its one element is present; a
+        // group of several optional elements would need a condition over all of them.
+        for kind in KINDS {
+            for element in kind.elements() {
+                if let Value::Group(children) = element.value {
+                    if element.presence == Presence::Optional {
+                        assert_eq!(children.len(), 1, "{}: {}", kind.msg_type, element.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn field_names_are_the_element_names_in_snake_case() {
+        extern crate std;
+        use std::string::String;
+
+        for kind in KINDS {
+            for element in given_elements(kind).chain(ARTICLE.iter()) {
+                let expected: String = match element.name {
+                    // An acronym stays one word.
+                    "HQMusicUrl" => "hq_music_url".into(),
+                    name => name
+                        .char_indices()
+                        .flat_map(|(i, c)| {
+                            let gap = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                            gap.into_iter().chain(core::iter::once(c.to_ascii_lowercase()))
+                        })
+                        .collect(),
+                };
+                assert_eq!(element.field, expected, "{}", element.name);
+            }
+        }
+    }
+
+    #[test]
+    fn header_and_msg_type() {
+        assert_eq!(KINDS.len(), 7);
+        for kind in KINDS {
+            let names: [&str; 4] = [HEADER[0].name, HEADER[1].name, HEADER[2].name, HEADER[3].name];
+            assert_eq!(names, ["ToUserName", "FromUserName", "CreateTime", "MsgType"]);
+            assert!(kind.elements().take(4).all(|e| e.presence == Presence::Required));
+        }
+    }
+}
