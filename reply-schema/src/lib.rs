@@ -209,10 +209,10 @@ mod tests {
         // group of several optional elements would need a condition over all of them.
         for kind in KINDS {
             for element in kind.elements() {
-                if let Value::Group(children) = element.value {
-                    if element.presence == Presence::Optional {
-                        assert_eq!(children.len(), 1, "{}: {}", kind.msg_type, element.name);
-                    }
+                if let Value::Group(children) = element.value
+                    && element.presence == Presence::Optional
+                {
+                    assert_eq!(children.len(), 1, "{}: {}", kind.msg_type, element.name);
                 }
             }
         }
