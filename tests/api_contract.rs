@@ -1,0 +1,90 @@
+//! The examples of `shared/API.md` ("Deriving a reply", "News and articles", "Enums"), as
+//! written there, so a change that breaks the public contract fails here.
+
+use std::borrow::Cow;
+
+use passive_reply::{NewsArticle, PassiveReply};
+
+#[derive(PassiveReply)]
+#[reply(text)]
+struct Hello<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    content: Cow<'a, str>,
+}
+
+#[derive(NewsArticle)]
+struct Post<'a> {
+    title: &'a str,
+    description: Option<&'a str>,
+    pic_url: Option<String>,
+    url: &'a str,
+}
+
+#[derive(PassiveReply)]
+#[reply(news)]
+struct Digest<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    articles: [Post<'a>; 3],
+}
+
+#[derive(PassiveReply)]
+enum Answer<'a> {
+    Greeting(Hello<'a>),
+    Digest(Digest<'a>),
+    Nothing(passive_reply::Empty),
+}
+
+#[test]
+fn deriving_a_reply() {
+    let hello =
+        Hello { to_user_name: "toUser", from_user_name: "fromUser", create_time: 12345678, content: "你好".into() };
+    let xml: String = hello.to_xml();
+    // API.md: the seed's text example, with the whitespace between its tags removed.
+    assert_eq!(
+        xml,
+        "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>12345678</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content></xml>"
+    );
+}
+
+#[test]
+fn news_and_enums() {
+    let post = |title| Post { title, description: None, pic_url: Some("p".to_string()), url: "u" };
+    let digest =
+        Digest { to_user_name: "u", from_user_name: "a", create_time: 1, articles: [post("1"), post("2"), post("3")] };
+    let item = |t: &str| {
+        format!("<item><Title><![CDATA[{t}]]></Title><PicUrl><![CDATA[p]]></PicUrl><Url><![CDATA[u]]></Url></item>")
+    };
+    let expected = format!(
+        "<xml><ToUserName><![CDATA[u]]></ToUserName><FromUserName><![CDATA[a]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[news]]></MsgType><ArticleCount>3</ArticleCount><Articles>{}{}{}</Articles></xml>",
+        item("1"),
+        item("2"),
+        item("3")
+    );
+    assert_eq!(Answer::Digest(digest).to_xml(), expected);
+    assert_eq!(Answer::Nothing(passive_reply::Empty).to_xml(), "");
+    let hello = Hello { to_user_name: "u", from_user_name: "a", create_time: 1, content: Cow::Owned("x".into()) };
+    assert!(Answer::Greeting(hello).to_xml().ends_with("<Content><![CDATA[x]]></Content></xml>"));
+}
+
+/// API.md's trait, implemented by hand: the signature users write against.
+#[test]
+fn the_trait_can_be_implemented_by_hand() {
+    struct Raw(&'static str);
+    impl PassiveReply for Raw {
+        fn encoded_len(&self) -> usize {
+            self.0.len()
+        }
+        fn write_to<S: passive_reply::Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+            sink.reserve(self.0.len())?;
+            sink.write_str(self.0)
+        }
+    }
+    let raw = Raw("<xml></xml>");
+    assert_eq!(raw.to_xml(), "<xml></xml>");
+    let boxed: Box<dyn passive_reply::DynReply> = Box::new(raw);
+    assert_eq!(boxed.to_xml(), "<xml></xml>");
+}
