@@ -297,17 +297,42 @@ fn implementation(
     }
 }
 
-fn reply_struct(input: &Input, kind: &Kind, max: usize, mapping: &Mapping, private: &TokenStream) -> TokenStream {
-    let mut segments = vec![Literal(open(ROOT))];
-    for e in kind.elements() {
+/// The emitter of `elements` of `kind`, inside `<root>`: the expression of its length, its
+/// writes, and the bounds its values need.
+struct Emitter {
+    length: TokenStream,
+    writes: TokenStream,
+    predicates: Vec<WherePredicate>,
+}
+
+fn emitter(
+    input: &Input,
+    root: &str,
+    kind: &Kind,
+    elements: impl IntoIterator<Item = &'static Element>,
+    mapping: &Mapping,
+    private: &TokenStream,
+    max: usize,
+) -> Emitter {
+    let mut segments = vec![Literal(open(root))];
+    for e in elements {
         element(kind, e, mapping, &mut segments);
     }
-    segments.push(Literal(close(ROOT)));
+    segments.push(Literal(close(root)));
     let segments = merge(segments);
-    let length = length(&segments, private, max);
-    let writes = writes(&segments, private, max);
     let mut predicates = Vec::new();
     bounds(&segments, &type_params(input), private, max, &mut predicates);
+    Emitter { length: length(&segments, private, max), writes: writes(&segments, private, max), predicates }
+}
+
+fn reply_struct(
+    input: &Input,
+    kind: &'static Kind,
+    max: usize,
+    mapping: &Mapping,
+    private: &TokenStream,
+) -> TokenStream {
+    let Emitter { length, writes, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -331,18 +356,9 @@ fn reply_struct(input: &Input, kind: &Kind, max: usize, mapping: &Mapping, priva
 }
 
 fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> TokenStream {
-    // An article's elements are text only; `element` needs a kind for MsgType, which they lack.
+    // An article's elements are all text, so the kind they are read in doesn't matter; news is theirs.
     let news = reply_schema::kind("news").expect("the schema has news");
-    let mut segments = vec![Literal(open(ITEM))];
-    for e in ARTICLE {
-        element(news, e, mapping, &mut segments);
-    }
-    segments.push(Literal(close(ITEM)));
-    let segments = merge(segments);
-    let length = length(&segments, private, 0);
-    let writes = writes(&segments, private, 0);
-    let mut predicates = Vec::new();
-    bounds(&segments, &type_params(input), private, 0, &mut predicates);
+    let Emitter { length, writes, predicates } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
     implementation(
         input,
         quote!(#private::NewsArticle),
