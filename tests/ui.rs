@@ -1,8 +1,12 @@
 //! Compile-fail tests: each `tests/ui/*.rs` must fail to compile with exactly the diagnostics in
-//! its `.stderr`. Regenerate after reading them: `TRYBUILD=overwrite cargo test --test ui`.
+//! its `.stderr`; each `tests/ui/pass/*.rs` must build and run (so errors that only appear after
+//! monomorphization would show). Regenerate the `.stderr` files with
+//! `TRYBUILD=overwrite cargo test --test ui`, and read every changed one as a user would before
+//! committing it.
 
 #[test]
 fn ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
+    cases.pass("tests/ui/pass/*.rs");
 }

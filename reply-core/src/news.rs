@@ -47,9 +47,9 @@ impl<A: NewsArticle + ?Sized> NewsArticle for &A {
 /// be checked before the reply is written. This is a trait bound, so `cargo check` reports a
 /// list that can be too long, not only `cargo build`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` can hold a number of articles outside 1 to {MAX}",
+    message = "`{Self}` is not a list of 1 to {MAX} articles",
     label = "a news reply carries 1 to {MAX} articles",
-    note = "use an array `[A; N]` with 1 <= N <= {MAX}, or `Articles<A>`, a list that refuses more than ten items (`Articles<A, N>` for at most N), when it is built"
+    note = "use an array `[A; N]` with 1 <= N <= {MAX}, or `Articles<A, {MAX}>`, a list that refuses more than {MAX} articles when it is built"
 )]
 pub trait ArticleList<const MAX: usize> {
     /// The article type.
@@ -57,6 +57,23 @@ pub trait ArticleList<const MAX: usize> {
 
     /// The articles, from 1 to `MAX` of them.
     fn articles(&self) -> &[Self::Item];
+
+    /// The number of bytes the articles' `<item>`s take.
+    #[doc(hidden)]
+    #[inline]
+    fn items_len(&self) -> usize {
+        self.articles().iter().map(NewsArticle::item_len).sum()
+    }
+
+    /// Writes the articles' `<item>`s.
+    #[doc(hidden)]
+    #[inline]
+    fn write_items<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        for article in self.articles() {
+            article.write_item(sink)?;
+        }
+        Ok(())
+    }
 }
 
 impl<L: ArticleList<MAX> + ?Sized, const MAX: usize> ArticleList<MAX> for &L {

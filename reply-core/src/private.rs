@@ -1,5 +1,9 @@
 //! What `#[derive(PassiveReply)]` and `#[derive(NewsArticle)]` generate calls to. Not a public
 //! API: its items may change in any release.
+//!
+//! Each value is reached through one accessor (`text`, `create_time`, `ArticleList`'s methods) that carries
+//! the trait bound, called with the same tokens in `encoded_len` and in `write_to`, so a field
+//! of the wrong type is one diagnostic, not one per method.
 
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
@@ -9,51 +13,42 @@ pub use crate::value::{CreateTime, TextValue};
 use crate::cdata;
 use crate::value::{DecimalBuf, UnixSeconds};
 
-#[inline]
-pub fn text_len<T: TextValue + ?Sized>(value: &T) -> usize {
-    cdata::escaped_len(value.as_text())
+#[inline(always)]
+pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {
+    value.as_text()
 }
 
 #[inline]
-pub fn write_text<S: Sink + ?Sized, T: TextValue + ?Sized>(sink: &mut S, value: &T) -> Result<(), S::Error> {
-    cdata::write_escaped(sink, value.as_text())
+pub fn text_len(text: &str) -> usize {
+    cdata::escaped_len(text)
 }
 
 #[inline]
-pub fn create_time_len<T: CreateTime + ?Sized>(value: &T) -> usize {
-    value.unix_seconds().decimal_len()
+pub fn write_text<S: Sink + ?Sized>(sink: &mut S, text: &str) -> Result<(), S::Error> {
+    cdata::write_escaped(sink, text)
+}
+
+#[inline(always)]
+pub fn create_time<T: CreateTime + ?Sized>(value: &T) -> UnixSeconds {
+    value.unix_seconds()
 }
 
 #[inline]
-pub fn write_create_time<S: Sink + ?Sized, T: CreateTime + ?Sized>(sink: &mut S, value: &T) -> Result<(), S::Error> {
-    sink.write_str(value.unix_seconds().decimal(&mut DecimalBuf::new()))
+pub fn create_time_len(seconds: UnixSeconds) -> usize {
+    seconds.decimal_len()
 }
 
 #[inline]
-pub fn article_count_len<const MAX: usize, L: ArticleList<MAX> + ?Sized>(list: &L) -> usize {
-    UnixSeconds::from_u64(list.articles().len() as u64).decimal_len()
+pub fn write_create_time<S: Sink + ?Sized>(sink: &mut S, seconds: UnixSeconds) -> Result<(), S::Error> {
+    sink.write_str(seconds.decimal(&mut DecimalBuf::new()))
 }
 
 #[inline]
-pub fn write_article_count<const MAX: usize, S: Sink + ?Sized, L: ArticleList<MAX> + ?Sized>(
-    sink: &mut S,
-    list: &L,
-) -> Result<(), S::Error> {
-    sink.write_str(DecimalBuf::new().format(false, list.articles().len() as u64))
+pub fn article_count_len(count: usize) -> usize {
+    UnixSeconds::from_u64(count as u64).decimal_len()
 }
 
 #[inline]
-pub fn items_len<const MAX: usize, L: ArticleList<MAX> + ?Sized>(list: &L) -> usize {
-    list.articles().iter().map(NewsArticle::item_len).sum()
-}
-
-#[inline]
-pub fn write_items<const MAX: usize, S: Sink + ?Sized, L: ArticleList<MAX> + ?Sized>(
-    sink: &mut S,
-    list: &L,
-) -> Result<(), S::Error> {
-    for article in list.articles() {
-        article.write_item(sink)?;
-    }
-    Ok(())
+pub fn write_article_count<S: Sink + ?Sized>(sink: &mut S, count: usize) -> Result<(), S::Error> {
+    sink.write_str(DecimalBuf::new().format(false, count as u64))
 }

@@ -22,6 +22,11 @@ use crate::Sink;
 ///      <Content><![CDATA[你好]]></Content></xml>"
 /// );
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a passive reply",
+    label = "not a reply",
+    note = "derive it with `#[derive(PassiveReply)]` and a kind such as `#[reply(text)]`, or use a standard message: `Text`, `Image`, `Voice`, `Video`, `Music`, `News`, `TransferCustomerService` or `Empty`"
+)]
 pub trait PassiveReply {
     /// The exact number of bytes that [`write_to`](PassiveReply::write_to) writes.
     fn encoded_len(&self) -> usize;

@@ -113,13 +113,19 @@ impl<'a> Input<'a> {
                         Fields::Unnamed(f) if f.unnamed.len() == 1 => {
                             variants.push(Variant { ident: &v.ident, ty: &f.unnamed[0].ty });
                         }
-                        _ => errors.at(
-                            v,
-                            format!(
-                                "each variant of a `PassiveReply` enum wraps one reply, like `{}(Text<'a>)`",
-                                v.ident
-                            ),
-                        ),
+                        Fields::Unit => errors.at(v, format!(
+                            "`{0}` wraps no reply: each variant wraps one, so write `{0}(passive_reply::Empty)` for the empty reply",
+                            v.ident
+                        )),
+                        Fields::Unnamed(f) => errors.at(v, format!(
+                            "`{0}` wraps {1} values: each variant wraps exactly one reply, like `{0}(Text<'a>)`",
+                            v.ident,
+                            f.unnamed.len()
+                        )),
+                        Fields::Named(_) => errors.at(v, format!(
+                            "`{0}` has named fields: each variant wraps one reply in a tuple variant, like `{0}(Text<'a>)`",
+                            v.ident
+                        )),
                     }
                 }
                 Shape::Enum(variants)

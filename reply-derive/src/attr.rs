@@ -16,6 +16,8 @@ pub struct Container {
     pub kinds: Vec<(&'static Kind, Span)>,
     pub krate: Option<Path>,
     pub max_articles: Option<(usize, Span)>,
+    /// An unknown word that looked like a kind was reported, so a missing kind is not.
+    pub misspelled_kind: bool,
 }
 
 /// `#[reply(rename = "Element", skip)]`.
@@ -23,6 +25,8 @@ pub struct Container {
 pub struct Field {
     pub rename: Option<LitStr>,
     pub skip: Option<Span>,
+    /// Its attribute had a mistake, already reported: where it maps is not known.
+    pub invalid: bool,
 }
 
 fn replies(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
@@ -107,10 +111,19 @@ pub fn container(attrs: &[Attribute], errors: &mut Errors) -> Container {
                 skip_value(meta.input)?;
             } else {
                 let word = quote::ToTokens::to_token_stream(path).to_string().replace(' ', "");
-                errors.at(path, format!(
-                    "unknown `reply` attribute `{word}`: a struct takes one kind ({}), `crate = path` and, for news, `max_articles = N`",
-                    kind_list()
-                ));
+                let words = KINDS.iter().map(|k| k.msg_type).chain([CRATE, MAX_ARTICLES]);
+                let message = match crate::suggest::closest(&word, words) {
+                    Some(near) if KINDS.iter().any(|k| k.msg_type == near) => {
+                        out.misspelled_kind = true;
+                        format!("unknown kind of reply `{word}`: did you mean `{near}`?")
+                    }
+                    Some(near) => format!("unknown `reply` attribute `{word}`: did you mean `{near}`?"),
+                    None => format!(
+                        "unknown `reply` attribute `{word}`: a struct takes one kind ({}), `crate = path` and, for news, `max_articles = N`",
+                        kind_list()
+                    ),
+                };
+                errors.at(path, message);
                 skip_value(meta.input)?;
             }
             Ok(())
@@ -124,44 +137,49 @@ pub fn container(attrs: &[Attribute], errors: &mut Errors) -> Container {
 
 pub fn field(attrs: &[Attribute], errors: &mut Errors) -> Field {
     let mut out = Field::default();
+    let reported = errors.len();
     for attr in replies(attrs) {
-        let parsed =
-            attr.parse_nested_meta(|meta| {
-                let path = &meta.path;
-                if path.is_ident(RENAME) {
-                    let value = meta.value()?;
-                    match value.parse::<LitStr>() {
-                        Ok(lit) if out.rename.is_some() => errors.at(&lit, "`rename` is given twice"),
-                        Ok(lit) => out.rename = Some(lit),
-                        Err(e) => {
-                            errors.push(syn::Error::new(
-                                e.span(),
-                                "`rename` takes the element's name as a string, such as `rename = \"Content\"`",
-                            ));
-                            skip_value(value)?;
-                        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            let path = &meta.path;
+            if path.is_ident(RENAME) {
+                let value = meta.value()?;
+                match value.parse::<LitStr>() {
+                    Ok(lit) if out.rename.is_some() => errors.at(&lit, "`rename` is given twice"),
+                    Ok(lit) => out.rename = Some(lit),
+                    Err(e) => {
+                        errors.push(syn::Error::new(
+                            e.span(),
+                            "`rename` takes the element's name as a string, such as `rename = \"Content\"`",
+                        ));
+                        skip_value(value)?;
                     }
-                } else if path.is_ident(SKIP) {
-                    if out.skip.is_some() {
-                        errors.at(path, "`skip` is given twice");
-                    }
-                    out.skip = Some(path.span());
-                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
-                        errors.at(path, "`skip` takes no value");
-                        skip_value(meta.input)?;
-                    }
-                } else {
-                    let word = quote::ToTokens::to_token_stream(path).to_string().replace(' ', "");
-                    errors.at(path, format!(
-                    "unknown `reply` attribute `{word}` on a field: a field takes `rename = \"Element\"` or `skip`"
-                ));
+                }
+            } else if path.is_ident(SKIP) {
+                if out.skip.is_some() {
+                    errors.at(path, "`skip` is given twice");
+                }
+                out.skip = Some(path.span());
+                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                    errors.at(path, "`skip` takes no value");
                     skip_value(meta.input)?;
                 }
-                Ok(())
-            });
+            } else {
+                let word = quote::ToTokens::to_token_stream(path).to_string().replace(' ', "");
+                let message = match crate::suggest::closest(&word, [RENAME, SKIP]) {
+                    Some(near) => format!("unknown `reply` attribute `{word}` on a field: did you mean `{near}`?"),
+                    None => format!(
+                        "unknown `reply` attribute `{word}` on a field: a field takes `rename = \"Element\"` or `skip`"
+                    ),
+                };
+                errors.at(path, message);
+                skip_value(meta.input)?;
+            }
+            Ok(())
+        });
         if let Err(e) = parsed {
             errors.push(e);
         }
     }
+    out.invalid = errors.len() > reported;
     out
 }

@@ -14,6 +14,10 @@ impl Errors {
         self.push(syn::Error::new_spanned(span, message));
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -104,10 +104,12 @@ fn text_element<'f>(element: &Element, field: &'f Field<'f>, out: &mut Vec<Segme
         ]
     };
     match field.option_inner() {
-        Some(inner) => out.push(Segment::Optional { field, body: cdata(inner, quote!(__value)).into() }),
+        Some(inner) => {
+            out.push(Segment::Optional { field, body: cdata(inner, quote_spanned!(inner.span()=> __value)).into() })
+        }
         None => {
             let ident = field.ident;
-            out.extend(cdata(field.ty, quote!(&self.#ident)));
+            out.extend(cdata(field.ty, quote_spanned!(field.ty.span()=> &self.#ident)));
         }
     }
 }
@@ -181,24 +183,53 @@ fn merge(segments: Vec<Segment<'_>>) -> Vec<Segment<'_>> {
     out
 }
 
+/// A call of a method of `ArticleList<max>` on the articles `field`, spanned on its type: the
+/// trait bound is the only one the type must meet, so a type that can't be a list of articles
+/// is one diagnostic, at the field.
+fn articles_call(field: &Field, private: &TokenStream, max: usize, call: TokenStream) -> TokenStream {
+    respan(quote!(#private::ArticleList::<#max>::#call), field.ty.span())
+}
+
+/// `tokens`, every one of them at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                tree = TokenTree::Group(inner);
+            }
+            tree.set_span(span);
+            tree
+        })
+        .collect()
+}
+
 /// The statements that write `segments` into `__sink`.
 fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
     segments
         .iter()
         .map(|segment| match segment {
             Literal(text) => quote!(__sink.write_str(#text)?;),
-            Segment::Text { ty, value } => quote_spanned!(ty.span()=> #private::write_text(__sink, #value)?;),
+            Segment::Text { ty, value } => {
+                let text = quote_spanned!(ty.span()=> #private::text(#value));
+                quote!(#private::write_text(__sink, #text)?;)
+            }
             Segment::CreateTime(field) => {
                 let ident = field.ident;
-                quote_spanned!(field.ty.span()=> #private::write_create_time(__sink, &self.#ident)?;)
+                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+                quote!(#private::write_create_time(__sink, #time)?;)
             }
             Segment::ArticleCount(field) => {
                 let ident = field.ident;
-                quote_spanned!(field.ty.span()=> #private::write_article_count::<#max, _, _>(__sink, &self.#ident)?;)
+                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
+                quote!(#private::write_article_count(__sink, #count)?;)
             }
             Segment::Items(field) => {
                 let ident = field.ident;
-                quote_spanned!(field.ty.span()=> #private::write_items::<#max, _, _>(__sink, &self.#ident)?;)
+                let write = articles_call(field, private, max, quote!(write_items(&self.#ident, __sink)));
+                quote!(#write?;)
             }
             Segment::Optional { field, body } => {
                 let ident = field.ident;
@@ -217,18 +248,23 @@ fn length(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
     for segment in segments {
         match segment {
             Literal(text) => constant += text.len(),
-            Segment::Text { ty, value } => terms.push(quote_spanned!(ty.span()=> #private::text_len(#value))),
+            Segment::Text { ty, value } => {
+                let text = quote_spanned!(ty.span()=> #private::text(#value));
+                terms.push(quote!(#private::text_len(#text)));
+            }
             Segment::CreateTime(field) => {
                 let ident = field.ident;
-                terms.push(quote_spanned!(field.ty.span()=> #private::create_time_len(&self.#ident)));
+                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+                terms.push(quote!(#private::create_time_len(#time)));
             }
             Segment::ArticleCount(field) => {
                 let ident = field.ident;
-                terms.push(quote_spanned!(field.ty.span()=> #private::article_count_len::<#max, _>(&self.#ident)));
+                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
+                terms.push(quote!(#private::article_count_len(#count)));
             }
             Segment::Items(field) => {
                 let ident = field.ident;
-                terms.push(quote_spanned!(field.ty.span()=> #private::items_len::<#max, _>(&self.#ident)));
+                terms.push(articles_call(field, private, max, quote!(items_len(&self.#ident))));
             }
             Segment::Optional { field, body } => {
                 let ident = field.ident;
@@ -245,9 +281,12 @@ fn length(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
     quote!(#constant #(+ #terms)*)
 }
 
-/// The names of the struct's type parameters.
+/// The names of the struct's type and const parameters: a field type that mentions one gets its
+/// bound in the impl's where clause, so it is checked where the struct is used with concrete
+/// arguments (`Digest<11>`), not where it is defined.
 fn type_params(input: &Input) -> Vec<Ident> {
-    input.original.generics.type_params().map(|p| p.ident.clone()).collect()
+    let generics = &input.original.generics;
+    generics.type_params().map(|p| p.ident.clone()).chain(generics.const_params().map(|p| p.ident.clone())).collect()
 }
 
 fn mentions(tokens: TokenStream, params: &[Ident]) -> bool {
@@ -392,9 +431,9 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
         .collect();
     let names: Vec<&Ident> = variants.iter().map(|v| v.ident).collect();
     let value = format_ident!("__reply");
-    let lengths = variants.iter().map(|v| quote_spanned!(v.ty.span()=> #private::PassiveReply::encoded_len(#value)));
-    let writes =
-        variants.iter().map(|v| quote_spanned!(v.ty.span()=> #private::PassiveReply::write_to(#value, __sink)));
+    // Spanned on the variant's type, so a type that is not a reply is reported there, once.
+    let lengths = variants.iter().map(|v| respan(quote!(#private::PassiveReply::encoded_len(#value)), v.ty.span()));
+    let writes = variants.iter().map(|v| respan(quote!(#private::PassiveReply::write_to(#value, __sink)), v.ty.span()));
     implementation(
         input,
         quote!(#private::PassiveReply),

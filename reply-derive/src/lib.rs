@@ -15,6 +15,7 @@ mod check;
 mod errors;
 mod expand;
 mod fallback;
+mod suggest;
 mod symbol;
 
 use proc_macro::TokenStream;

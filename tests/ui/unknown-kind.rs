@@ -1,13 +1,12 @@
 use passive_reply::PassiveReply;
 
 #[derive(PassiveReply)]
-#[reply(text)]
-struct Hello<'a> {
+#[reply(txt)]
+struct Reply<'a> {
     to_user_name: &'a str,
     from_user_name: &'a str,
     create_time: u64,
     content: &'a str,
-    greeting: &'a str,
 }
 
 fn main() {}

@@ -1,0 +1,8 @@
+use passive_reply::NewsArticle;
+
+#[derive(NewsArticle)]
+enum Post {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use passive_reply::PassiveReply;
+
+#[derive(PassiveReply)]
+#[reply(text, max_articles = 5)]
+struct Reply<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    content: &'a str,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use passive_reply::PassiveReply;
+
+#[derive(PassiveReply)]
+#[reply(news)]
+struct Reply<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    articles: [String; 2],
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use passive_reply::PassiveReply;
+
+#[derive(PassiveReply)]
+#[reply(image)]
+struct Reply<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    media_id: std::option::Option<String>,
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use passive_reply::PassiveReply;
+
+#[derive(PassiveReply)]
+#[reply(text)]
+struct Reply<'a> {
+    to_user_name: &'a str,
+    from_user_name: &'a str,
+    create_time: u64,
+    contnet: &'a str,
+    msg_type: &'a str,
+    #[reply(rename = "ToUserName")]
+    user: &'a str,
+}
+
+fn main() {}
