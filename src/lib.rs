@@ -189,6 +189,103 @@
 //! struct Hello<'a> { /* … */ }
 //! ```
 //!
+//! # What the compiler catches
+//!
+//! A reply the platform would refuse does not compile, and the error points at the field,
+//! attribute or type that is wrong and says how to fix it. Mistakes are reported together: a
+//! struct with three of them shows three errors in one compile, and nothing else. Each rule, with
+//! the smallest example of breaking it (each is a `compile_fail` test):
+//!
+//! 1. **A required element needs a field.** "a text reply needs Content: add a field `content: &'a str`, …"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64 }
+//!    ```
+//! 2. **A required element can't be an `Option`.** "Content is required in a text reply, so `content` can't be an `Option`: …"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, content: Option<&'a str> }
+//!    ```
+//! 3. **Every field is an element of the kind**, with "did you mean" for near misses:
+//!    "`contnet` is not an element of a text reply: did you mean `content` (Content)?"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, contnet: &'a str }
+//!    ```
+//! 4. **An element is given once.** "`body` and `content` both map to Content: a text reply holds it once"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> {
+//!        to_user_name: &'a str, from_user_name: &'a str, create_time: u64, content: &'a str,
+//!        #[reply(rename = "Content")]
+//!        body: &'a str,
+//!    }
+//!    ```
+//! 5. **MsgType and ArticleCount are derived, never fields.** "MsgType comes from the kind in `#[reply(…)]` and is never a field: remove this field"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, content: &'a str, msg_type: &'a str }
+//!    ```
+//! 6. **The attribute names one known kind and known keys with valid values.** "unknown kind of reply `txt`: did you mean `text`?";
+//!    likewise a missing kind, two kinds, an unknown key, `max_articles` outside 1 to 10, and `crate =` that is not a path.
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(txt)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, content: &'a str }
+//!    ```
+//! 7. **`max_articles` is for news.** "`max_articles` is for news replies, and this is a text reply"
+//!    ```compile_fail
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text, max_articles = 5)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, content: &'a str }
+//!    ```
+//! 8. **A news reply's articles can't be more than the limit, nor none.** An array longer than
+//!    `max_articles`: "a news reply holds at most 10 articles, and this array holds 11: …"; an
+//!    unbounded collection (`Vec`, a slice, `Box<[A]>`): "… use `Articles<Post<'a>>`, a list that
+//!    refuses more when it is built, …". A length from a named constant or a const generic is held
+//!    to the same limit by a trait bound, which `cargo check` reports too: "`[Post<'_>; 12]` is
+//!    not a list of 1 to 10 articles". The items must be news articles.
+//!    ```compile_fail
+//!    # #[derive(passive_reply::NewsArticle)] struct Post<'a> { title: &'a str }
+//!    const MANY: usize = 12;
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(news)]
+//!    struct Digest<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, articles: [Post<'a>; MANY] }
+//!    ```
+//!    ```compile_fail
+//!    # #[derive(passive_reply::NewsArticle)] struct Post<'a> { title: &'a str }
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(news)]
+//!    struct Digest<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: u64, articles: Vec<Post<'a>> }
+//!    ```
+//! 9. **Values have types that can be written.** Text takes a [`TextValue`], CreateTime a
+//!    [`CreateTime`]: "`f64` can't be a CreateTime … CreateTime takes whole seconds since the Unix
+//!    epoch: u32, u64, i64 or std::time::SystemTime".
+//!    ```compile_fail,E0277
+//!    #[derive(passive_reply::PassiveReply)]
+//!    #[reply(text)]
+//!    struct Hello<'a> { to_user_name: &'a str, from_user_name: &'a str, create_time: f64, content: &'a str }
+//!    ```
+//! 10. **The derive takes a struct with named fields, or an enum of one-reply variants.** "`PassiveReply`
+//!     can't be derived for a tuple struct: name its fields after the elements they hold, …"
+//!     ```compile_fail
+//!     #[derive(passive_reply::PassiveReply)]
+//!     #[reply(text)]
+//!     struct Hello<'a>(&'a str, &'a str, u64, &'a str);
+//!     ```
+//! 11. **The same rules hold for `#[derive(NewsArticle)]`.** "`link` maps to no element of a news article (Title, Description, PicUrl, Url): …"
+//!     ```compile_fail
+//!     #[derive(passive_reply::NewsArticle)]
+//!     struct Post<'a> { title: &'a str, link: &'a str }
+//!     ```
+//!
+//! Every diagnostic has a case in the repository's `tests/ui/`, with the exact compiler output.
+//!
 //! # Features
 //!
 //! - `bytes`: [`Sink`] for `bytes::BytesMut`.
