@@ -2,7 +2,7 @@
 //! the [`Sink`]s a reply is written into, CDATA escaping ([`cdata`]), the values elements hold
 //! ([`TextValue`], [`CreateTime`]), news articles ([`NewsArticle`], [`Articles`]) and the standard
 //! messages ([`Text`], [`Image`], [`Voice`], [`Video`], [`Music`], [`News`],
-//! [`TransferCustomerService`], [`Empty`]).
+//! [`TransferCustomerService`], [`Empty`]), and the messages the platform sends ([`Incoming`]).
 //!
 //! Applications depend on `passive-reply`, which re-exports all of this with the derives. This
 //! crate is for frameworks that want the runtime alone.
@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cdata;
+mod incoming;
 mod messages;
 mod news;
 mod reply;
@@ -31,6 +32,9 @@ pub mod __private;
 /// The platform's message schema: kinds, elements, order, and what is required.
 pub use reply_schema as schema;
 
+pub use incoming::{
+    DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message, ParseError, ParseErrorKind, ParseOptions,
+};
 pub use messages::{Article, Image, Music, News, Text, TransferCustomerService, Video, Voice};
 pub use news::{ArticleCountError, ArticleList, Articles, NewsArticle};
 pub use reply::{BoxedReply, DynReply, Empty, PassiveReply, SinkFailed};
