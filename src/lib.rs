@@ -174,6 +174,34 @@
 //! fit), any `std::io::Write` through [`IoSink`], any `core::fmt::Write` through [`FmtSink`], and
 //! `bytes::BytesMut` with the feature `bytes`.
 //!
+//! # Inbound messages
+//!
+//! [`Incoming::parse`] reads the platform's POST body, borrowing from it wherever a value needs no
+//! unescaping. The header has accessors, [`Incoming::message`] gives typed access to every
+//! message and event type the platform sends (an unknown one is kept, never an error), and the
+//! `reply_*` methods answer with the addresses swapped and CreateTime now. A body that is not a
+//! delivery (empty, JSON, not XML, truncated, a header element missing or given twice, CreateTime
+//! or MsgId not a number, over 1 MiB, a DTD) is a [`ParseError`] that says what and at which byte;
+//! no input panics. [`Incoming::dedup_key`] identifies a delivery across the platform's retries.
+//!
+//! ```
+//! use passive_reply::{Event, Incoming, Message, PassiveReply};
+//!
+//! fn answer(body: &str) -> String {
+//!     let Ok(msg) = Incoming::parse(body) else { return String::new() };
+//!     match msg.message() {
+//!         Message::Text { content } => msg.reply_text(format!("you said: {content}")).to_xml(),
+//!         Message::Event(Event::Subscribe { .. }) => msg.reply_text("welcome").to_xml(),
+//!         _ => String::new(), // the empty reply
+//!     }
+//! }
+//!
+//! let body = "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName>\
+//!     <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>";
+//! assert!(answer(body).contains("<Content><![CDATA[welcome]]></Content>"));
+//! assert_eq!(answer("not xml"), "");
+//! ```
+//!
 //! # For frameworks that re-export this crate
 //!
 //! The generated code names `::passive_reply`. A framework that re-exports this crate lets its

@@ -11,6 +11,8 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Blocks allocated and not yet freed.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
     static LAST_SIZE: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -20,11 +22,13 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        LIVE.with(|n| n.set(n.get() + 1));
         LAST_SIZE.with(|s| s.set(layout.size()));
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.with(|n| n.set(n.get() - 1));
         unsafe { System.dealloc(ptr, layout) }
     }
 
@@ -129,4 +133,32 @@ fn a_derived_user_struct_allocates_nothing_either() {
     let (count, result) = allocations(|| hello.write_to(&mut SliceSink::new(&mut buf)));
     assert_eq!(count, 0);
     assert!(result.is_ok());
+}
+
+#[test]
+fn parsing_allocates_only_the_field_list() {
+    // CDATA values and plain-text values without references: borrowed from the body. The one
+    // allocation is the list of body elements the result owns.
+    let cdata = "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+        <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+        <Content><![CDATA[你好，世界]]></Content><MsgId>1234567890123456</MsgId></xml>";
+    let plain = "<xml>\n <ToUserName>gh_account</ToUserName>\n <FromUserName>oUser</FromUserName>\n \
+        <CreateTime>1348831860</CreateTime>\n <MsgType>text</MsgType>\n <Content>hello</Content>\n \
+        <MsgId>1234567890123456</MsgId>\n</xml>";
+    for body in [cdata, plain] {
+        let live_before = LIVE.with(Cell::get);
+        let (count, msg) = allocations(|| passive_reply::Incoming::parse(body).unwrap());
+        // What stays allocated once `parse` returns is what the result owns: its field list.
+        assert_eq!(LIVE.with(Cell::get) - live_before, 1, "{body}");
+        // The others are quick-xml's reader's own stack of open tag names (it keeps one whatever
+        // its configuration), freed before `parse` returns.
+        assert_eq!(count, 4, "{body}");
+        let (count, _) = allocations(|| (msg.message(), msg.dedup_key()));
+        assert_eq!(count, 0, "message() and dedup_key() with a MsgId allocate nothing");
+    }
+    // An event has no MsgId: its dedup key owns FromUserName, one more allocation.
+    let event = "<xml><ToUserName>a</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1</CreateTime>\
+        <MsgType>event</MsgType><Event>subscribe</Event></xml>";
+    let msg = passive_reply::Incoming::parse(event).unwrap();
+    assert_eq!(allocations(|| msg.dedup_key()).0, 1);
 }

@@ -88,3 +88,24 @@ fn the_trait_can_be_implemented_by_hand() {
     let boxed: Box<dyn passive_reply::DynReply> = Box::new(raw);
     assert_eq!(boxed.to_xml(), "<xml></xml>");
 }
+
+/// API.md's "Inbound messages", as written there.
+#[test]
+fn inbound_messages() -> Result<(), passive_reply::ParseError> {
+    let body = "<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+        <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content>\
+        <MsgId>42</MsgId></xml>";
+    let msg = passive_reply::Incoming::parse(body)?; // body: &str; borrows from it where it can
+    let to: &str = msg.to_user_name();
+    let from: &str = msg.from_user_name();
+    let seconds: u64 = msg.create_time(); // whole seconds, an unsigned integer
+    let kind: &str = msg.msg_type(); // &str, the raw MsgType value ("text", "event", or anything new)
+    let id: Option<u64> = msg.msg_id();
+    let key = msg.dedup_key(); // Clone + Eq + Hash: MsgId, or FromUserName + CreateTime (the seed's rule)
+    let reply = msg.reply_text("hi"); // a Text with the two addresses swapped and CreateTime now
+    assert_eq!((to, from, seconds, kind, id), ("gh", "oUser", 1348831860, "text", Some(42)));
+    assert_eq!(std::collections::HashSet::from([key.clone()]).len(), 1);
+    assert_eq!(key, passive_reply::DedupKey::MsgId(42));
+    assert_eq!((reply.to_user_name.as_ref(), reply.from_user_name.as_ref()), ("oUser", "gh"));
+    Ok(())
+}

@@ -49,12 +49,18 @@ fn ordinary_messages() {
             Message::Text { content: "你好，世界！" },
         ),
         (
-            delivery("text", "  <Content>a &lt;b&gt; &amp; &#x4F60;&#22909;</Content>\n  <MsgId>1234567890123456</MsgId>\n"),
+            delivery(
+                "text",
+                "  <Content>a &lt;b&gt; &amp; &#x4F60;&#22909;</Content>\n  <MsgId>1234567890123456</MsgId>\n",
+            ),
             "text",
             Message::Text { content: "a <b> & 你好" },
         ),
         (
-            delivery("text", "  <Content><![CDATA[line one\nline two]]></Content>\n  <MsgId>1234567890123456</MsgId>\n"),
+            delivery(
+                "text",
+                "  <Content><![CDATA[line one\nline two]]></Content>\n  <MsgId>1234567890123456</MsgId>\n",
+            ),
             "text",
             Message::Text { content: "line one\nline two" },
         ),
@@ -161,9 +167,15 @@ fn variations_of_the_same_message() {
 fn events() {
     let cases: Vec<(String, Event)> = vec![
         (event("subscribe", ""), Event::Subscribe { event_key: None, ticket: None }),
-        (event("subscribe", "  <EventKey><![CDATA[]]></EventKey>\n"), Event::Subscribe { event_key: None, ticket: None }),
         (
-            event("subscribe", "  <EventKey><![CDATA[qrscene_123123]]></EventKey>\n  <Ticket><![CDATA[TICKET]]></Ticket>\n"),
+            event("subscribe", "  <EventKey><![CDATA[]]></EventKey>\n"),
+            Event::Subscribe { event_key: None, ticket: None },
+        ),
+        (
+            event(
+                "subscribe",
+                "  <EventKey><![CDATA[qrscene_123123]]></EventKey>\n  <Ticket><![CDATA[TICKET]]></Ticket>\n",
+            ),
             Event::Subscribe { event_key: Some("qrscene_123123"), ticket: Some("TICKET") },
         ),
         (event("unsubscribe", ""), Event::Unsubscribe),
@@ -312,14 +324,18 @@ fn replies_swap_the_addresses() {
         (msg.reply_news(passive_reply::Articles::new(passive_reply::Article::new().title("t"))).to_xml(), "news"),
     ] {
         let parsed = Incoming::parse(&xml).unwrap();
-        assert_eq!((parsed.to_user_name(), parsed.from_user_name(), parsed.msg_type()), ("oUser", "gh_account", msg_type));
+        assert_eq!(
+            (parsed.to_user_name(), parsed.from_user_name(), parsed.msg_type()),
+            ("oUser", "gh_account", msg_type)
+        );
     }
 }
 
 /// One case per way a body can be wrong, with the offset each is reported at.
 #[test]
 fn bad_bodies() {
-    let header = "<ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>";
+    let header =
+        "<ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>";
     let json = "  {\"ToUserName\": \"a\"}";
     let truncated = format!("<xml>{header}<Content><![CDATA[hel");
     let truncated_tag = format!("<xml>{header}<Content>hello</Con");
@@ -349,7 +365,11 @@ fn bad_bodies() {
         (&twice, ParseErrorKind::DuplicateField("FromUserName"), twice.rfind("<FromUserName>").unwrap()),
         (&dtd, ParseErrorKind::Dtd, 0),
         (&entity, ParseErrorKind::UnknownEntity, entity.find("&boom;").unwrap()),
-        (&mismatched, ParseErrorKind::NotXml("an end tag does not match the element it closes"), mismatched.find("</Title>").unwrap()),
+        (
+            &mismatched,
+            ParseErrorKind::NotXml("an end tag does not match the element it closes"),
+            mismatched.find("</Title>").unwrap(),
+        ),
         (&trailing, ParseErrorKind::TrailingContent, trailing.len() - "<xml></xml>".len()),
         (&deep, ParseErrorKind::TooDeep, deep.find("<a>").unwrap() + 15 * 3),
     ];

@@ -622,8 +622,7 @@ struct Header<'a> {
 struct Parser<'a> {
     body: &'a str,
     reader: Reader<&'a [u8]>,
-    /// The names of the open elements; a fixed array, so that parsing allocates only what the
-    /// result keeps.
+    /// The names of the open elements, borrowed from the body.
     open: [&'a str; MAX_DEPTH],
     depth: usize,
     leaf: Option<Leaf<'a>>,
@@ -665,8 +664,8 @@ impl<'a> Parser<'a> {
     fn new(body: &'a str) -> Self {
         let mut reader = Reader::from_str(body);
         let config = reader.config_mut();
-        // End tags are matched here, against a fixed array, rather than by the reader, which
-        // keeps a growing buffer of names.
+        // End tags are matched here, against `open`, so that a mismatch is reported with this
+        // crate's reason and offset.
         config.check_end_names = false;
         config.trim_text(false);
         Parser {

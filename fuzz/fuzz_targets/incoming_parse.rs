@@ -1,0 +1,26 @@
+//! `Incoming::parse` on any input: it returns, never panics, and whatever it accepts can be
+//! answered, and the answer parses back with the addresses swapped.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use passive_reply::{Incoming, PassiveReply};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(body) = std::str::from_utf8(data) else { return };
+    match Incoming::parse(body) {
+        Ok(msg) => {
+            let _ = (msg.message(), msg.dedup_key(), msg.fields().count(), msg.msg_id());
+            let reply = msg.reply_text(msg.field("Content").unwrap_or("ok")).to_xml();
+            let back = Incoming::parse(&reply).expect("a reply parses");
+            assert_eq!(back.to_user_name(), msg.from_user_name().replace(is_forbidden, "\u{FFFD}"));
+            assert_eq!(back.from_user_name(), msg.to_user_name().replace(is_forbidden, "\u{FFFD}"));
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+});
+
+fn is_forbidden(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}

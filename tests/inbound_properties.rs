@@ -1,0 +1,102 @@
+//! Properties of `Incoming::parse`: no input panics it, and every standard reply parses back
+//! with its header (and its values) as given, after the replacement of forbidden characters.
+
+use passive_reply::{Article, Articles, Image, Incoming, Message, Music, News, PassiveReply, Text, Video, Voice};
+use proptest::prelude::*;
+
+fn value() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => Just("]]>".to_string()),
+        2 => Just("&amp;".to_string()),
+        2 => (0u8..0x20).prop_map(|b| char::from(b).to_string()),
+        2 => prop_oneof![Just("\u{FFFE}".to_string()), Just("\u{FFFF}".to_string())],
+        3 => "[你好，。a-z<>&\"' ]{1,8}",
+        1 => any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+fn read_back(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+            _ => c,
+        })
+        .collect()
+}
+
+/// A valid delivery to mutate.
+const SAMPLE: &str = "<xml>\n <ToUserName><![CDATA[gh]]></ToUserName>\n <FromUserName>oUser</FromUserName>\n <CreateTime>1348831860</CreateTime>\n <MsgType><![CDATA[event]]></MsgType>\n <Event>pic_weixin</Event>\n <SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum>a &amp; b</PicMd5Sum></item></PicList></SendPicsInfo>\n <MsgId>1</MsgId>\n</xml>";
+
+fn exercise(body: &str) {
+    match Incoming::parse(body) {
+        Ok(msg) => {
+            // Every accessor, on whatever parsed.
+            let _ = (msg.to_user_name(), msg.from_user_name(), msg.create_time(), msg.msg_type(), msg.msg_id());
+            let _ = (msg.dedup_key(), msg.message(), msg.fields().count());
+            let _ = msg.reply_text("x").to_xml();
+        }
+        Err(e) => {
+            assert!(e.offset() <= body.len().max(passive_reply::DEFAULT_MAX_BODY_LEN), "{e}");
+            let _ = e.to_string();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_string_is_refused_or_parsed_without_panic(body in any::<String>()) {
+        exercise(&body);
+    }
+
+    #[test]
+    fn xml_like_strings_are_refused_or_parsed_without_panic(body in "[<>/!?\\[\\]&;#=\"' a-zA-Z0-9_\n-]{0,300}") {
+        exercise(&body);
+    }
+
+    #[test]
+    fn mutated_deliveries_are_refused_or_parsed_without_panic(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6),
+    ) {
+        let mut body: Vec<char> = SAMPLE.chars().collect();
+        for (at, op, c) in edits {
+            let i = at.index(body.len() + 1);
+            match op {
+                0 if i < body.len() => { body.remove(i); }
+                1 => body.insert(i, c),
+                _ => body.truncate(i),
+            }
+        }
+        exercise(&body.into_iter().collect::<String>());
+    }
+
+    #[test]
+    fn replies_parse_back(to in value(), from in value(), time in any::<u64>(), text in value()) {
+        let articles = Articles::new(Article::new().title(text.as_str()));
+        let replies: Vec<(String, &str)> = vec![
+            (Text::new(to.as_str(), from.as_str(), text.as_str()).with_create_time(time).to_xml(), "text"),
+            (Image::new(to.as_str(), from.as_str(), text.as_str()).with_create_time(time).to_xml(), "image"),
+            (Voice::new(to.as_str(), from.as_str(), text.as_str()).with_create_time(time).to_xml(), "voice"),
+            (Video::new(to.as_str(), from.as_str(), text.as_str()).title(text.as_str()).with_create_time(time).to_xml(), "video"),
+            (Music::new(to.as_str(), from.as_str(), text.as_str()).hq_music_url(text.as_str()).with_create_time(time).to_xml(), "music"),
+            (News::new(to.as_str(), from.as_str(), articles).with_create_time(time).to_xml(), "news"),
+        ];
+        for (xml, msg_type) in &replies {
+            let msg = Incoming::parse(xml).map_err(|e| TestCaseError::fail(format!("{e}: {xml:?}")))?;
+            prop_assert_eq!(msg.to_user_name(), read_back(&to));
+            prop_assert_eq!(msg.from_user_name(), read_back(&from));
+            prop_assert_eq!(msg.create_time(), time);
+            prop_assert_eq!(msg.msg_type(), *msg_type);
+            prop_assert_eq!(msg.msg_id(), None);
+        }
+        let text_reply = Incoming::parse(&replies[0].0).unwrap();
+        prop_assert_eq!(text_reply.message(), Message::Text { content: &read_back(&text) });
+        let news = Incoming::parse(&replies[5].0).unwrap();
+        prop_assert_eq!(news.field("ArticleCount"), Some("1"));
+        prop_assert_eq!(news.field("Title").map(str::to_owned), Some(read_back(&text)));
+    }
+}
