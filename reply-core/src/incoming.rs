@@ -445,7 +445,8 @@ impl<'a> Incoming<'a> {
         self.field(name).and_then(|v| v.trim().parse().ok())
     }
 
-    /// Typed access to the body.
+    /// Typed access to the body. Borrows from the message; allocates only the list of picture
+    /// checksums of a pictures event.
     pub fn message(&self) -> Message<'_> {
         match self.msg_type() {
             "text" => Message::Text { content: self.text("Content") },
