@@ -17,11 +17,15 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod cdata;
 mod incoming;
 mod messages;
 mod news;
 mod reply;
+#[cfg(feature = "tokio")]
+pub mod serve;
 mod sink;
 mod value;
 

@@ -22,6 +22,23 @@ macro_rules! with_create_time {
     };
 }
 
+/// `into_owned` for a message whose text fields are `$cow: Cow` and `$optional: Option<Cow>`.
+macro_rules! into_owned {
+    ($name:ident { $($cow:ident),* ; $($optional:ident),* }) => {
+        impl $name<'_> {
+            /// The same message, owning its text, so that it can outlive what it borrowed from
+            /// (a handler that replies from an async block returns one of these).
+            pub fn into_owned(self) -> $name<'static> {
+                $name {
+                    create_time: self.create_time,
+                    $($cow: Cow::Owned(self.$cow.into_owned()),)*
+                    $($optional: self.$optional.map(|v| Cow::Owned(v.into_owned())),)*
+                }
+            }
+        }
+    };
+}
+
 macro_rules! optional_setters {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
@@ -77,6 +94,8 @@ impl<'a> Text<'a> {
     with_create_time!();
 }
 
+into_owned!(Text { to_user_name, from_user_name, content; });
+
 macro_rules! media_message {
     ($(#[$doc:meta])* $name:ident, $kind:ident, $what:literal) => {
         $(#[$doc])*
@@ -110,6 +129,8 @@ macro_rules! media_message {
 
             with_create_time!();
         }
+
+        into_owned!($name { to_user_name, from_user_name, media_id; });
     };
 }
 
@@ -195,6 +216,8 @@ impl<'a> Video<'a> {
     }
 }
 
+into_owned!(Video { to_user_name, from_user_name, media_id; title, description });
+
 /// A music reply: Music/ThumbMediaId, and optionally Music/Title, Music/Description,
 /// Music/MusicUrl and Music/HQMusicUrl.
 ///
@@ -265,6 +288,8 @@ impl<'a> Music<'a> {
     }
 }
 
+into_owned!(Music { to_user_name, from_user_name, thumb_media_id; title, description, music_url, hq_music_url });
+
 /// One article of a [`News`] reply: Title, Description, PicUrl and Url, each optional.
 ///
 /// ```
@@ -306,6 +331,17 @@ impl<'a> Article<'a> {
         /// Sets Url.
         url;
     }
+
+    /// The same article, owning its text.
+    pub fn into_owned(self) -> Article<'static> {
+        let own = |v: Option<Cow<'_, str>>| v.map(|v| Cow::Owned(v.into_owned()));
+        Article {
+            title: own(self.title),
+            description: own(self.description),
+            pic_url: own(self.pic_url),
+            url: own(self.url),
+        }
+    }
 }
 
 /// A news reply: 1 to 10 articles, the first shown large.
@@ -343,6 +379,17 @@ impl<'a> News<'a> {
     }
 
     with_create_time!();
+
+    /// The same message, owning its text.
+    pub fn into_owned(self) -> News<'static> {
+        let articles = self.articles.into_vec().into_iter().map(Article::into_owned).collect::<Vec<_>>();
+        News {
+            to_user_name: Cow::Owned(self.to_user_name.into_owned()),
+            from_user_name: Cow::Owned(self.from_user_name.into_owned()),
+            create_time: self.create_time,
+            articles: Articles::from_vec_unchecked(articles),
+        }
+    }
 }
 
 /// Hands the conversation to the customer-service system: TransInfo/KfAccount optionally names
@@ -390,3 +437,5 @@ impl<'a> TransferCustomerService<'a> {
         kf_account;
     }
 }
+
+into_owned!(TransferCustomerService { to_user_name, from_user_name; kf_account });

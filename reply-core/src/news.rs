@@ -221,6 +221,12 @@ impl<A, const MAX: usize> Articles<A, MAX> {
     pub fn into_vec(self) -> Vec<A> {
         self.items
     }
+
+    /// Wraps `items`, which came out of an `Articles<_, MAX>` and so holds 1 to `MAX`.
+    pub(crate) fn from_vec_unchecked(items: Vec<A>) -> Self {
+        debug_assert!((1..=MAX).contains(&items.len()));
+        Articles { items }
+    }
 }
 
 impl<A, const MAX: usize> TryFrom<Vec<A>> for Articles<A, MAX> {

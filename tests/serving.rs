@@ -1,0 +1,277 @@
+//! The platform's URL served over real HTTP on loopback: a server bound to port 0, and a plain
+//! HTTP/1.1 client written here, so what is tested is what goes over the wire.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use passive_reply::axum::{Endpoint, signature_of};
+use passive_reply::serve::{MemoryStore, RetryGuard};
+use passive_reply::{Empty, Incoming, Message, PassiveReply, Text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+#[path = "../examples/echo_server.rs"]
+#[allow(dead_code)]
+mod echo_server;
+
+const TOKEN: &str = "test-token";
+
+struct Response {
+    status: u16,
+    content_type: Option<String>,
+    body: String,
+}
+
+/// One request over a new connection.
+async fn request(addr: SocketAddr, method: &str, target: &str, body: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response head");
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let mut content_type = None;
+    for line in lines {
+        let (name, value) = line.split_once(": ").unwrap();
+        if name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(value.to_string());
+        }
+    }
+    Response { status, content_type, body: body.to_string() }
+}
+
+fn signed_query(token: &str) -> String {
+    let (timestamp, nonce) = ("1409304348", "1234567");
+    format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, timestamp, nonce))
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn text_delivery(msg_id: u64, content: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+         <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+         <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+}
+
+/// An event. Events have no MsgId: FromUserName and CreateTime identify them, so each event
+/// here has a CreateTime of its own.
+fn event_delivery(event: &str, create_time: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>"
+    )
+}
+
+#[tokio::test]
+async fn url_check_and_signatures() {
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let good = request(addr, "GET", &format!("/?{}&echostr=5837397520665436492", signed_query(TOKEN)), "").await;
+    assert_eq!((good.status, good.body.as_str()), (200, "5837397520665436492"));
+
+    let forged = request(addr, "GET", &format!("/?{}&echostr=1", signed_query("another-token")), "").await;
+    assert_eq!(forged.status, 403);
+    let unsigned = request(addr, "GET", "/?echostr=1", "").await;
+    assert_eq!(unsigned.status, 403);
+
+    let bad_post =
+        request(addr, "POST", &format!("/?{}", signed_query("another-token")), &text_delivery(1, "hi")).await;
+    assert_eq!(bad_post.status, 403);
+    let no_query = request(addr, "POST", "/", &text_delivery(1, "hi")).await;
+    assert_eq!(no_query.status, 403);
+}
+
+#[tokio::test]
+async fn each_message_type_is_answered_as_the_example_says() {
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let target = format!("/?{}", signed_query(TOKEN));
+
+    // The delivery's Content is `你好 ]]> there`, written as the platform writes it: split
+    // across two CDATA sections.
+    let text = request(addr, "POST", &target, &text_delivery(1, "你好 ]]]]><![CDATA[> there")).await;
+    assert_eq!((text.status, text.content_type.as_deref()), (200, Some("text/xml; charset=utf-8")));
+    let reply = Incoming::parse(&text.body).unwrap();
+    assert_eq!((reply.to_user_name(), reply.from_user_name()), ("oUser", "gh_account"));
+    assert_eq!(reply.message(), Message::Text { content: "你好 ]]> there" });
+
+    let welcome = request(addr, "POST", &target, &event_delivery("subscribe", 1348831861)).await;
+    let reply = Incoming::parse(&welcome.body).unwrap();
+    assert_eq!((reply.to_user_name(), reply.from_user_name(), reply.msg_type()), ("oUser", "gh_account", "news"));
+    assert_eq!(reply.field("ArticleCount"), Some("2"));
+    assert_eq!(reply.field("Title"), Some("Welcome"));
+
+    for other in [event_delivery("unsubscribe", 1348831862), event_delivery("CLICK", 1348831863)] {
+        let empty = request(addr, "POST", &target, &other).await;
+        assert_eq!((empty.status, empty.body.as_str(), empty.content_type), (200, "", None));
+    }
+    let image = text_delivery(2, "x").replace("[text]", "[image]");
+    let empty = request(addr, "POST", &target, &image).await;
+    assert_eq!((empty.status, empty.body.as_str()), (200, ""));
+}
+
+#[tokio::test]
+async fn a_malformed_body_gets_400_and_the_server_keeps_serving() {
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let target = format!("/?{}", signed_query(TOKEN));
+    let cases = [
+        ("{\"MsgType\": \"text\"}", "the body is JSON; the platform sends XML (at byte 0)\n"),
+        ("<xml><ToUserName>a</ToUserName>", "the body ends before </xml> (at byte 31)\n"),
+        ("", "the body is empty (at byte 0)\n"),
+    ];
+    for (body, reason) in cases {
+        let response = request(addr, "POST", &target, body).await;
+        assert_eq!((response.status, response.body.as_str()), (400, reason));
+    }
+    let still = request(addr, "POST", &target, &text_delivery(3, "still here")).await;
+    assert_eq!(still.status, 200);
+    assert!(still.body.contains("still here"));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_handler_past_its_budget_gets_the_empty_reply_in_time() {
+    let budget = Duration::from_secs(4);
+    let slow = |msg: Incoming<'static>| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        msg.reply_text("too late").into_owned()
+    };
+    let addr = serve(Endpoint::new(TOKEN, slow).budget(budget).into_router()).await;
+    let started = Instant::now();
+    let response = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(4, "hi")).await;
+    let took = started.elapsed();
+    assert_eq!((response.status, response.body.as_str()), (200, ""));
+    assert!(took >= budget && took < budget + Duration::from_millis(200), "answered after {took:?}");
+}
+
+/// Counts how often the handler ran for each MsgId.
+#[derive(Clone, Default)]
+struct Runs(Arc<Mutex<HashMap<u64, usize>>>);
+
+impl Runs {
+    fn record(&self, msg: &Incoming) {
+        *self.0.lock().unwrap().entry(msg.msg_id().unwrap()).or_default() += 1;
+    }
+
+    fn of(&self, msg_id: u64) -> usize {
+        self.0.lock().unwrap().get(&msg_id).copied().unwrap_or(0)
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn retries_get_the_same_reply_and_the_handler_runs_once() {
+    let runs = Runs::default();
+    let handler = {
+        let runs = runs.clone();
+        move |msg: Incoming<'static>| {
+            runs.record(&msg);
+            async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                // CreateTime is now: a second run would differ from the first.
+                msg.reply_text(format!("run at {:?}", Instant::now())).into_owned()
+            }
+        }
+    };
+    let addr = serve(Endpoint::new(TOKEN, handler).into_router()).await;
+    let target = format!("/?{}", signed_query(TOKEN));
+    let body = text_delivery(5, "once");
+
+    let three = futures_join3(
+        request(addr, "POST", &target, &body),
+        request(addr, "POST", &target, &body),
+        request(addr, "POST", &target, &body),
+    )
+    .await;
+    assert_eq!(runs.of(5), 1);
+    assert!(three.iter().all(|r| r.status == 200 && r.body.starts_with("<xml>")));
+    assert!(three.iter().all(|r| r.body == three[0].body), "three identical bodies");
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let later = request(addr, "POST", &target, &body).await;
+    assert_eq!(later.body, three[0].body, "a retry after the answer gets the same bytes");
+    assert_eq!(runs.of(5), 1);
+}
+
+async fn futures_join3<F: std::future::Future>(a: F, b: F, c: F) -> [F::Output; 3] {
+    let (a, b, c) = tokio::join!(a, b, c);
+    [a, b, c]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_messages_from_32_clients_are_each_handled_once() {
+    let runs = Runs::default();
+    let handler = {
+        let runs = runs.clone();
+        move |msg: Incoming<'static>| {
+            runs.record(&msg);
+            async move { msg.reply_text(format!("#{}", msg.msg_id().unwrap())).into_owned() }
+        }
+    };
+    let addr = serve(Endpoint::new(TOKEN, handler).into_router()).await;
+    let target = Arc::new(format!("/?{}", signed_query(TOKEN)));
+    let clients: Vec<_> = (0..32u64)
+        .map(|client| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut answered = 0;
+                // Clients 0..8 send 32 messages, the others 31: 1,000 in all.
+                let count = if client < 8 { 32 } else { 31 };
+                for i in 0..count {
+                    let msg_id = client * 1000 + i;
+                    let response = request(addr, "POST", &target, &text_delivery(msg_id, "m")).await;
+                    assert_eq!(response.status, 200);
+                    assert!(response.body.contains(&format!("<Content><![CDATA[#{msg_id}]]></Content>")));
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for client in clients {
+        answered += client.await.unwrap();
+    }
+    assert_eq!(answered, 1000);
+    let counts = runs.0.lock().unwrap();
+    assert_eq!(counts.len(), 1000);
+    assert!(counts.values().all(|&n| n == 1), "a message was handled twice");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_store_forgets_after_its_window_and_is_bounded() {
+    let guard = RetryGuard::with_store(MemoryStore::with_limits(Duration::from_secs(30), 2));
+    let key = |id| passive_reply::DedupKey::MsgId(id);
+    let reply = || async { Text::new("u", "gh", "r").with_create_time(1) };
+    assert!(!guard.answer(key(1), reply).await.is_empty());
+    assert!(!guard.answer(key(2), reply).await.is_empty());
+    // Full of deliveries inside their window: a third is answered empty, and not run.
+    let ran = Arc::new(Mutex::new(false));
+    let flag = ran.clone();
+    let third = guard
+        .answer(key(3), move || async move {
+            *flag.lock().unwrap() = true;
+            Empty
+        })
+        .await;
+    assert!(third.is_empty() && !*ran.lock().unwrap());
+    assert_eq!(guard.store().len(), 2);
+    // After the window they are forgotten, and there is room again.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert!(!guard.answer(key(3), reply).await.is_empty());
+    assert_eq!(guard.store().len(), 1);
+    let _ = PassiveReply::encoded_len(&Empty);
+}
