@@ -202,6 +202,15 @@
 //! assert_eq!(answer("not xml"), "");
 //! ```
 //!
+//! # Serving
+//!
+//! With the feature `tokio`, [`serve`] has the platform's serving rules: [`serve::within`]
+//! answers with the empty reply when a handler overruns its budget (4 s by default, under the
+//! platform's 5), and [`serve::RetryGuard`] runs the handler once per delivery however often
+//! the platform retries it. With the feature `axum`, [`axum::Endpoint`] serves the platform's
+//! URL: the URL check, signatures, parsing, the budget and the retry guard, in one router.
+//! `examples/echo_server.rs` is a complete server.
+//!
 //! # For frameworks that re-export this crate
 //!
 //! The generated code names `::passive_reply`. A framework that re-exports this crate lets its
@@ -317,6 +326,8 @@
 //! # Features
 //!
 //! - `bytes`: [`Sink`] for `bytes::BytesMut`.
+//! - `tokio`: [`serve`], the 5-second rule and the retry guard.
+//! - `axum`: [`axum`], the router for the platform's URL; implies `tokio`.
 #![forbid(unsafe_code)]
 
 pub use reply_core::*;
