@@ -10,8 +10,8 @@
 //!   platform's retries get the same reply, and the handler runs once).
 //!
 //! ```no_run
-//! use passive_reply::axum::Endpoint;
-//! use passive_reply::{BoxedReply, Empty, Incoming, Message, PassiveReply};
+//! use reply_core::axum::Endpoint;
+//! use reply_core::{BoxedReply, Empty, Incoming, Message, PassiveReply};
 //!
 //! async fn answer(msg: Incoming<'static>) -> BoxedReply<'static> {
 //!     match msg.message() {
@@ -51,8 +51,8 @@ pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 ///
 /// ```
 /// use axum::response::IntoResponse;
-/// use passive_reply::axum::Xml;
-/// use passive_reply::{Empty, Text};
+/// use reply_core::axum::Xml;
+/// use reply_core::{Empty, Text};
 ///
 /// let response = Xml(Text::new("u", "gh", "hi")).into_response();
 /// assert_eq!(response.headers()["content-type"], "text/xml; charset=utf-8");
@@ -178,7 +178,7 @@ impl Signed {
 ///
 /// ```
 /// // The three strings sorted: "1409304348", "xxxxxx", "yyyyyy".
-/// let signature = passive_reply::axum::signature_of("xxxxxx", "1409304348", "yyyyyy");
+/// let signature = reply_core::axum::signature_of("xxxxxx", "1409304348", "yyyyyy");
 /// assert_eq!(signature.len(), 40);
 /// ```
 pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
