@@ -1,0 +1,420 @@
+//! The derived emitter against the ways replies are built elsewhere, on the same payloads, in
+//! one run: `cargo bench --bench emit`. BENCHMARKS.md has the figures and what each contender
+//! checks.
+//!
+//! Every contender's output is checked against the derived emitter's before it is measured
+//! (equal, or equal as XML where a contender writes the same document differently), so no
+//! contender is measured doing less than the work asked of it, beyond what BENCHMARKS.md says.
+
+use std::borrow::Cow;
+use std::hint::black_box;
+use std::io::Cursor;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use passive_reply::{Incoming, NewsArticle, PassiveReply};
+use quick_xml::Writer;
+use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::se::{Serializer, TextFormat};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------------------------
+// The payloads.
+
+#[derive(PassiveReply, Serialize)]
+#[reply(text)]
+#[serde(rename = "xml")]
+struct Hello<'a> {
+    #[serde(rename = "ToUserName")]
+    to_user_name: &'a str,
+    #[serde(rename = "FromUserName")]
+    from_user_name: &'a str,
+    #[serde(rename = "CreateTime")]
+    create_time: u64,
+    #[reply(skip)]
+    #[serde(rename = "MsgType")]
+    msg_type: &'static str,
+    #[serde(rename = "Content")]
+    content: Cow<'a, str>,
+}
+
+fn hello(content: String) -> Hello<'static> {
+    Hello {
+        to_user_name: "oUser_1a2b3c4d5e6f7g8h9i0j",
+        from_user_name: "gh_0123456789ab",
+        create_time: 1_700_000_000,
+        msg_type: "text",
+        content: Cow::Owned(content),
+    }
+}
+
+/// ~240 bytes out: a short Chinese answer.
+fn short_text() -> Hello<'static> {
+    hello("您好，您的订单已发货，预计明天送达。".to_string())
+}
+
+/// 4 KB of Chinese, with fullwidth punctuation.
+fn long_text() -> Hello<'static> {
+    let sentence = "被动回复消息在五秒内返回，超时则回复空串；图文消息最多十条！可以吗？（可以）";
+    let mut content = String::new();
+    while content.len() < 4096 {
+        content.push_str(sentence);
+    }
+    hello(content)
+}
+
+/// Dense with what must be escaped: `]]>`, C0 controls, U+FFFF.
+fn hostile_text() -> Hello<'static> {
+    let mut content = String::new();
+    while content.len() < 1024 {
+        content.push_str("a]]>b\u{1}c\u{FFFF}d]]]>\u{0}e<f>&g;");
+    }
+    hello(content)
+}
+
+#[derive(NewsArticle, Serialize, Clone)]
+struct Post {
+    #[serde(rename = "Title")]
+    title: String,
+    #[serde(rename = "Description")]
+    description: String,
+    #[serde(rename = "PicUrl")]
+    pic_url: String,
+    #[serde(rename = "Url")]
+    url: String,
+}
+
+#[derive(PassiveReply, Serialize)]
+#[reply(news)]
+#[serde(rename = "xml")]
+struct Digest {
+    #[serde(rename = "ToUserName")]
+    to_user_name: String,
+    #[serde(rename = "FromUserName")]
+    from_user_name: String,
+    #[serde(rename = "CreateTime")]
+    create_time: u64,
+    #[reply(skip)]
+    #[serde(rename = "MsgType")]
+    msg_type: &'static str,
+    #[reply(skip)]
+    #[serde(rename = "ArticleCount")]
+    article_count: usize,
+    #[serde(rename = "Articles")]
+    articles: Items,
+}
+
+/// The articles, as serde sees them (`<Articles><item>…</item>…</Articles>`) and as the derive
+/// sees them (a list of ten).
+#[derive(Serialize)]
+struct Items {
+    item: [Post; 10],
+}
+
+impl passive_reply::ArticleList<10> for Items {
+    type Item = Post;
+
+    fn articles(&self) -> &[Post] {
+        &self.item
+    }
+}
+
+/// Ten articles, ~3 KB out.
+fn news() -> Digest {
+    let item = std::array::from_fn(|i| Post {
+        title: format!("第{}条：本周精选文章标题", i + 1),
+        description: "这是一段图文消息的描述，用来测试十条图文的回复。".to_string(),
+        pic_url: format!("https://mmbiz.example.com/pic/{i}.jpg"),
+        url: format!("https://mp.example.com/s/article-{i}"),
+    });
+    Digest {
+        to_user_name: "oUser_1a2b3c4d5e6f7g8h9i0j".into(),
+        from_user_name: "gh_0123456789ab".into(),
+        create_time: 1_700_000_000,
+        msg_type: "news",
+        article_count: 10,
+        articles: Items { item },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contenders that write.
+
+/// What most SDKs do: the template with the values pasted in, nothing escaped.
+fn format_text(h: &Hello) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[{}]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{}]]></Content></xml>",
+        h.to_user_name, h.from_user_name, h.create_time, h.content
+    )
+}
+
+fn format_news(d: &Digest) -> String {
+    let mut items = String::new();
+    for p in &d.articles.item {
+        items.push_str(&format!(
+            "<item><Title><![CDATA[{}]]></Title><Description><![CDATA[{}]]></Description><PicUrl><![CDATA[{}]]></PicUrl><Url><![CDATA[{}]]></Url></item>",
+            p.title, p.description, p.pic_url, p.url
+        ));
+    }
+    format!(
+        "<xml><ToUserName><![CDATA[{}]]></ToUserName><FromUserName><![CDATA[{}]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[news]]></MsgType><ArticleCount>{}</ArticleCount><Articles>{}</Articles></xml>",
+        d.to_user_name,
+        d.from_user_name,
+        d.create_time,
+        d.articles.item.len(),
+        items
+    )
+}
+
+type QxWriter<'b> = Writer<Cursor<&'b mut Vec<u8>>>;
+
+fn qx_cdata(w: &mut QxWriter, name: &str, value: &str) {
+    w.write_event(Event::Start(BytesStart::new(name))).unwrap();
+    for piece in BytesCData::escaped(value) {
+        w.write_event(Event::CData(piece)).unwrap();
+    }
+    w.write_event(Event::End(BytesEnd::new(name))).unwrap();
+}
+
+fn qx_number(w: &mut QxWriter, name: &str, value: u64) {
+    w.write_event(Event::Start(BytesStart::new(name))).unwrap();
+    w.write_event(Event::Text(BytesText::new(&value.to_string()))).unwrap();
+    w.write_event(Event::End(BytesEnd::new(name))).unwrap();
+}
+
+/// quick-xml's `Writer`, event by event, with `BytesCData::escaped` (splits `]]>`, leaves
+/// forbidden characters as they are).
+fn quick_xml_writer_text(h: &Hello, buf: &mut Vec<u8>) {
+    let mut w = Writer::new(Cursor::new(buf));
+    w.write_event(Event::Start(BytesStart::new("xml"))).unwrap();
+    qx_cdata(&mut w, "ToUserName", h.to_user_name);
+    qx_cdata(&mut w, "FromUserName", h.from_user_name);
+    qx_number(&mut w, "CreateTime", h.create_time);
+    qx_cdata(&mut w, "MsgType", "text");
+    qx_cdata(&mut w, "Content", &h.content);
+    w.write_event(Event::End(BytesEnd::new("xml"))).unwrap();
+}
+
+fn quick_xml_writer_news(d: &Digest, buf: &mut Vec<u8>) {
+    let mut w = Writer::new(Cursor::new(buf));
+    w.write_event(Event::Start(BytesStart::new("xml"))).unwrap();
+    qx_cdata(&mut w, "ToUserName", &d.to_user_name);
+    qx_cdata(&mut w, "FromUserName", &d.from_user_name);
+    qx_number(&mut w, "CreateTime", d.create_time);
+    qx_cdata(&mut w, "MsgType", "news");
+    qx_number(&mut w, "ArticleCount", d.articles.item.len() as u64);
+    w.write_event(Event::Start(BytesStart::new("Articles"))).unwrap();
+    for p in &d.articles.item {
+        w.write_event(Event::Start(BytesStart::new("item"))).unwrap();
+        qx_cdata(&mut w, "Title", &p.title);
+        qx_cdata(&mut w, "Description", &p.description);
+        qx_cdata(&mut w, "PicUrl", &p.pic_url);
+        qx_cdata(&mut w, "Url", &p.url);
+        w.write_event(Event::End(BytesEnd::new("item"))).unwrap();
+    }
+    w.write_event(Event::End(BytesEnd::new("Articles"))).unwrap();
+    w.write_event(Event::End(BytesEnd::new("xml"))).unwrap();
+}
+
+/// quick-xml's serde serializer, text as CDATA.
+fn quick_xml_serde<T: Serialize>(value: &T, out: &mut String) {
+    let mut ser = Serializer::new(out);
+    ser.text_format(TextFormat::CData);
+    value.serialize(ser).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+const INBOUND: &str = "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser_1a2b3c4d5e6f7g8h9i0j]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好，请问我的订单什么时候发货？]]></Content><MsgId>23456789012345678</MsgId></xml>";
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct SerdeIncoming<'a> {
+    #[serde(rename = "ToUserName", borrow)]
+    to_user_name: Cow<'a, str>,
+    #[serde(rename = "FromUserName", borrow)]
+    from_user_name: Cow<'a, str>,
+    #[serde(rename = "CreateTime")]
+    create_time: u64,
+    #[serde(rename = "MsgType", borrow)]
+    msg_type: Cow<'a, str>,
+    #[serde(rename = "Content", borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(rename = "MsgId")]
+    msg_id: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that each contender writes what it is measured writing.
+
+/// The elements of a document and their text, CDATA sections joined: equal for two documents
+/// that say the same thing however they split CDATA or write a number.
+fn elements(xml: &[u8]) -> Vec<(String, String)> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).unwrap() {
+            Event::Start(s) => out.push((String::from_utf8(s.name().as_ref().to_vec()).unwrap(), String::new())),
+            Event::CData(t) => out.last_mut().unwrap().1.push_str(std::str::from_utf8(&t).unwrap()),
+            Event::Text(t) => out.last_mut().unwrap().1.push_str(std::str::from_utf8(&t).unwrap()),
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+fn check(name: &str, derived: &str, text_format: &str, writer: &[u8], serde: &str) {
+    let same = elements(derived.as_bytes());
+    if !derived.contains('\u{FFFD}') {
+        // Hostile input: format! writes a broken document, which is the point of it.
+        assert_eq!(text_format, derived, "{name}: format!");
+    }
+    let writer_elements = elements(writer);
+    let serde_elements = elements(serde.as_bytes());
+    if derived.contains('\u{FFFD}') {
+        // quick-xml leaves forbidden characters in; the elements are the same otherwise.
+        assert_eq!(writer_elements.len(), same.len(), "{name}: quick-xml Writer");
+    } else {
+        assert_eq!(writer_elements, same, "{name}: quick-xml Writer");
+        assert_eq!(serde_elements, same, "{name}: quick-xml serde");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn text_payload(c: &mut Criterion, name: &str, reply: &Hello) {
+    let expected = reply.to_xml();
+    let mut writer_out = Vec::new();
+    quick_xml_writer_text(reply, &mut writer_out);
+    let mut serde_out = String::new();
+    quick_xml_serde(reply, &mut serde_out);
+    check(name, &expected, &format_text(reply), &writer_out, &serde_out);
+
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(expected.len() as u64));
+    let mut buf = Vec::with_capacity(expected.len() * 2);
+    group.bench_function("derived: write_to reused Vec", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(reply).write_to(&mut buf).unwrap();
+            black_box(&buf);
+        })
+    });
+    group.bench_function("derived: to_xml", |b| b.iter(|| black_box(black_box(reply).to_xml())));
+    group.bench_function("memcpy of the known output", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(expected.as_bytes()));
+            black_box(&buf);
+        })
+    });
+    group.bench_function("format!", |b| b.iter(|| black_box(format_text(black_box(reply)))));
+    let mut qx = Vec::with_capacity(expected.len() * 2);
+    group.bench_function("quick-xml Writer", |b| {
+        b.iter(|| {
+            qx.clear();
+            quick_xml_writer_text(black_box(reply), &mut qx);
+            black_box(&qx);
+        })
+    });
+    let mut out = String::with_capacity(expected.len() * 2);
+    group.bench_function("quick-xml serde", |b| {
+        b.iter(|| {
+            out.clear();
+            quick_xml_serde(black_box(reply), &mut out);
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
+fn news_payload(c: &mut Criterion) {
+    let name = "news, 10 articles";
+    let reply = news();
+    let expected = reply.to_xml();
+    let mut writer_out = Vec::new();
+    quick_xml_writer_news(&reply, &mut writer_out);
+    let mut serde_out = String::new();
+    quick_xml_serde(&reply, &mut serde_out);
+    check(name, &expected, &format_news(&reply), &writer_out, &serde_out);
+
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(expected.len() as u64));
+    let mut buf = Vec::with_capacity(expected.len() * 2);
+    group.bench_function("derived: write_to reused Vec", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(&reply).write_to(&mut buf).unwrap();
+            black_box(&buf);
+        })
+    });
+    group.bench_function("derived: to_xml", |b| b.iter(|| black_box(black_box(&reply).to_xml())));
+    group.bench_function("memcpy of the known output", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(expected.as_bytes()));
+            black_box(&buf);
+        })
+    });
+    group.bench_function("format!", |b| b.iter(|| black_box(format_news(black_box(&reply)))));
+    let mut qx = Vec::with_capacity(expected.len() * 2);
+    group.bench_function("quick-xml Writer", |b| {
+        b.iter(|| {
+            qx.clear();
+            quick_xml_writer_news(black_box(&reply), &mut qx);
+            black_box(&qx);
+        })
+    });
+    let mut out = String::with_capacity(expected.len() * 2);
+    group.bench_function("quick-xml serde", |b| {
+        b.iter(|| {
+            out.clear();
+            quick_xml_serde(black_box(&reply), &mut out);
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
+fn parse_payload(c: &mut Criterion) {
+    let ours = Incoming::parse(INBOUND).unwrap();
+    let theirs: SerdeIncoming = quick_xml::de::from_str(INBOUND).unwrap();
+    assert_eq!(
+        (ours.to_user_name(), ours.from_user_name(), ours.create_time(), ours.msg_type(), ours.msg_id()),
+        (&*theirs.to_user_name, &*theirs.from_user_name, theirs.create_time, &*theirs.msg_type, theirs.msg_id)
+    );
+    assert_eq!(ours.field("Content"), theirs.content.as_deref());
+
+    let mut group = c.benchmark_group("parse an inbound text message");
+    group.throughput(Throughput::Bytes(INBOUND.len() as u64));
+    group.bench_function(BenchmarkId::from_parameter("Incoming::parse"), |b| {
+        b.iter(|| black_box(Incoming::parse(black_box(INBOUND)).unwrap()))
+    });
+    group.bench_function(BenchmarkId::from_parameter("quick-xml serde"), |b| {
+        b.iter(|| black_box(quick_xml::de::from_str::<SerdeIncoming>(black_box(INBOUND)).unwrap()))
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    text_payload(c, "short text", &short_text());
+    text_payload(c, "4 KB text", &long_text());
+    text_payload(c, "hostile text", &hostile_text());
+    news_payload(c);
+    parse_payload(c);
+}
+
+// The macro defines a public function that has no place for documentation.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group! {
+    name = emit;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = benches
+    }
+}
+criterion_main!(group::emit);
