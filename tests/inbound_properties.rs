@@ -1,6 +1,8 @@
 //! Properties of `Incoming::parse`: no input panics it, and every standard reply parses back
 //! with its header (and its values) as given, after the replacement of forbidden characters.
 
+mod common;
+use common::read_back;
 use passive_reply::{Article, Articles, Image, Incoming, Message, Music, News, PassiveReply, Text, Video, Voice};
 use proptest::prelude::*;
 
@@ -14,17 +16,6 @@ fn value() -> impl Strategy<Value = String> {
         1 => any::<char>().prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
-}
-
-fn read_back(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
-            _ => c,
-        })
-        .collect()
 }
 
 /// A valid delivery to mutate.

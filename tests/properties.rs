@@ -3,6 +3,8 @@
 //! given (after the replacement of forbidden characters); and `encoded_len()` is the number of
 //! bytes written, for every sink.
 
+mod common;
+use common::read_back;
 use std::collections::HashMap;
 
 use passive_reply::schema::{self, Element, Value};
@@ -27,18 +29,6 @@ fn value() -> impl Strategy<Value = String> {
         1 => any::<char>().prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
-}
-
-/// The value a parser reads back: forbidden characters replaced by U+FFFD.
-fn read_back(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => c,
-            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
-            _ => c,
-        })
-        .collect()
 }
 
 /// One element of a parsed document: its path from the root, and its text if it has no children.
