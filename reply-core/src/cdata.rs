@@ -91,6 +91,26 @@ fn find_special(bytes: &[u8], mut from: usize) -> Option<(usize, Special)> {
     None
 }
 
+/// What one scan of a value found: the number of bytes [`write_escaped`] writes for it, and
+/// whether it has nothing to escape (so that it can be copied as it is).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// [`escaped_len`] of the value.
+    pub len: usize,
+    /// Whether the value is written as it is.
+    pub clean: bool,
+}
+
+/// Scans `s` once: for a value with nothing to escape, the one pass over it before it is copied.
+#[inline]
+pub(crate) fn scan(s: &str) -> Scanned {
+    match find_special(s.as_bytes(), 0) {
+        None => Scanned { len: s.len(), clean: true },
+        Some(_) => Scanned { len: escaped_len(s), clean: false },
+    }
+}
+
 /// The number of bytes [`write_escaped`] writes for `s`, computed without writing.
 ///
 /// ```

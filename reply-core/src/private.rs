@@ -18,6 +18,21 @@ pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {
     value.as_text()
 }
 
+pub use std::convert::Infallible;
+pub use std::string::String;
+
+pub use crate::cdata::Scanned;
+
+#[inline]
+pub fn scan(text: &str) -> Scanned {
+    crate::cdata::scan(text)
+}
+
+#[inline]
+pub fn write_scanned<S: Sink + ?Sized>(sink: &mut S, text: &str, scanned: Scanned) -> Result<(), S::Error> {
+    if scanned.clean { sink.write_str(text) } else { cdata::write_escaped(sink, text) }
+}
+
 #[inline]
 pub fn text_len(text: &str) -> usize {
     cdata::escaped_len(text)

@@ -211,7 +211,7 @@ fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
     segments
         .iter()
         .map(|segment| match segment {
-            Literal(text) => quote!(__sink.write_str(#text)?;),
+            Literal(text) => quote!(#private::Sink::write_str(__sink, #text)?;),
             Segment::Text { ty, value } => {
                 let text = quote_spanned!(ty.span()=> #private::text(#value));
                 quote!(#private::write_text(__sink, #text)?;)
@@ -238,6 +238,87 @@ fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
             }
         })
         .collect()
+}
+
+/// The emitter of a reply's `write_to` and `to_xml`: every text value is reached and scanned
+/// once, in `prelude`, into locals that both the length and the writes use, so a value without
+/// anything to escape is scanned once and then copied as it is.
+struct Scanned {
+    prelude: TokenStream,
+    length: TokenStream,
+    writes: TokenStream,
+}
+
+fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
+    let mut prelude = TokenStream::new();
+    let mut constant = 0usize;
+    let mut terms = Vec::new();
+    let mut writes = TokenStream::new();
+    for (k, segment) in segments.iter().enumerate() {
+        let text = format_ident!("__text{}", k);
+        let scan = format_ident!("__scan{}", k);
+        match segment {
+            Literal(literal) => {
+                constant += literal.len();
+                writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+            }
+            Segment::Text { ty, value } => {
+                let value = quote_spanned!(ty.span()=> #private::text(#value));
+                prelude.extend(quote! {
+                    let #text: &str = #value;
+                    let #scan = #private::scan(#text);
+                });
+                terms.push(quote!(#scan.len));
+                writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
+            }
+            Segment::Optional { field, body }
+                if body.iter().filter(|s| matches!(s, Segment::Text { .. })).count() == 1 =>
+            {
+                let ident = field.ident;
+                let mut body_constant = 0usize;
+                let mut body_writes = TokenStream::new();
+                let mut value = TokenStream::new();
+                for inner in body {
+                    match inner {
+                        Literal(literal) => {
+                            body_constant += literal.len();
+                            body_writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+                        }
+                        Segment::Text { ty, value: v } => {
+                            value = quote_spanned!(ty.span()=> #private::text(#v));
+                            body_writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
+                        }
+                        _ => unreachable!("an optional element holds one text value and literals"),
+                    }
+                }
+                let found = format_ident!("__found{}", k);
+                prelude.extend(quote! {
+                    let #found: ::core::option::Option<(&str, #private::Scanned)> = match &self.#ident {
+                        ::core::option::Option::Some(__value) => {
+                            let #text: &str = #value;
+                            ::core::option::Option::Some((#text, #private::scan(#text)))
+                        }
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    };
+                });
+                terms.push(quote! {
+                    match #found {
+                        ::core::option::Option::Some((_, #scan)) => #body_constant + #scan.len,
+                        ::core::option::Option::None => 0usize,
+                    }
+                });
+                writes.extend(quote! {
+                    if let ::core::option::Option::Some((#text, #scan)) = #found { #body_writes }
+                });
+            }
+            other => {
+                let one = std::slice::from_ref(other);
+                terms.push(length(one, private, max));
+                writes.extend(self::writes(one, private, max));
+            }
+        }
+    }
+    Scanned { prelude, length: quote!(#constant #(+ #terms)*), writes }
 }
 
 /// An expression for the number of bytes `segments` write: the static length, a constant
@@ -341,6 +422,7 @@ fn implementation(
 struct Emitter {
     length: TokenStream,
     writes: TokenStream,
+    scanned: Scanned,
     predicates: Vec<WherePredicate>,
 }
 
@@ -361,7 +443,12 @@ fn emitter(
     let segments = merge(segments);
     let mut predicates = Vec::new();
     bounds(&segments, &type_params(input), private, max, &mut predicates);
-    Emitter { length: length(&segments, private, max), writes: writes(&segments, private, max), predicates }
+    Emitter {
+        length: length(&segments, private, max),
+        writes: writes(&segments, private, max),
+        scanned: scanned(&segments, private, max),
+        predicates,
+    }
 }
 
 fn reply_struct(
@@ -371,7 +458,9 @@ fn reply_struct(
     mapping: &Mapping,
     private: &TokenStream,
 ) -> TokenStream {
-    let Emitter { length, writes, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
+    let Emitter { length, scanned, predicates, .. } =
+        emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
+    let Scanned { prelude, length: scanned_length, writes } = scanned;
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -386,9 +475,22 @@ fn reply_struct(
                 &self,
                 __sink: &mut __S,
             ) -> ::core::result::Result<(), __S::Error> {
-                __sink.reserve(#private::PassiveReply::encoded_len(self))?;
+                #prelude
+                #private::Sink::reserve(__sink, #scanned_length)?;
                 #writes
                 ::core::result::Result::Ok(())
+            }
+
+            fn to_xml(&self) -> #private::String {
+                #prelude
+                let mut __xml = #private::String::with_capacity(#scanned_length);
+                let __written = (|| -> ::core::result::Result<(), #private::Infallible> {
+                    let __sink = &mut __xml;
+                    #writes
+                    ::core::result::Result::Ok(())
+                })();
+                let ::core::result::Result::Ok(()) = __written;
+                __xml
             }
         },
     )
@@ -397,7 +499,7 @@ fn reply_struct(
 fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> TokenStream {
     // An article's elements are all text, so the kind they are read in doesn't matter; news is theirs.
     let news = reply_schema::kind("news").expect("the schema has news");
-    let Emitter { length, writes, predicates } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
+    let Emitter { length, writes, predicates, .. } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
     implementation(
         input,
         quote!(#private::NewsArticle),
