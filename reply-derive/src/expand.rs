@@ -271,8 +271,11 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                 terms.push(quote!(#scan.len));
                 writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
             }
+            // An optional text element, possibly inside the group it alone fills: its one value
+            // is scanned in the prelude. Anything else optional takes the general path below.
             Segment::Optional { field, body }
-                if body.iter().filter(|s| matches!(s, Segment::Text { .. })).count() == 1 =>
+                if body.iter().all(|s| matches!(s, Literal(_) | Segment::Text { .. }))
+                    && body.iter().filter(|s| matches!(s, Segment::Text { .. })).count() == 1 =>
             {
                 let ident = field.ident;
                 let mut body_constant = 0usize;
@@ -288,7 +291,8 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                             value = quote_spanned!(ty.span()=> #private::text(#v));
                             body_writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
                         }
-                        _ => unreachable!("an optional element holds one text value and literals"),
+                        // Ruled out by the guard.
+                        _ => {}
                     }
                 }
                 let found = format_ident!("__found{}", k);
@@ -419,22 +423,22 @@ fn implementation(
 
 /// The emitter of `elements` of `kind`, inside `<root>`: the expression of its length, its
 /// writes, and the bounds its values need.
-struct Emitter {
-    length: TokenStream,
-    writes: TokenStream,
-    scanned: Scanned,
+/// The segments of `elements` of `kind` inside `<root>`, merged, and the bounds their values
+/// need: what a reply's and an article's emitters are generated from.
+struct Emitter<'f> {
+    segments: Vec<Segment<'f>>,
     predicates: Vec<WherePredicate>,
 }
 
-fn emitter(
+fn emitter<'f>(
     input: &Input,
     root: &str,
     kind: &Kind,
     elements: impl IntoIterator<Item = &'static Element>,
-    mapping: &Mapping,
+    mapping: &Mapping<'f, 'f>,
     private: &TokenStream,
     max: usize,
-) -> Emitter {
+) -> Emitter<'f> {
     let mut segments = vec![Literal(open(root))];
     for e in elements {
         element(kind, e, mapping, &mut segments);
@@ -443,12 +447,7 @@ fn emitter(
     let segments = merge(segments);
     let mut predicates = Vec::new();
     bounds(&segments, &type_params(input), private, max, &mut predicates);
-    Emitter {
-        length: length(&segments, private, max),
-        writes: writes(&segments, private, max),
-        scanned: scanned(&segments, private, max),
-        predicates,
-    }
+    Emitter { segments, predicates }
 }
 
 fn reply_struct(
@@ -458,9 +457,9 @@ fn reply_struct(
     mapping: &Mapping,
     private: &TokenStream,
 ) -> TokenStream {
-    let Emitter { length, scanned, predicates, .. } =
-        emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
-    let Scanned { prelude, length: scanned_length, writes } = scanned;
+    let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
+    let length = length(&segments, private, max);
+    let Scanned { prelude, length: scanned_length, writes } = scanned(&segments, private, max);
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -499,7 +498,9 @@ fn reply_struct(
 fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> TokenStream {
     // An article's elements are all text, so the kind they are read in doesn't matter; news is theirs.
     let news = reply_schema::kind("news").expect("the schema has news");
-    let Emitter { length, writes, predicates, .. } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
+    let Emitter { segments, predicates } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
+    let length = length(&segments, private, 0);
+    let writes = writes(&segments, private, 0);
     implementation(
         input,
         quote!(#private::NewsArticle),
