@@ -41,9 +41,14 @@ enum Special {
     SectionEnd,
 }
 
+mod search;
+
+/// What starts at `at`, if it is special: `at` is a candidate the search returned.
 #[inline(always)]
-fn classify(b0: u8, b1: u8, b2: u8) -> Option<Special> {
-    if b0 < 0x20 && b0 != b'\t' && b0 != b'\n' && b0 != b'\r' {
+fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
+    let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    let (b0, b1, b2) = (byte(at), byte(at + 1), byte(at + 2));
+    if search::is_forbidden_control(b0) {
         Some(Special::Control)
     } else if b0 == 0xEF && b1 == 0xBF && b2 >= 0xBE {
         // U+FFFE is EF BF BE, U+FFFF is EF BF BF; no other character starts with EF BF BE/BF.
@@ -55,40 +60,16 @@ fn classify(b0: u8, b1: u8, b2: u8) -> Option<Special> {
     }
 }
 
-/// Whether any of the 16 positions starting a window of 18 bytes is special. Written without
-/// branches so that it compiles to a few vector compares; plain text, CJK and fullwidth
-/// punctuation included, never leaves this fast path.
-#[inline(always)]
-fn window_has_special(w: &[u8; 18]) -> bool {
-    let mut any = false;
-    for i in 0..16 {
-        let (b0, b1, b2) = (w[i], w[i + 1], w[i + 2]);
-        let control = (b0 < 0x20) & (b0 != b'\t') & (b0 != b'\n') & (b0 != b'\r');
-        let nonchar = (b0 == 0xEF) & (b1 == 0xBF) & (b2 >= 0xBE);
-        let section_end = (b0 == b']') & (b1 == b']') & (b2 == b'>');
-        any |= control | nonchar | section_end;
-    }
-    any
-}
-
 /// The first special spot at or after `from`.
-#[inline]
+#[inline(always)]
 fn find_special(bytes: &[u8], mut from: usize) -> Option<(usize, Special)> {
-    while let Some(window) = bytes.get(from..).and_then(|rest| rest.first_chunk::<18>()) {
-        if window_has_special(window) {
-            break;
+    loop {
+        let at = search::next_candidate(bytes, from)?;
+        if let Some(special) = classify_at(bytes, at) {
+            return Some((at, special));
         }
-        from += 16;
+        from = at + 1;
     }
-    // At most 16 positions from a window with a hit, or the last 17 bytes of the input.
-    while from < bytes.len() {
-        let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-        if let Some(special) = classify(bytes[from], at(from + 1), at(from + 2)) {
-            return Some((from, special));
-        }
-        from += 1;
-    }
-    None
 }
 
 /// What one scan of a value found: the number of bytes [`write_escaped`] writes for it, and
@@ -103,7 +84,7 @@ pub struct Scanned {
 }
 
 /// Scans `s` once: for a value with nothing to escape, the one pass over it before it is copied.
-#[inline]
+#[inline(always)]
 pub(crate) fn scan(s: &str) -> Scanned {
     match find_special(s.as_bytes(), 0) {
         None => Scanned { len: s.len(), clean: true },

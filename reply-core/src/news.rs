@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::Sink;
+use crate::cdata::Scanned;
 use crate::schema::MAX_ARTICLES;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
@@ -24,17 +25,96 @@ pub trait NewsArticle {
     /// Writes the whole `<item>…</item>` element. Called by the news reply that holds it, which
     /// has already reserved room for it.
     fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
-}
 
-impl<A: NewsArticle + ?Sized> NewsArticle for &A {
+    /// Scans the article's values once, for [`write_scanned_item`](NewsArticle::write_scanned_item):
+    /// what the derive uses so that a news reply scans each value once. The default knows nothing
+    /// and leaves the writing to `write_item`.
+    #[doc(hidden)]
     #[inline]
-    fn item_len(&self) -> usize {
-        (**self).item_len()
+    fn scan_item(&self) -> ItemScan<'_> {
+        ItemScan { len: self.item_len(), values: [None; ItemScan::VALUES] }
     }
 
+    /// Writes the `<item>` that `scan`, this article's [`scan_item`](NewsArticle::scan_item), found.
+    #[doc(hidden)]
     #[inline]
-    fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        (**self).write_item(sink)
+    fn write_scanned_item<S: Sink + ?Sized>(&self, sink: &mut S, scan: &ItemScan<'_>) -> Result<(), S::Error> {
+        let _ = scan;
+        self.write_item(sink)
+    }
+}
+
+/// One scan of an article: the length of its `<item>`, and each value present, with whether it is
+/// copied as it is. Not a public API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct ItemScan<'a> {
+    /// The exact length of the `<item>`.
+    pub len: usize,
+    /// The article's text values, in the order its derive numbers them, each with its scan.
+    pub values: [Option<(&'a str, Scanned)>; ItemScan::VALUES],
+}
+
+impl ItemScan<'_> {
+    /// The most text values an article has: one per element of an `<item>` (Title,
+    /// Description, PicUrl, Url).
+    pub const VALUES: usize = crate::schema::ARTICLE.len();
+}
+
+/// One scan of a list's articles, kept from the length computed before writing to the writing:
+/// on the stack, `MAX` of them at most. Not a public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ItemsScan<'a, A, const MAX: usize> {
+    articles: &'a [A],
+    scans: [ItemScan<'a>; MAX],
+    len: usize,
+}
+
+impl<'a, A: NewsArticle, const MAX: usize> ItemsScan<'a, A, MAX> {
+    /// Scans each of `articles` once. A list that breaks `ArticleList`'s contract with more than
+    /// `MAX` articles still has all of them written: those past `MAX` by `item_len` and
+    /// `write_item`.
+    #[inline]
+    pub fn new(articles: &'a [A]) -> Self {
+        let mut scans = [ItemScan { len: 0, values: [None; ItemScan::VALUES] }; MAX];
+        let mut len = 0;
+        for (article, scan) in articles.iter().zip(&mut scans) {
+            *scan = article.scan_item();
+            len += scan.len;
+        }
+        for article in articles.iter().skip(MAX) {
+            len += article.item_len();
+        }
+        ItemsScan { articles, scans, len }
+    }
+
+    /// Writes the `<item>`s.
+    #[inline]
+    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        for (i, article) in self.articles.iter().enumerate() {
+            match self.scans.get(i) {
+                Some(scan) => article.write_scanned_item(sink, scan)?,
+                None => article.write_item(sink)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// Without bounds, so that a list of items that are not articles is one diagnostic (the bound of
+// `ArticleList::scan_items`), not one more per method.
+impl<A, const MAX: usize> ItemsScan<'_, A, MAX> {
+    /// The number of bytes the `<item>`s take.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a list holds at least one article.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.articles.is_empty()
     }
 }
 
@@ -73,6 +153,25 @@ pub trait ArticleList<const MAX: usize> {
             article.write_item(sink)?;
         }
         Ok(())
+    }
+
+    /// Scans the articles once, for a news reply's `write_to`: the scan gives the length of
+    /// the `<item>`s, then writes them.
+    #[doc(hidden)]
+    #[inline]
+    fn scan_items(&self) -> ItemsScan<'_, Self::Item, MAX> {
+        ItemsScan::new(self.articles())
+    }
+
+    /// Writes the `<item>`s that `scan`, this list's [`scan_items`](ArticleList::scan_items), found.
+    #[doc(hidden)]
+    #[inline]
+    fn write_scanned_items<S: Sink + ?Sized>(
+        &self,
+        scan: &ItemsScan<'_, Self::Item, MAX>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        scan.write_to(sink)
     }
 }
 

@@ -5,13 +5,14 @@
 //! the trait bound, called with the same tokens in `encoded_len` and in `write_to`, so a field
 //! of the wrong type is one diagnostic, not one per method.
 
-pub use crate::news::{ArticleList, NewsArticle};
+pub use crate::news::{ArticleList, ItemScan, ItemsScan, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
 pub use crate::value::{CreateTime, TextValue};
 
 use crate::cdata;
-use crate::value::{DecimalBuf, UnixSeconds};
+use crate::value::UnixSeconds;
+pub use crate::value::DecimalBuf;
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {
@@ -56,6 +57,25 @@ pub fn create_time_len(seconds: UnixSeconds) -> usize {
 #[inline]
 pub fn write_create_time<S: Sink + ?Sized>(sink: &mut S, seconds: UnixSeconds) -> Result<(), S::Error> {
     sink.write_str(seconds.decimal(&mut DecimalBuf::new()))
+}
+
+/// Room for a decimal, on the emitter's stack.
+#[inline(always)]
+pub fn digits() -> DecimalBuf {
+    DecimalBuf::new()
+}
+
+/// A CreateTime's decimal form: formatted once, in the prelude of `write_to`, for both its length
+/// and its write.
+#[inline]
+pub fn decimal(seconds: UnixSeconds, buf: &mut DecimalBuf) -> &str {
+    seconds.decimal(buf)
+}
+
+/// An article count's decimal form, formatted once.
+#[inline]
+pub fn count_decimal(count: usize, buf: &mut DecimalBuf) -> &str {
+    buf.format(false, count as u64)
 }
 
 #[inline]

@@ -127,16 +127,15 @@ impl UnixSeconds {
 
     /// The number of bytes of its decimal form.
     pub const fn decimal_len(&self) -> usize {
-        let mut digits = 1;
-        let mut rest = self.magnitude / 10;
-        while rest > 0 {
-            digits += 1;
-            rest /= 10;
-        }
+        let digits = match self.magnitude.checked_ilog10() {
+            Some(log) => log as usize + 1,
+            None => 1,
+        };
         digits + self.negative as usize
     }
 
     /// Its decimal form, written into `buf`.
+    #[inline]
     pub(crate) fn decimal<'b>(&self, buf: &'b mut DecimalBuf) -> &'b str {
         buf.format(self.negative, self.magnitude)
     }
@@ -149,31 +148,60 @@ impl std::fmt::Display for UnixSeconds {
 }
 
 /// Room for the decimal form of any `u64`, with a sign.
-pub(crate) struct DecimalBuf([u8; 21]);
+#[doc(hidden)]
+pub struct DecimalBuf([u8; 21]);
 
 impl DecimalBuf {
+    #[inline]
     pub(crate) const fn new() -> Self {
         DecimalBuf([0; 21])
     }
 
+    #[inline]
+    /// The decimal form of `magnitude`, after a `-` if `negative`.
     pub(crate) fn format(&mut self, negative: bool, mut magnitude: u64) -> &str {
+        /// "00" to "99": two digits per division.
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        let pair = |n: u32| {
+            let at = 2 * n as usize;
+            [PAIRS[at], PAIRS[at + 1]]
+        };
         let mut start = self.0.len();
-        loop {
+        // Eight digits at a time while there are more than eight, as independent pairs.
+        while magnitude >= 100_000_000 {
+            let low = (magnitude % 100_000_000) as u32;
+            magnitude /= 100_000_000;
+            let (high4, low4) = (low / 10_000, low % 10_000);
+            start -= 8;
+            self.0[start..start + 2].copy_from_slice(&pair(high4 / 100));
+            self.0[start + 2..start + 4].copy_from_slice(&pair(high4 % 100));
+            self.0[start + 4..start + 6].copy_from_slice(&pair(low4 / 100));
+            self.0[start + 6..start + 8].copy_from_slice(&pair(low4 % 100));
+        }
+        // At most eight digits left.
+        let mut rest = magnitude as u32;
+        while rest >= 100 {
+            start -= 2;
+            self.0[start..start + 2].copy_from_slice(&pair(rest % 100));
+            rest /= 100;
+        }
+        if rest >= 10 {
+            start -= 2;
+            self.0[start..start + 2].copy_from_slice(&pair(rest));
+        } else {
             start -= 1;
-            self.0[start] = b'0' + (magnitude % 10) as u8;
-            magnitude /= 10;
-            if magnitude == 0 {
-                break;
-            }
+            self.0[start] = b'0' + rest as u8;
         }
         if negative {
             start -= 1;
             self.0[start] = b'-';
         }
-        match std::str::from_utf8(&self.0[start..]) {
-            Ok(digits) => digits,
-            Err(e) => unreachable!("only ASCII digits and '-' are written: {e}"),
-        }
+        // All ASCII: the one chunk is valid (and this is cheaper than `str::from_utf8`).
+        self.0[start..].utf8_chunks().next().map_or("", |chunk| chunk.valid())
     }
 }
 
@@ -249,6 +277,31 @@ mod tests {
         for (seconds, expected) in cases {
             assert_eq!(seconds.to_string(), expected);
             assert_eq!(seconds.decimal_len(), expected.len(), "{expected}");
+        }
+    }
+
+    #[test]
+    fn decimal_forms_agree_with_display() {
+        let mut values: Vec<u64> = vec![0, 1, u64::MAX, u64::MAX - 1];
+        for power in 0..20 {
+            let p = 10u64.pow(power);
+            values.extend([p - 1, p, p + 1, p / 10 * 5]);
+        }
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..10_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Spread over every number of digits.
+            values.push(state >> (state % 64));
+        }
+        for n in values {
+            let unsigned = UnixSeconds::from_u64(n);
+            assert_eq!(unsigned.to_string(), n.to_string());
+            assert_eq!(unsigned.decimal_len(), n.to_string().len(), "{n}");
+            let signed = n as i64;
+            assert_eq!(UnixSeconds::from_i64(signed).to_string(), signed.to_string());
+            assert_eq!(UnixSeconds::from_i64(signed).decimal_len(), signed.to_string().len(), "{signed}");
         }
     }
 

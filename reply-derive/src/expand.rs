@@ -315,6 +315,37 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                     if let ::core::option::Option::Some((#text, #scan)) = #found { #body_writes }
                 });
             }
+            Segment::CreateTime(field) => {
+                let ident = field.ident;
+                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+                let digits = format_ident!("__digits{}", k);
+                prelude.extend(quote! {
+                    let mut #digits = #private::digits();
+                    let #text: &str = #private::decimal(#time, &mut #digits);
+                });
+                terms.push(quote!(#text.len()));
+                writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
+            }
+            Segment::ArticleCount(field) => {
+                let ident = field.ident;
+                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
+                let digits = format_ident!("__digits{}", k);
+                prelude.extend(quote! {
+                    let mut #digits = #private::digits();
+                    let #text: &str = #private::count_decimal(#count, &mut #digits);
+                });
+                terms.push(quote!(#text.len()));
+                writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
+            }
+            Segment::Items(field) => {
+                let ident = field.ident;
+                let items = format_ident!("__items{}", k);
+                let call = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
+                prelude.extend(quote!(let #items = #call;));
+                terms.push(quote!(#items.len()));
+                let write = articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &#items, __sink)));
+                writes.extend(quote!(#write?;));
+            }
             other => {
                 let one = std::slice::from_ref(other);
                 terms.push(length(one, private, max));
@@ -501,6 +532,25 @@ fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> To
     let Emitter { segments, predicates } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
     let length = length(&segments, private, 0);
     let writes = writes(&segments, private, 0);
+    // Any other shape of article (none the schema allows) keeps the trait's defaults.
+    let scanned = item_scan(&segments, private).map(|ItemScan { scan, write }| {
+        quote! {
+            #[inline]
+            fn scan_item(&self) -> #private::ItemScan<'_> {
+                #scan
+            }
+
+            #[inline]
+            fn write_scanned_item<__S: #private::Sink + ?::core::marker::Sized>(
+                &self,
+                __sink: &mut __S,
+                __scan: &#private::ItemScan<'_>,
+            ) -> ::core::result::Result<(), __S::Error> {
+                #write
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
     implementation(
         input,
         quote!(#private::NewsArticle),
@@ -518,8 +568,87 @@ fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> To
                 #writes
                 ::core::result::Result::Ok(())
             }
+
+            #scanned
         },
     )
+}
+
+/// An article's `scan_item` and `write_scanned_item`: each text value gets a slot of the
+/// `ItemScan`, in order, holding the value and its scan, so the writing copies a clean value as
+/// it is and never reads a field twice. `None` for segments of another shape than an article's
+/// (literals, and text values alone or inside an optional element), or more values than slots.
+struct ItemScan {
+    scan: TokenStream,
+    write: TokenStream,
+}
+
+fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
+    let mut constant = 0usize;
+    let mut scan = TokenStream::new();
+    let mut write = TokenStream::new();
+    let mut slot = 0usize;
+    // The statements that fill slot `slot` from the text expression `text` and add
+    // `extra + its length` to `__len`, and the write of the slot between `before` and `after`.
+    let mut fill = |text: TokenStream, extra: usize, before: &str, after: &str| {
+        let at = slot;
+        slot += 1;
+        let fill = quote! {
+            let __text: &str = #text;
+            let __scanned = #private::scan(__text);
+            __len += #extra + __scanned.len;
+            __values[#at] = ::core::option::Option::Some((__text, __scanned));
+        };
+        let write = quote! {
+            if let ::core::option::Option::Some((__text, __scanned)) = __scan.values[#at] {
+                #private::Sink::write_str(__sink, #before)?;
+                #private::write_scanned(__sink, __text, __scanned)?;
+                #private::Sink::write_str(__sink, #after)?;
+            }
+        };
+        (fill, write)
+    };
+    for segment in segments {
+        match segment {
+            Literal(literal) => {
+                constant += literal.len();
+                write.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+            }
+            Segment::Text { ty, value } => {
+                let (f, w) = fill(quote_spanned!(ty.span()=> #private::text(#value)), 0, "", "");
+                scan.extend(quote!({ #f }));
+                write.extend(w);
+            }
+            // An optional element: its literals and its one value.
+            Segment::Optional { field, body } => {
+                let [Literal(before), Segment::Text { ty, value }, Literal(after)] = body.as_slice() else {
+                    return None;
+                };
+                let ident = field.ident;
+                let (f, w) = fill(
+                    quote_spanned!(ty.span()=> #private::text(#value)),
+                    before.len() + after.len(),
+                    before,
+                    after,
+                );
+                scan.extend(quote! {
+                    if let ::core::option::Option::Some(__value) = &self.#ident { #f }
+                });
+                write.extend(w);
+            }
+            Segment::CreateTime(_) | Segment::ArticleCount(_) | Segment::Items(_) => return None,
+        }
+    }
+    if slot > reply_schema::ARTICLE.len() {
+        return None;
+    }
+    let scan = quote! {
+        let mut __len: usize = #constant;
+        let mut __values = [::core::option::Option::None; #private::ItemScan::VALUES];
+        #scan
+        #private::ItemScan { len: __len, values: __values }
+    };
+    Some(ItemScan { scan, write })
 }
 
 fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> TokenStream {
