@@ -64,7 +64,7 @@ fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
 #[inline(always)]
 fn find_special(bytes: &[u8], mut from: usize) -> Option<(usize, Special)> {
     loop {
-        let at = search::next_candidate(bytes, from)?;
+        let at = search::next_candidate_after(bytes, from)?;
         if let Some(special) = classify_at(bytes, at) {
             return Some((at, special));
         }
@@ -84,9 +84,20 @@ pub struct Scanned {
 }
 
 /// Scans `s` once: for a value with nothing to escape, the one pass over it before it is copied.
+/// Only the search is inlined; what follows a candidate is not.
 #[inline(always)]
 pub(crate) fn scan(s: &str) -> Scanned {
-    match find_special(s.as_bytes(), 0) {
+    match search::next_candidate(s.as_bytes(), 0) {
+        None => Scanned { len: s.len(), clean: true },
+        Some(at) => scan_from_candidate(s, at),
+    }
+}
+
+/// [`scan`] of a value with a candidate at `at`, which may turn out not to be special (a line
+/// feed, a `]]` not followed by `>`).
+#[inline(never)]
+fn scan_from_candidate(s: &str, at: usize) -> Scanned {
+    match find_special(s.as_bytes(), at) {
         None => Scanned { len: s.len(), clean: true },
         Some(_) => Scanned { len: escaped_len(s), clean: false },
     }

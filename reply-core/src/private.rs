@@ -11,8 +11,8 @@ pub use crate::sink::Sink;
 pub use crate::value::{CreateTime, TextValue};
 
 use crate::cdata;
-use crate::value::UnixSeconds;
 pub use crate::value::DecimalBuf;
+use crate::value::UnixSeconds;
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {

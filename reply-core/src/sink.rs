@@ -64,7 +64,7 @@ impl Sink for Vec<u8> {
 
     #[inline]
     fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
-        self.extend_from_slice(s.as_bytes());
+        append::append(self, s.as_bytes());
         Ok(())
     }
 }
@@ -80,8 +80,98 @@ impl Sink for String {
 
     #[inline]
     fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
-        self.push_str(s);
+        append::append_str(self, s);
         Ok(())
+    }
+}
+
+/// Appending a short piece without a call to `memcpy`.
+///
+/// A reply is a few dozen short pieces (static text, ids, titles, URLs) written into room
+/// reserved for all of them at once. Appending each with `extend_from_slice` is a call to the C
+/// library's `memcpy` per piece, which costs more than the copy; here a piece of up to 64 bytes is
+/// copied with two fixed-size moves that may overlap. The `unsafe` is the length update after
+/// the copy (`Vec::set_len`, and `String::as_mut_vec` to reach it); the tests below check every
+/// length from 0 to 80, with and without room.
+#[allow(unsafe_code)]
+mod append {
+    use core::mem::MaybeUninit;
+
+    /// The longest piece copied inline; longer ones go through `extend_from_slice`.
+    const INLINE: usize = 64;
+
+    /// Copies `src` into `dst`, of the same length, at most [`INLINE`] bytes, with two moves of
+    /// the largest power of two not longer than it. Returns whether it did (it does when the
+    /// lengths agree and are at most `INLINE`).
+    #[inline(always)]
+    fn copy_short(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
+        let n = src.len();
+        if dst.len() != n || n > INLINE {
+            return false;
+        }
+        macro_rules! ends {
+            ($k:literal) => {{
+                dst[..$k].write_copy_of_slice(&src[..$k]);
+                dst[n - $k..].write_copy_of_slice(&src[n - $k..]);
+            }};
+        }
+        match n {
+            32.. => ends!(32),
+            16.. => ends!(16),
+            8.. => ends!(8),
+            4.. => ends!(4),
+            2.. => ends!(2),
+            1 => ends!(1),
+            0 => {}
+        }
+        true
+    }
+
+    #[inline(always)]
+    pub(super) fn append(vec: &mut Vec<u8>, bytes: &[u8]) {
+        let len = vec.len();
+        if let Some(room) = vec.spare_capacity_mut().get_mut(..bytes.len())
+            && copy_short(room, bytes)
+        {
+            // SAFETY: `copy_short` initialized the `bytes.len()` bytes after `len`, which are
+            // within the capacity (`room` is part of the spare capacity).
+            unsafe { vec.set_len(len + bytes.len()) };
+            return;
+        }
+        vec.extend_from_slice(bytes);
+    }
+
+    #[inline(always)]
+    pub(super) fn append_str(string: &mut String, s: &str) {
+        // SAFETY: only the bytes of a whole `&str` are appended, so the string stays UTF-8.
+        append(unsafe { string.as_mut_vec() }, s.as_bytes());
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_length_with_and_without_room() {
+            let source: Vec<u8> = (0..80u8).map(|i| b'a' + i % 26).collect();
+            for n in 0..=source.len() {
+                let piece = &source[..n];
+                for capacity in [0, n / 2, n, n + 7, 200] {
+                    let mut vec = Vec::with_capacity(capacity);
+                    vec.extend_from_slice(b"<xml>");
+                    append(&mut vec, piece);
+                    append(&mut vec, b"!");
+                    let mut expected = b"<xml>".to_vec();
+                    expected.extend_from_slice(piece);
+                    expected.push(b'!');
+                    assert_eq!(vec, expected, "{n} bytes, capacity {capacity}");
+                }
+                let text = std::str::from_utf8(piece).unwrap();
+                let mut string = String::from("你");
+                append_str(&mut string, text);
+                assert_eq!(string, format!("你{text}"));
+            }
+        }
     }
 }
 

@@ -343,7 +343,8 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                 let call = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
                 prelude.extend(quote!(let #items = #call;));
                 terms.push(quote!(#items.len()));
-                let write = articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &#items, __sink)));
+                let write =
+                    articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &#items, __sink)));
                 writes.extend(quote!(#write?;));
             }
             other => {
@@ -625,12 +626,8 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
                     return None;
                 };
                 let ident = field.ident;
-                let (f, w) = fill(
-                    quote_spanned!(ty.span()=> #private::text(#value)),
-                    before.len() + after.len(),
-                    before,
-                    after,
-                );
+                let (f, w) =
+                    fill(quote_spanned!(ty.span()=> #private::text(#value)), before.len() + after.len(), before, after);
                 scan.extend(quote! {
                     if let ::core::option::Option::Some(__value) = &self.#ident { #f }
                 });
