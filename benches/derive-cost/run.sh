@@ -14,8 +14,8 @@
 #          renames, and one function that serializes it to a String with quick-xml.
 # Each is built with the dev profile in its own target directory, twice over:
 #   clean:   `cargo clean` first: every dependency is compiled (syn, the derive crates, ...);
-#   crate:   the dependencies kept, the crate's own sources touched: the derives' expansion and
-#            the crate's compilation alone.
+#   crate:   the dependencies kept, the crate's own build removed (`cargo clean -p`, which takes
+#            its incremental cache too): the derives' expansion and the crate's compilation alone.
 set -euo pipefail
 
 runs=${1:-3}
@@ -135,7 +135,7 @@ for kind in reply serde; do
     for _ in $(seq 1 "$runs"); do
         (cd "$dir" && cargo clean -q)
         clean+=("$(cd "$dir" && seconds cargo build --offline)")
-        touch "$dir/src/lib.rs"
+        (cd "$dir" && cargo clean -q -p "derive-cost-$kind")
         crate+=("$(cd "$dir" && seconds cargo build --offline)")
     done
     result[$kind.clean]=$(printf '%s\n' "${clean[@]}" | median)

@@ -85,7 +85,7 @@ pub struct Scanned {
 
 /// Scans `s` once: for a value with nothing to escape, the one pass over it before it is copied.
 /// Only the search is inlined; what follows a candidate is not.
-#[inline(always)]
+#[inline]
 pub(crate) fn scan(s: &str) -> Scanned {
     match search::next_candidate(s.as_bytes(), 0) {
         None => Scanned { len: s.len(), clean: true },

@@ -24,6 +24,17 @@ pub use std::string::String;
 
 pub use crate::cdata::Scanned;
 
+/// A derived reply's `to_xml`: its `write_to` into an empty `String`, whose one `reserve` of the
+/// exact length allocates exactly that (an empty `String` grows to what is asked, at least 8
+/// bytes, and every reply is longer). Each value is scanned once, as in `write_to`, and the
+/// emitter is compiled once, for `String`, not once more for `to_xml`.
+#[inline]
+pub fn to_xml<R: PassiveReply + ?Sized>(reply: &R) -> String {
+    let mut xml = String::new();
+    let Ok(()) = reply.write_to(&mut xml);
+    xml
+}
+
 #[inline]
 pub fn scan(text: &str) -> Scanned {
     crate::cdata::scan(text)

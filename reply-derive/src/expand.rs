@@ -513,15 +513,7 @@ fn reply_struct(
             }
 
             fn to_xml(&self) -> #private::String {
-                #prelude
-                let mut __xml = #private::String::with_capacity(#scanned_length);
-                let __written = (|| -> ::core::result::Result<(), #private::Infallible> {
-                    let __sink = &mut __xml;
-                    #writes
-                    ::core::result::Result::Ok(())
-                })();
-                let ::core::result::Result::Ok(()) = __written;
-                __xml
+                #private::to_xml(self)
             }
         },
     )

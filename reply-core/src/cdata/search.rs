@@ -83,7 +83,7 @@ mod x86 {
     /// not worth the check.
     const AVX2_FROM: usize = 64;
 
-    #[inline(always)]
+    #[inline]
     pub(in super::super) fn next_candidate(bytes: &[u8], from: usize) -> Option<usize> {
         if bytes.len().saturating_sub(from) >= AVX2_FROM && std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has just said it has AVX2, all `avx2` needs.
