@@ -87,17 +87,17 @@ pub struct Scanned {
 /// Only the search is inlined; what follows a candidate is not.
 #[inline]
 pub(crate) fn scan(s: &str) -> Scanned {
-    match search::next_candidate(s.as_bytes(), 0) {
-        None => Scanned { len: s.len(), clean: true },
-        Some(at) => scan_from_candidate(s, at),
+    match search::any_candidate(s.as_bytes()) {
+        false => Scanned { len: s.len(), clean: true },
+        true => scan_with_candidates(s),
     }
 }
 
-/// [`scan`] of a value with a candidate at `at`, which may turn out not to be special (a line
-/// feed, a `]]` not followed by `>`).
+/// [`scan`] of a value with candidates, which may turn out not to be special (a line feed, a
+/// `]]` not followed by `>`).
 #[inline(never)]
-fn scan_from_candidate(s: &str, at: usize) -> Scanned {
-    match find_special(s.as_bytes(), at) {
+fn scan_with_candidates(s: &str) -> Scanned {
+    match find_special(s.as_bytes(), 0) {
         None => Scanned { len: s.len(), clean: true },
         Some(_) => Scanned { len: escaped_len(s), clean: false },
     }

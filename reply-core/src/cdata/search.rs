@@ -11,10 +11,10 @@
 //! written for the compiler to vectorize.
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::{next_candidate, next_candidate_after};
+pub(super) use x86::{any_candidate, next_candidate, next_candidate_after};
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) use portable::{next_candidate, next_candidate as next_candidate_after};
+pub(super) use portable::{any_candidate, next_candidate, next_candidate as next_candidate_after};
 
 /// Whether `b` is one of the C0 controls XML forbids (all but tab, LF, CR).
 #[inline(always)]
@@ -43,6 +43,12 @@ pub(super) mod portable {
             any |= starts_candidate(w[i], w[i + 1]);
         }
         any
+    }
+
+    /// Whether `bytes` may hold a special spot: false only when it has none.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub(in super::super) fn any_candidate(bytes: &[u8]) -> bool {
+        next_candidate(bytes, 0).is_some()
     }
 
     pub(in super::super) fn next_candidate(bytes: &[u8], mut from: usize) -> Option<usize> {
@@ -94,6 +100,38 @@ mod x86 {
         }
     }
 
+    /// Whether `bytes` may hold a special spot: false only when it has none. The common case,
+    /// a value with nothing to escape, in one pass without a branch per block: the cheap masks
+    /// of every block are or-ed together and looked at once at the end (the last block overlaps
+    /// the one before it, which doesn't matter to an "any").
+    #[inline]
+    pub(in super::super) fn any_candidate(bytes: &[u8]) -> bool {
+        if bytes.len() >= AVX2_FROM {
+            next_candidate(bytes, 0).is_some()
+        } else {
+            // SAFETY: every x86-64 CPU has SSE2.
+            unsafe { any_rough16(bytes) }
+        }
+    }
+
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn any_rough16(bytes: &[u8]) -> bool {
+        let mut any = _mm_setzero_si128();
+        let mut rest = bytes;
+        while let Some(w) = rest.first_chunk::<17>() {
+            let (a, b) = load_pair16(w);
+            any = _mm_or_si128(any, rough_vector16(a, b));
+            rest = &rest[16..];
+        }
+        let last = match bytes.last_chunk::<16>() {
+            Some(last) => load16(last),
+            None => padded16(bytes),
+        };
+        any = _mm_or_si128(any, rough_vector16(last, _mm_srli_si128::<1>(last)));
+        _mm_movemask_epi8(any) != 0
+    }
+
     /// [`next_candidate`] for the search after a candidate, while escaping: text dense with
     /// what must be escaped comes back here after every spot, so the 16 positions right after
     /// it are looked at before the call of a wider search.
@@ -140,11 +178,18 @@ mod x86 {
     #[target_feature(enable = "sse2")]
     #[inline]
     fn rough16(a: __m128i, b: __m128i) -> u32 {
+        _mm_movemask_epi8(rough_vector16(a, b)) as u32
+    }
+
+    /// [`rough16`] before it is turned into bits.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn rough_vector16(a: __m128i, b: __m128i) -> __m128i {
         let control = _mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(0x1F)), a);
         let close = _mm_or_si128(_mm_cmpeq_epi16(a, _mm_set1_epi16(CLOSE)), _mm_cmpeq_epi16(b, _mm_set1_epi16(CLOSE)));
         let nonchar =
             _mm_or_si128(_mm_cmpeq_epi16(a, _mm_set1_epi16(NONCHAR)), _mm_cmpeq_epi16(b, _mm_set1_epi16(NONCHAR)));
-        _mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(close, nonchar))) as u32
+        _mm_or_si128(control, _mm_or_si128(close, nonchar))
     }
 
     /// Bits set exactly at the positions that start a candidate (tab, LF and CR left out): run
@@ -203,20 +248,23 @@ mod x86 {
         let (a, base) = match bytes.last_chunk::<16>() {
             // `from` is at least `len - 16`: fewer than 17 positions are left.
             Some(last) => (load16(last), bytes.len() - 16),
-            None => {
-                // Assembled in registers: through a buffer on the stack, the vector load would
-                // wait for the stores before it (most short values, an account's `gh_` id
-                // among them, end here).
-                let rest = &bytes[from..];
-                let (low, high) = match rest.split_first_chunk::<8>() {
-                    Some((head, more)) => (u64::from_le_bytes(*head), padded_word(more)),
-                    None => (padded_word(rest), padded_word(&[])),
-                };
-                (_mm_set_epi64x(high as i64, low as i64), from)
-            }
+            None => (padded16(&bytes[from..]), from),
         };
         let hits = block16(a, _mm_srli_si128::<1>(a)) & (u32::MAX << (from - base));
         (hits != 0).then(|| base + hits.trailing_zeros() as usize)
+    }
+
+    /// Fewer than 16 bytes as a vector, the lanes after them spaces. Assembled in registers:
+    /// through a buffer on the stack, the vector load would wait for the stores before it (most
+    /// short values, an account's `gh_` id among them, end here).
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn padded16(rest: &[u8]) -> __m128i {
+        let (low, high) = match rest.split_first_chunk::<8>() {
+            Some((head, more)) => (u64::from_le_bytes(*head), padded_word(more)),
+            None => (padded_word(rest), padded_word(&[])),
+        };
+        _mm_set_epi64x(high as i64, low as i64)
     }
 
     /// Up to 8 bytes as a little-endian word, the bytes after them spaces. Reads them with two
@@ -348,6 +396,16 @@ mod x86 {
                 }
                 paths.push(("dispatch", next_candidate(bytes, from)));
                 paths.push(("after a candidate", next_candidate_after(bytes, from)));
+                if from == 0 {
+                    // Never false where the search finds a candidate; never true where there
+                    // isn't even what the cheap test looks for (any byte up to 0x1F, tab, LF and
+                    // CR included, `]]`, `EF BF`).
+                    let any = any_candidate(bytes);
+                    let rough = bytes.iter().any(|&b| b <= 0x1F)
+                        || bytes.windows(2).any(|w| w == b"]]" || w == [0xEF, 0xBF]);
+                    assert!(any || expected.is_none(), "any_candidate missed {expected:?} in {bytes:?}");
+                    assert!(rough || !any, "any_candidate true without a candidate in {bytes:?}");
+                }
                 for (path, found) in paths {
                     assert_eq!(found, expected, "{path} from {from} in {bytes:?}");
                 }
