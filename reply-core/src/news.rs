@@ -3,7 +3,6 @@
 use std::fmt;
 
 use crate::Sink;
-use crate::cdata::Scanned;
 use crate::schema::MAX_ARTICLES;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
@@ -32,7 +31,7 @@ pub trait NewsArticle {
     #[doc(hidden)]
     #[inline]
     fn scan_item(&self) -> ItemScan<'_> {
-        ItemScan { len: self.item_len(), values: [None; ItemScan::VALUES] }
+        ItemScan { len: self.item_len(), ..ItemScan::EMPTY }
     }
 
     /// Writes the `<item>` that `scan`, this article's [`scan_item`](NewsArticle::scan_item), found.
@@ -51,11 +50,15 @@ pub trait NewsArticle {
 pub struct ItemScan<'a> {
     /// The exact length of the `<item>`.
     pub len: usize,
-    /// The article's text values, in the order its derive numbers them, each with its scan.
-    pub values: [Option<(&'a str, Scanned)>; ItemScan::VALUES],
+    /// The article's text values, in the order its derive numbers them, each with whether it is
+    /// copied as it is (its scan's `clean`).
+    pub values: [Option<(&'a str, bool)>; ItemScan::VALUES],
 }
 
 impl ItemScan<'_> {
+    /// No values, no length: what a list's scan holds before it scans.
+    const EMPTY: Self = ItemScan { len: 0, values: [None; ItemScan::VALUES] };
+
     /// The most text values an article has: one per element of an `<item>` (Title,
     /// Description, PicUrl, Url).
     pub const VALUES: usize = crate::schema::ARTICLE.len();
@@ -77,16 +80,17 @@ impl<'a, A: NewsArticle, const MAX: usize> ItemsScan<'a, A, MAX> {
     /// `write_item`.
     #[inline]
     pub fn new(articles: &'a [A]) -> Self {
-        let mut scans = [ItemScan { len: 0, values: [None; ItemScan::VALUES] }; MAX];
-        let mut len = 0;
-        for (article, scan) in articles.iter().zip(&mut scans) {
+        // Filled where it is returned, not built aside and moved (a move of the whole array
+        // was a call to memcpy per reply).
+        let mut this = ItemsScan { articles, scans: [ItemScan::EMPTY; MAX], len: 0 };
+        for (article, scan) in articles.iter().zip(&mut this.scans) {
             *scan = article.scan_item();
-            len += scan.len;
+            this.len += scan.len;
         }
         for article in articles.iter().skip(MAX) {
-            len += article.item_len();
+            this.len += article.item_len();
         }
-        ItemsScan { articles, scans, len }
+        this
     }
 
     /// Writes the `<item>`s.

@@ -42,7 +42,13 @@ pub fn scan(text: &str) -> Scanned {
 
 #[inline]
 pub fn write_scanned<S: Sink + ?Sized>(sink: &mut S, text: &str, scanned: Scanned) -> Result<(), S::Error> {
-    if scanned.clean { sink.write_str(text) } else { cdata::write_escaped(sink, text) }
+    write_clean_or_escaped(sink, text, scanned.clean)
+}
+
+/// `text` as it is when a scan found it `clean`, escaped otherwise.
+#[inline]
+pub fn write_clean_or_escaped<S: Sink + ?Sized>(sink: &mut S, text: &str, clean: bool) -> Result<(), S::Error> {
+    if clean { sink.write_str(text) } else { cdata::write_escaped(sink, text) }
 }
 
 #[inline]

@@ -590,12 +590,12 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
             let __text: &str = #text;
             let __scanned = #private::scan(__text);
             __len += #extra + __scanned.len;
-            __values[#at] = ::core::option::Option::Some((__text, __scanned));
+            __values[#at] = ::core::option::Option::Some((__text, __scanned.clean));
         };
         let write = quote! {
-            if let ::core::option::Option::Some((__text, __scanned)) = __scan.values[#at] {
+            if let ::core::option::Option::Some((__text, __clean)) = __scan.values[#at] {
                 #private::Sink::write_str(__sink, #before)?;
-                #private::write_scanned(__sink, __text, __scanned)?;
+                #private::write_clean_or_escaped(__sink, __text, __clean)?;
                 #private::Sink::write_str(__sink, #after)?;
             }
         };

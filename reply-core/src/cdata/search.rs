@@ -11,7 +11,7 @@
 //! written for the compiler to vectorize.
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::{any_candidate, next_candidate, next_candidate_after};
+pub(super) use x86::{any_candidate, next_candidate_after};
 
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) use portable::{any_candidate, next_candidate, next_candidate as next_candidate_after};
@@ -401,8 +401,8 @@ mod x86 {
                     // isn't even what the cheap test looks for (any byte up to 0x1F, tab, LF and
                     // CR included, `]]`, `EF BF`).
                     let any = any_candidate(bytes);
-                    let rough = bytes.iter().any(|&b| b <= 0x1F)
-                        || bytes.windows(2).any(|w| w == b"]]" || w == [0xEF, 0xBF]);
+                    let rough =
+                        bytes.iter().any(|&b| b <= 0x1F) || bytes.windows(2).any(|w| w == b"]]" || w == [0xEF, 0xBF]);
                     assert!(any || expected.is_none(), "any_candidate missed {expected:?} in {bytes:?}");
                     assert!(rough || !any, "any_candidate true without a candidate in {bytes:?}");
                 }
