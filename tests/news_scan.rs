@@ -102,7 +102,7 @@ impl TextValue for Flickering {
     fn as_text(&self) -> &str {
         let n = self.0.get();
         self.0.set(n + 1);
-        if n % 2 == 0 { "clean" } else { "x]]>y" }
+        if n.is_multiple_of(2) { "clean" } else { "x]]>y" }
     }
 }
 
