@@ -301,6 +301,13 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     #[inline]
     fn rough32(a: __m256i, b: __m256i) -> u32 {
+        _mm256_movemask_epi8(rough_vector32(a, b)) as u32
+    }
+
+    /// [`rough32`] before it is turned into bits.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn rough_vector32(a: __m256i, b: __m256i) -> __m256i {
         let control = _mm256_cmpeq_epi8(_mm256_min_epu8(a, _mm256_set1_epi8(0x1F)), a);
         let close = _mm256_or_si256(
             _mm256_cmpeq_epi16(a, _mm256_set1_epi16(CLOSE)),
@@ -310,7 +317,7 @@ mod x86 {
             _mm256_cmpeq_epi16(a, _mm256_set1_epi16(NONCHAR)),
             _mm256_cmpeq_epi16(b, _mm256_set1_epi16(NONCHAR)),
         );
-        _mm256_movemask_epi8(_mm256_or_si256(control, _mm256_or_si256(close, nonchar))) as u32
+        _mm256_or_si256(control, _mm256_or_si256(close, nonchar))
     }
 
     /// [`exact16`], 32 positions at a time.
@@ -337,9 +344,29 @@ mod x86 {
         _mm256_movemask_epi8(_mm256_or_si256(control, _mm256_or_si256(close, nonchar))) as u32
     }
 
-    /// 32 positions at a time while 33 bytes are left, then [`sse2`] for the rest.
+    /// 64 positions at a time while 65 bytes are left (two blocks, one branch), then 32 while
+    /// 33 are, then [`sse2`] for the rest.
     #[target_feature(enable = "avx2")]
     fn avx2(bytes: &[u8], mut from: usize) -> Option<usize> {
+        while let Some(w) = bytes.get(from..).and_then(|rest| rest.first_chunk::<65>()) {
+            let (Some(first), Some(second)) = (w.first_chunk::<33>(), w.last_chunk::<33>()) else {
+                break;
+            };
+            let (a0, b0) = load_pair32(first);
+            let (a1, b1) = load_pair32(second);
+            let rough = _mm256_or_si256(rough_vector32(a0, b0), rough_vector32(a1, b1));
+            if _mm256_movemask_epi8(rough) != 0 {
+                let hits = exact32(a0, b0);
+                if hits != 0 {
+                    return Some(from + hits.trailing_zeros() as usize);
+                }
+                let hits = exact32(a1, b1);
+                if hits != 0 {
+                    return Some(from + 32 + hits.trailing_zeros() as usize);
+                }
+            }
+            from += 64;
+        }
         while let Some(w) = bytes.get(from..).and_then(|rest| rest.first_chunk::<33>()) {
             let (a, b) = load_pair32(w);
             if rough32(a, b) != 0 {
