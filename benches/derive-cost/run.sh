@@ -25,22 +25,27 @@ mkdir -p "$out"
 
 structs=50
 
-generate() {
-    local kind=$1 dir="$out/$1"
-    mkdir -p "$dir/src"
-    if [ "$kind" = reply ]; then
-        cat >"$dir/Cargo.toml" <<TOML
+# A manifest of a package `$1` of its own workspace, with the dependency lines `$2`.
+manifest() {
+    cat <<TOML
 [package]
-name = "derive-cost-reply"
+name = "$1"
 version = "0.0.0"
 edition = "2024"
 publish = false
 
 [dependencies]
-passive-reply = { path = "$root" }
+$2
 
 [workspace]
 TOML
+}
+
+generate() {
+    local kind=$1 dir="$out/$1"
+    mkdir -p "$dir/src"
+    if [ "$kind" = reply ]; then
+        manifest derive-cost-reply "passive-reply = { path = \"$root\" }" >"$dir/Cargo.toml"
         {
             echo "use passive_reply::PassiveReply;"
             for i in $(seq 1 $structs); do
@@ -64,19 +69,8 @@ RS
             done
         } >"$dir/src/lib.rs"
     else
-        cat >"$dir/Cargo.toml" <<TOML
-[package]
-name = "derive-cost-serde"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
-serde = { version = "1", features = ["derive"] }
-quick-xml = { version = "0.38", features = ["serialize"] }
-
-[workspace]
-TOML
+        manifest derive-cost-serde 'serde = { version = "1", features = ["derive"] }
+quick-xml = { version = "0.38", features = ["serialize"] }' >"$dir/Cargo.toml"
         {
             echo "use serde::Serialize;"
             for i in $(seq 1 $structs); do

@@ -315,24 +315,26 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                     if let ::core::option::Option::Some((#text, #scan)) = #found { #body_writes }
                 });
             }
-            Segment::CreateTime(field) => {
-                let ident = field.ident;
-                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+            // A number: formatted once, in the prelude, into digits on the stack that both the
+            // length and the write use.
+            Segment::CreateTime(_) | Segment::ArticleCount(_) => {
                 let digits = format_ident!("__digits{}", k);
+                let formatted = match segment {
+                    Segment::CreateTime(field) => {
+                        let ident = field.ident;
+                        let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+                        quote!(#private::decimal(#time, &mut #digits))
+                    }
+                    Segment::ArticleCount(field) => {
+                        let ident = field.ident;
+                        let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
+                        quote!(#private::count_decimal(#count, &mut #digits))
+                    }
+                    _ => continue,
+                };
                 prelude.extend(quote! {
                     let mut #digits = #private::digits();
-                    let #text: &str = #private::decimal(#time, &mut #digits);
-                });
-                terms.push(quote!(#text.len()));
-                writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
-            }
-            Segment::ArticleCount(field) => {
-                let ident = field.ident;
-                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
-                let digits = format_ident!("__digits{}", k);
-                prelude.extend(quote! {
-                    let mut #digits = #private::digits();
-                    let #text: &str = #private::count_decimal(#count, &mut #digits);
+                    let #text: &str = #formatted;
                 });
                 terms.push(quote!(#text.len()));
                 writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
