@@ -99,7 +99,8 @@ pub(crate) fn scan(s: &str) -> Scanned {
 fn scan_with_candidates(s: &str) -> Scanned {
     match find_special(s.as_bytes(), 0) {
         None => Scanned { len: s.len(), clean: true },
-        Some(_) => Scanned { len: escaped_len(s), clean: false },
+        // The bytes before the first special spot are copied as they are: counted from it.
+        Some((at, _)) => Scanned { len: s.len() + extra_len(s.as_bytes(), at), clean: false },
     }
 }
 
@@ -112,9 +113,13 @@ fn scan_with_candidates(s: &str) -> Scanned {
 /// ```
 #[inline]
 pub fn escaped_len(s: &str) -> usize {
-    let bytes = s.as_bytes();
+    s.len() + extra_len(s.as_bytes(), 0)
+}
+
+/// The bytes escaping adds to the special spots at or after `from`.
+#[inline]
+fn extra_len(bytes: &[u8], mut from: usize) -> usize {
     let mut extra = 0;
-    let mut from = 0;
     while let Some((at, special)) = find_special(bytes, from) {
         match special {
             // One byte becomes the three of U+FFFD.
@@ -131,7 +136,7 @@ pub fn escaped_len(s: &str) -> usize {
             }
         }
     }
-    bytes.len() + extra
+    extra
 }
 
 /// Writes `s` as the content of a CDATA section: the caller writes the `<![CDATA[` before and the
