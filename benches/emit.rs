@@ -1,4 +1,5 @@
-//! The derived emitter against the ways replies are built elsewhere, on the same payloads, in
+//! The derived emitter against the ways replies are built elsewhere, on the same payloads (in
+//! `payloads/`, shared with `instructions.rs`), in
 //! one run: `cargo bench --bench emit`. BENCHMARKS.md has the figures and what each contender
 //! checks.
 //!
@@ -12,130 +13,15 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use passive_reply::{Incoming, NewsArticle, PassiveReply};
+use passive_reply::{Incoming, PassiveReply};
 use quick_xml::Writer;
 use quick_xml::events::{BytesCData, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::se::{Serializer, TextFormat};
 use serde::{Deserialize, Serialize};
 
-// ---------------------------------------------------------------------------------------------
-// The payloads.
+mod payloads;
 
-#[derive(PassiveReply, Serialize)]
-#[reply(text)]
-#[serde(rename = "xml")]
-struct Hello<'a> {
-    #[serde(rename = "ToUserName")]
-    to_user_name: &'a str,
-    #[serde(rename = "FromUserName")]
-    from_user_name: &'a str,
-    #[serde(rename = "CreateTime")]
-    create_time: u64,
-    #[reply(skip)]
-    #[serde(rename = "MsgType")]
-    msg_type: &'static str,
-    #[serde(rename = "Content")]
-    content: Cow<'a, str>,
-}
-
-fn hello(content: String) -> Hello<'static> {
-    Hello {
-        to_user_name: "oUser_1a2b3c4d5e6f7g8h9i0j",
-        from_user_name: "gh_0123456789ab",
-        create_time: 1_700_000_000,
-        msg_type: "text",
-        content: Cow::Owned(content),
-    }
-}
-
-/// ~240 bytes out: a short Chinese answer.
-fn short_text() -> Hello<'static> {
-    hello("您好，您的订单已发货，预计明天送达。".to_string())
-}
-
-/// 4 KB of Chinese, with fullwidth punctuation.
-fn long_text() -> Hello<'static> {
-    let sentence = "被动回复消息在五秒内返回，超时则回复空串；图文消息最多十条！可以吗？（可以）";
-    let mut content = String::new();
-    while content.len() < 4096 {
-        content.push_str(sentence);
-    }
-    hello(content)
-}
-
-/// Dense with what must be escaped: `]]>`, C0 controls, U+FFFF.
-fn hostile_text() -> Hello<'static> {
-    let mut content = String::new();
-    while content.len() < 1024 {
-        content.push_str("a]]>b\u{1}c\u{FFFF}d]]]>\u{0}e<f>&g;");
-    }
-    hello(content)
-}
-
-#[derive(NewsArticle, Serialize, Clone)]
-struct Post {
-    #[serde(rename = "Title")]
-    title: String,
-    #[serde(rename = "Description")]
-    description: String,
-    #[serde(rename = "PicUrl")]
-    pic_url: String,
-    #[serde(rename = "Url")]
-    url: String,
-}
-
-#[derive(PassiveReply, Serialize)]
-#[reply(news)]
-#[serde(rename = "xml")]
-struct Digest {
-    #[serde(rename = "ToUserName")]
-    to_user_name: String,
-    #[serde(rename = "FromUserName")]
-    from_user_name: String,
-    #[serde(rename = "CreateTime")]
-    create_time: u64,
-    #[reply(skip)]
-    #[serde(rename = "MsgType")]
-    msg_type: &'static str,
-    #[reply(skip)]
-    #[serde(rename = "ArticleCount")]
-    article_count: usize,
-    #[serde(rename = "Articles")]
-    articles: Items,
-}
-
-/// The articles, as serde sees them (`<Articles><item>…</item>…</Articles>`) and as the derive
-/// sees them (a list of ten).
-#[derive(Serialize)]
-struct Items {
-    item: [Post; 10],
-}
-
-impl passive_reply::ArticleList<10> for Items {
-    type Item = Post;
-
-    fn articles(&self) -> &[Post] {
-        &self.item
-    }
-}
-
-/// Ten articles, ~3 KB out.
-fn news() -> Digest {
-    let item = std::array::from_fn(|i| Post {
-        title: format!("第{}条：本周精选文章标题", i + 1),
-        description: "这是一段图文消息的描述，用来测试十条图文的回复。".to_string(),
-        pic_url: format!("https://mmbiz.example.com/pic/{i}.jpg"),
-        url: format!("https://mp.example.com/s/article-{i}"),
-    });
-    Digest {
-        to_user_name: "oUser_1a2b3c4d5e6f7g8h9i0j".into(),
-        from_user_name: "gh_0123456789ab".into(),
-        create_time: 1_700_000_000,
-        msg_type: "news",
-        article_count: 10,
-        articles: Items { item },
-    }
-}
+use payloads::{Digest, Hello, hostile_text, long_text, news, short_text};
 
 // ---------------------------------------------------------------------------------------------
 // The contenders that write.

@@ -1,0 +1,32 @@
+//! The derived `write_to` of one payload in a loop, for counting instructions with callgrind,
+//! which, unlike time on this VM, gives the same figure from one run to the next:
+//! `bash benches/instructions.sh` prints the instructions per reply of each payload.
+//!
+//! Run alone: `cargo bench --bench instructions -- <short|long|hostile|news> <count>`.
+
+use std::hint::black_box;
+
+use passive_reply::PassiveReply;
+
+mod payloads;
+
+fn write_many(reply: &impl PassiveReply, count: usize) {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    for _ in 0..count {
+        buf.clear();
+        let Ok(()) = black_box(reply).write_to(&mut buf);
+        black_box(&buf);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let count = args.get(1).and_then(|c| c.parse().ok()).unwrap_or(10_000);
+    match args.first().map(String::as_str) {
+        Some("short") => write_many(&payloads::short_text(), count),
+        Some("long") => write_many(&payloads::long_text(), count),
+        Some("hostile") => write_many(&payloads::hostile_text(), count),
+        Some("news") => write_many(&payloads::news(), count),
+        _ => eprintln!("usage: instructions <short|long|hostile|news> [count]"),
+    }
+}
