@@ -1,7 +1,6 @@
 //! The derived emitter against the ways replies are built elsewhere, on the same payloads (in
-//! `payloads/`, shared with `instructions.rs`), in
-//! one run: `cargo bench --bench emit`. BENCHMARKS.md has the figures and what each contender
-//! checks.
+//! `payloads/`, shared with `instructions.rs`), in one run: `cargo bench --bench emit`.
+//! BENCHMARKS.md has the figures and what each contender checks.
 //!
 //! Every contender's output is checked against the derived emitter's before it is measured
 //! (equal, or equal as XML where a contender writes the same document differently), so no
