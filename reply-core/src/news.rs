@@ -149,16 +149,6 @@ pub trait ArticleList<const MAX: usize> {
         self.articles().iter().map(NewsArticle::item_len).sum()
     }
 
-    /// Writes the articles' `<item>`s.
-    #[doc(hidden)]
-    #[inline]
-    fn write_items<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        for article in self.articles() {
-            article.write_item(sink)?;
-        }
-        Ok(())
-    }
-
     /// Scans the articles once, for a news reply's `write_to`: the scan gives the length of
     /// the `<item>`s, then writes them.
     #[doc(hidden)]

@@ -71,11 +71,6 @@ pub fn create_time_len(seconds: UnixSeconds) -> usize {
     seconds.decimal_len()
 }
 
-#[inline]
-pub fn write_create_time<S: Sink + ?Sized>(sink: &mut S, seconds: UnixSeconds) -> Result<(), S::Error> {
-    sink.write_str(seconds.decimal(&mut DecimalBuf::new()))
-}
-
 /// Room for a decimal, on the emitter's stack.
 #[inline(always)]
 pub fn digits() -> DecimalBuf {
@@ -98,9 +93,4 @@ pub fn count_decimal(count: usize, buf: &mut DecimalBuf) -> &str {
 #[inline]
 pub fn article_count_len(count: usize) -> usize {
     UnixSeconds::from_u64(count as u64).decimal_len()
-}
-
-#[inline]
-pub fn write_article_count<S: Sink + ?Sized>(sink: &mut S, count: usize) -> Result<(), S::Error> {
-    sink.write_str(DecimalBuf::new().format(false, count as u64))
 }

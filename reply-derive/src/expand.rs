@@ -216,20 +216,33 @@ fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
                 let text = quote_spanned!(ty.span()=> #private::text(#value));
                 quote!(#private::write_text(__sink, #text)?;)
             }
+            // Numbers and lists are written as `scanned` writes them; a segment reaches here
+            // only inside an optional element or an article, where the schema has none of these.
             Segment::CreateTime(field) => {
                 let ident = field.ident;
                 let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                quote!(#private::write_create_time(__sink, #time)?;)
+                quote! {
+                    let mut __digits = #private::digits();
+                    #private::Sink::write_str(__sink, #private::decimal(#time, &mut __digits))?;
+                }
             }
             Segment::ArticleCount(field) => {
                 let ident = field.ident;
                 let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
-                quote!(#private::write_article_count(__sink, #count)?;)
+                quote! {
+                    let mut __digits = #private::digits();
+                    #private::Sink::write_str(__sink, #private::count_decimal(#count, &mut __digits))?;
+                }
             }
             Segment::Items(field) => {
                 let ident = field.ident;
-                let write = articles_call(field, private, max, quote!(write_items(&self.#ident, __sink)));
-                quote!(#write?;)
+                let scan = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
+                let write =
+                    articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &__items, __sink)));
+                quote! {
+                    let __items = #scan;
+                    #write?;
+                }
             }
             Segment::Optional { field, body } => {
                 let ident = field.ident;
