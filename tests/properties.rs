@@ -4,7 +4,7 @@
 //! bytes written, for every sink.
 
 mod common;
-use common::read_back;
+use common::{Node, parse, read_back};
 use std::collections::HashMap;
 
 use passive_reply::schema::{self, Element, Value};
@@ -13,7 +13,6 @@ use passive_reply::{
     Video, Voice,
 };
 use proptest::prelude::*;
-use quick_xml::events::Event;
 
 /// A string weighted towards what breaks CDATA and XML: `]`, `>`, `]]>`, every C0 control,
 /// U+FFFE/U+FFFF, astral characters, and Chinese text.
@@ -29,46 +28,6 @@ fn value() -> impl Strategy<Value = String> {
         1 => any::<char>().prop_map(String::from),
     ];
     prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
-}
-
-/// One element of a parsed document: its path from the root, and its text if it has no children.
-type Node = (String, Option<String>);
-
-/// Parses `xml` with quick-xml into its elements in document order.
-fn parse(xml: &str) -> Vec<Node> {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut open: Vec<(String, usize)> = Vec::new();
-    loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {xml:?}")) {
-            Event::Start(start) => {
-                let name = String::from_utf8(start.name().as_ref().to_vec()).unwrap();
-                let path = match open.last() {
-                    Some((parent, _)) => format!("{parent}/{name}"),
-                    None => name,
-                };
-                open.push((path.clone(), nodes.len()));
-                nodes.push((path, None));
-            }
-            Event::End(_) => {
-                open.pop();
-            }
-            Event::CData(text) => {
-                let (_, at) = open.last().expect("text inside an element");
-                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
-                nodes[*at].1.get_or_insert_with(String::new).push_str(&text);
-            }
-            Event::Text(text) => {
-                let (_, at) = open.last().expect("text inside an element");
-                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
-                nodes[*at].1.get_or_insert_with(String::new).push_str(&text);
-            }
-            Event::Eof => break,
-            other => panic!("unexpected {other:?} in {xml:?}"),
-        }
-    }
-    assert!(open.is_empty(), "unclosed elements in {xml:?}");
-    nodes
 }
 
 /// The elements the schema gives for `kind`, with `values` (by element name) for the given ones

@@ -2,6 +2,7 @@
 
 /// The value a parser reads back from an emitted element: every character XML forbids replaced
 /// by U+FFFD, everything else as given.
+#[allow(dead_code)] // not every test file that shares this module reads values back
 pub fn read_back(value: &str) -> String {
     value
         .chars()
@@ -11,4 +12,48 @@ pub fn read_back(value: &str) -> String {
             _ => c,
         })
         .collect()
+}
+
+use quick_xml::events::Event;
+
+/// One element of a parsed document: its path from the root, and its text if it has no children.
+pub type Node = (String, Option<String>);
+
+/// Parses `xml` with quick-xml into its elements in document order; panics on XML that is not
+/// well-formed.
+#[allow(dead_code)] // not every test file that shares this module parses
+pub fn parse(xml: &str) -> Vec<Node> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut open: Vec<(String, usize)> = Vec::new();
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("not XML ({e}): {xml:?}")) {
+            Event::Start(start) => {
+                let name = String::from_utf8(start.name().as_ref().to_vec()).unwrap();
+                let path = match open.last() {
+                    Some((parent, _)) => format!("{parent}/{name}"),
+                    None => name,
+                };
+                open.push((path.clone(), nodes.len()));
+                nodes.push((path, None));
+            }
+            Event::End(_) => {
+                open.pop();
+            }
+            Event::CData(text) => {
+                let (_, at) = open.last().expect("text inside an element");
+                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
+                nodes[*at].1.get_or_insert_with(String::new).push_str(&text);
+            }
+            Event::Text(text) => {
+                let (_, at) = open.last().expect("text inside an element");
+                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
+                nodes[*at].1.get_or_insert_with(String::new).push_str(&text);
+            }
+            Event::Eof => break,
+            other => panic!("unexpected {other:?} in {xml:?}"),
+        }
+    }
+    assert!(open.is_empty(), "unclosed elements in {xml:?}");
+    nodes
 }
