@@ -96,6 +96,16 @@ fn check_sinks(reply: &impl PassiveReply) -> String {
     reply.write_to(&mut string).unwrap();
     assert_eq!(string, xml, "String");
 
+    // With room already there, the reply is copied straight into it (and written the other way
+    // when a value needs escaping): after what the buffer holds, which is kept.
+    let mut roomy = Vec::with_capacity(len + 64);
+    roomy.extend_from_slice(b"kept");
+    reply.write_to(&mut roomy).unwrap();
+    assert_eq!((&roomy[..4], &roomy[4..]), (&b"kept"[..], xml.as_bytes()), "Vec<u8> with room");
+    let mut exact_room = String::with_capacity(len);
+    reply.write_to(&mut exact_room).unwrap();
+    assert_eq!(exact_room, xml, "String with exactly the room");
+
     let mut exact = vec![0u8; len];
     let mut slice = SliceSink::new(&mut exact);
     reply.write_to(&mut slice).unwrap();

@@ -21,6 +21,8 @@
 //! assert_eq!(cdata::escaped_len("a]]>b\u{1}c"), out.len());
 //! ```
 
+use core::mem::MaybeUninit;
+
 use crate::Sink;
 
 /// What replaces a forbidden character.
@@ -90,6 +92,17 @@ pub(crate) fn scan(s: &str) -> Scanned {
     match search::any_candidate(s.as_bytes()) {
         false => Scanned { len: s.len(), clean: true },
         true => scan_with_candidates(s),
+    }
+}
+
+/// Copies `s` into `dst`, of its length, when it has nothing to escape, checking it as it copies:
+/// returns whether it did. `dst` may hold any part of `s` when it returns false.
+#[inline(always)]
+pub(crate) fn copy_if_clean(dst: &mut [MaybeUninit<u8>], s: &str) -> bool {
+    match search::copy_checking(dst, s.as_bytes()) {
+        Some(false) => true,
+        Some(true) => find_special(s.as_bytes(), 0).is_none(),
+        None => false,
     }
 }
 

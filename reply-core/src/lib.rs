@@ -26,6 +26,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod cdata;
+mod copy;
 mod incoming;
 mod messages;
 mod news;

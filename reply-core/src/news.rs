@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::Sink;
 use crate::schema::MAX_ARTICLES;
+use crate::sink::Room;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
 /// optional.
@@ -40,6 +41,24 @@ pub trait NewsArticle {
     fn write_scanned_item<S: Sink + ?Sized>(&self, sink: &mut S, scan: &ItemScan<'_>) -> Result<(), S::Error> {
         let _ = scan;
         self.write_item(sink)
+    }
+
+    /// The length of the `<item>` when none of its values needs escaping: the room
+    /// [`write_item_in_room`](NewsArticle::write_item_in_room) is given. The default is
+    /// `item_len`, the length `write_item` writes.
+    #[doc(hidden)]
+    #[inline]
+    fn clean_item_len(&self) -> usize {
+        self.item_len()
+    }
+
+    /// Writes the `<item>` into room its sink already had; false if a value needs escaping or the
+    /// room is too small, and then the reply is written another way. The default writes it with
+    /// `write_item`, escaping included.
+    #[doc(hidden)]
+    #[inline]
+    fn write_item_in_room(&self, room: &mut Room<'_>) -> bool {
+        self.write_item(room).is_ok()
     }
 }
 
@@ -166,6 +185,21 @@ pub trait ArticleList<const MAX: usize> {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         scan.write_to(sink)
+    }
+
+    /// The length of the `<item>`s when none of their values needs escaping.
+    #[doc(hidden)]
+    #[inline]
+    fn clean_items_len(&self) -> usize {
+        self.articles().iter().map(NewsArticle::clean_item_len).sum()
+    }
+
+    /// Writes the `<item>`s into room their sink already had; false if a value needs escaping
+    /// or the room is too small.
+    #[doc(hidden)]
+    #[inline]
+    fn write_items_in_room(&self, room: &mut Room<'_>) -> bool {
+        self.articles().iter().all(|article| article.write_item_in_room(room))
     }
 }
 

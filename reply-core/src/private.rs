@@ -7,7 +7,7 @@
 
 pub use crate::news::{ArticleList, ItemScan, ItemsScan, NewsArticle};
 pub use crate::reply::PassiveReply;
-pub use crate::sink::Sink;
+pub use crate::sink::{Reserved, Room, Sink};
 pub use crate::value::{CreateTime, TextValue};
 
 use crate::cdata;
@@ -93,4 +93,18 @@ pub fn count_decimal(count: usize, buf: &mut DecimalBuf) -> &str {
 #[inline]
 pub fn article_count_len(count: usize) -> usize {
     UnixSeconds::from_u64(count as u64).decimal_len()
+}
+
+/// A derived reply's `write_to` into room its sink already has (a reused `Vec<u8>` or `String`
+/// with `len` bytes of spare capacity, `len` being the reply's length when none of its values
+/// needs escaping): `write` copies each piece into the room, checking each value as it copies
+/// it, and the sink's length is set once at the end. False, and the sink left as it was, when
+/// the sink has no such room or `write` returns false (a value needs escaping): the reply is
+/// then written the other way, which scans its values first.
+#[inline(always)]
+pub fn write_in_room<S: Sink + ?Sized>(sink: &mut S, len: usize, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
+    match sink.room(len) {
+        Some(reserved) => reserved.write(write),
+        None => false,
+    }
 }

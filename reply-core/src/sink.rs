@@ -37,7 +37,23 @@ pub trait Sink {
 
     /// Appends `s`.
     fn write_str(&mut self, s: &str) -> Result<(), Self::Error>;
+
+    /// `len` bytes of room the sink already has, lent to a derived reply to write into
+    /// directly: `Vec<u8>` and `String` with that much spare capacity. Not a public API.
+    #[doc(hidden)]
+    #[inline]
+    fn room(&mut self, len: usize) -> Option<Reserved<'_>> {
+        let _ = len;
+        None
+    }
 }
+
+pub use append::{Reserved, Room};
+
+/// A [`Room`] was too small. Not a public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct NoRoom;
 
 impl<S: Sink + ?Sized> Sink for &mut S {
     type Error = S::Error;
@@ -50,6 +66,11 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     #[inline]
     fn write_str(&mut self, s: &str) -> Result<(), Self::Error> {
         (**self).write_str(s)
+    }
+
+    #[inline]
+    fn room(&mut self, len: usize) -> Option<Reserved<'_>> {
+        (**self).room(len)
     }
 }
 
@@ -67,6 +88,11 @@ impl Sink for Vec<u8> {
         append::append(self, s.as_bytes());
         Ok(())
     }
+
+    #[inline]
+    fn room(&mut self, len: usize) -> Option<Reserved<'_>> {
+        Reserved::in_vec(self, len)
+    }
 }
 
 impl Sink for String {
@@ -83,54 +109,38 @@ impl Sink for String {
         append::append_str(self, s);
         Ok(())
     }
+
+    #[inline]
+    fn room(&mut self, len: usize) -> Option<Reserved<'_>> {
+        Reserved::in_string(self, len)
+    }
 }
 
-/// Appending a short piece without a call to `memcpy`.
+/// Appending to a `Vec<u8>` or `String` without a call to `memcpy` per piece, and writing a
+/// whole reply into the room they already have.
 ///
 /// A reply is a few dozen short pieces (static text, ids, titles, URLs) written into room
-/// reserved for all of them at once. Appending each with `extend_from_slice` is a call to the C
-/// library's `memcpy` per piece, which costs more than the copy; here a piece of up to 64 bytes is
-/// copied with two fixed-size moves that may overlap. The `unsafe` is the length update after
-/// the copy (`Vec::set_len`, and `String::as_mut_vec` to reach it); the tests below check every
-/// length from 0 to 80, with and without room.
+/// reserved for all of them at once. [`append`] copies a piece of up to 64 bytes inline
+/// ([`crate::copy`]); [`Reserved`] lends the spare capacity itself to a derived emitter, which
+/// copies every piece into it and has the length set once at the end. The `unsafe` is that
+/// length update (`Vec::set_len`, and `String::as_mut_vec` to reach it); the tests below check
+/// every length from 0 to 80 with and without room, and `Room`'s every way out.
 #[allow(unsafe_code)]
 mod append {
     use core::mem::MaybeUninit;
 
-    /// The longest piece copied inline; longer ones go through `extend_from_slice`.
-    const INLINE: usize = 64;
+    use crate::cdata;
+    use crate::copy::{self, copy_short};
 
-    /// Copies `src` into `dst`, of the same length, at most [`INLINE`] bytes, with two moves of
-    /// the largest power of two not longer than it. Returns whether it did (it does when the
-    /// lengths agree and are at most `INLINE`).
-    #[inline(always)]
-    fn copy_short(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
-        let n = src.len();
-        if dst.len() != n || n > INLINE {
-            return false;
-        }
-        macro_rules! ends {
-            ($k:literal) => {{
-                dst[..$k].write_copy_of_slice(&src[..$k]);
-                dst[n - $k..].write_copy_of_slice(&src[n - $k..]);
-            }};
-        }
-        match n {
-            32.. => ends!(32),
-            16.. => ends!(16),
-            8.. => ends!(8),
-            4.. => ends!(4),
-            2.. => ends!(2),
-            1 => ends!(1),
-            0 => {}
-        }
-        true
-    }
+    /// The longest piece copied inline; longer ones go through `extend_from_slice` (inline copies
+    /// of up to 128 bytes measured no faster here).
+    const INLINE: usize = 64;
 
     #[inline(always)]
     pub(super) fn append(vec: &mut Vec<u8>, bytes: &[u8]) {
         let len = vec.len();
-        if let Some(room) = vec.spare_capacity_mut().get_mut(..bytes.len())
+        if bytes.len() <= INLINE
+            && let Some(room) = vec.spare_capacity_mut().get_mut(..bytes.len())
             && copy_short(room, bytes)
         {
             // SAFETY: `copy_short` initialized the `bytes.len()` bytes after `len`, which are
@@ -147,9 +157,161 @@ mod append {
         append(unsafe { string.as_mut_vec() }, s.as_bytes());
     }
 
+    /// Room a `Vec<u8>` or `String` already has, lent to a derived reply's `write_to` to be
+    /// written into directly. Not a public API.
+    ///
+    /// Made only here, from a `Vec<u8>` or a `String` with at least `len` bytes of spare
+    /// capacity ([`Sink::room`](super::Sink::room)).
+    #[derive(Debug)]
+    pub struct Reserved<'a> {
+        vec: &'a mut Vec<u8>,
+        len: usize,
+    }
+
+    impl<'a> Reserved<'a> {
+        #[inline]
+        pub(in super::super) fn in_vec(vec: &'a mut Vec<u8>, len: usize) -> Option<Self> {
+            (vec.capacity() - vec.len() >= len).then_some(Reserved { vec, len })
+        }
+
+        #[inline]
+        pub(in super::super) fn in_string(string: &'a mut String, len: usize) -> Option<Self> {
+            // SAFETY: a `Reserved` only ever appends the bytes of whole `&str`s (`write`), so
+            // the string stays UTF-8.
+            Reserved::in_vec(unsafe { string.as_mut_vec() }, len)
+        }
+
+        /// Lends the room to `write`; keeps what it wrote only if it returns true, and then
+        /// returns true. Otherwise the sink is left as it was (the bytes written in its spare
+        /// capacity are not part of it).
+        #[inline(always)]
+        pub fn write(self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
+            let start = self.vec.len();
+            let Some(spare) = self.vec.spare_capacity_mut().get_mut(..self.len) else {
+                return false;
+            };
+            let base = spare.as_ptr();
+            let mut room = Room { spare, at: 0 };
+            let kept = write(&mut room);
+            // The room that comes back must be this one, not another `Room` swapped in by
+            // `write`: then its first `at` bytes are the ones its copies initialized. (The
+            // borrow checker already refuses a swap of two rooms lent to two writes; this costs
+            // two compares per reply.)
+            let written = room.at;
+            if !kept || room.spare.as_ptr() != base || room.spare.len() != self.len {
+                return false;
+            }
+            // SAFETY: the `written` bytes after `start` are within the capacity (they are the
+            // start of `spare`), and were initialized by `Room`'s copies, each of a whole `&str`
+            // (so a `String` stays UTF-8), one after the other.
+            unsafe { self.vec.set_len(start + written) };
+            true
+        }
+    }
+
+    /// The room of a [`Reserved`], written from its start. Not a public API.
+    #[derive(Debug)]
+    pub struct Room<'a> {
+        /// The whole room.
+        spare: &'a mut [MaybeUninit<u8>],
+        /// How many bytes of it have been written; never more than `spare.len()`.
+        at: usize,
+    }
+
+    impl Room<'_> {
+        /// The next `n` bytes of room, counted as written: the caller fills them all.
+        #[inline(always)]
+        fn take(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
+            let end = self.at.checked_add(n)?;
+            let taken = self.spare.get_mut(self.at..end)?;
+            self.at = end;
+            Some(taken)
+        }
+
+        /// The next `n` bytes of room, not counted as written.
+        #[inline(always)]
+        fn next(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
+            self.spare.get_mut(self.at..self.at.checked_add(n)?)
+        }
+
+        /// Copies `s` (static text, digits): false if it doesn't fit.
+        #[inline(always)]
+        pub fn copy(&mut self, s: &str) -> bool {
+            match self.take(s.len()) {
+                Some(dst) => {
+                    copy::copy(dst, s.as_bytes());
+                    true
+                }
+                None => false,
+            }
+        }
+
+        /// Copies a text value that has nothing to escape: false if it has (then nothing counts as
+        /// written) or doesn't fit. The value is checked as it is copied.
+        #[inline(always)]
+        pub fn text(&mut self, s: &str) -> bool {
+            let copied = match self.next(s.len()) {
+                Some(dst) => cdata::copy_if_clean(dst, s),
+                None => false,
+            };
+            if copied {
+                self.at += s.len();
+            }
+            copied
+        }
+    }
+
+    /// A [`Room`] as a sink, for what a derived emitter doesn't write itself (a hand-written
+    /// article): each piece copied as it is.
+    impl super::Sink for Room<'_> {
+        type Error = super::NoRoom;
+
+        #[inline]
+        fn write_str(&mut self, s: &str) -> Result<(), super::NoRoom> {
+            if self.copy(s) { Ok(()) } else { Err(super::NoRoom) }
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn room_is_kept_only_when_all_of_it_was_written() {
+            let mut vec = Vec::with_capacity(32);
+            vec.extend_from_slice(b"<xml>");
+            assert!(Reserved::in_vec(&mut vec, 28).is_none(), "27 bytes of room are not 28");
+
+            // Written and kept.
+            let reserved = Reserved::in_vec(&mut vec, 27).unwrap();
+            assert!(reserved.write(|room| room.copy("<a>") && room.text("你好") && room.copy("</a>")));
+            assert_eq!(vec, "<xml><a>你好</a>".as_bytes());
+
+            // A value that needs escaping, or a piece that doesn't fit: nothing is kept, and
+            // the buffer is as it was.
+            let before = vec.clone();
+            for refused in [
+                &mut |room: &mut Room<'_>| room.copy("<b>") && room.text("a]]>b") && room.copy("</b>"),
+                &mut |room: &mut Room<'_>| room.copy("<b>") && room.text("\u{1}") && room.copy("</b>"),
+                &mut |room: &mut Room<'_>| room.copy("0123456789") && room.copy("0123456789"),
+                &mut |room: &mut Room<'_>| room.copy("<b>") && room.text("0123456789abcdef"),
+                &mut |room: &mut Room<'_>| !room.copy("<b>"),
+            ] as [&mut dyn FnMut(&mut Room<'_>) -> bool; 5]
+            {
+                let reserved = Reserved::in_vec(&mut vec, 14).unwrap();
+                assert!(!reserved.write(refused));
+                assert_eq!(vec, before);
+            }
+
+            // A refused value takes no room: what follows it goes where it would have gone.
+            let mut string = String::with_capacity(16);
+            let reserved = Reserved::in_string(&mut string, 16).unwrap();
+            assert!(reserved.write(|room| {
+                let refused = room.text("a\u{FFFF}");
+                !refused && room.text("tab\tline\n") && super::super::Sink::write_str(room, "]]>").is_ok()
+            }));
+            assert_eq!(string, "tab\tline\n]]>");
+        }
 
         #[test]
         fn every_length_with_and_without_room() {

@@ -253,20 +253,45 @@ fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStrea
         .collect()
 }
 
-/// The emitter of a reply's `write_to` and `to_xml`: every text value is reached and scanned
-/// once, in `prelude`, into locals that both the length and the writes use, so a value without
-/// anything to escape is scanned once and then copied as it is.
+/// The emitter of a reply's `write_to` and `to_xml`. Every text value, number and optional
+/// value is read once, in `reads`, into locals that both ways of writing use:
+///
+/// - into room the sink already has (`room`, when every segment has a way there): the reply's
+///   length if nothing needs escaping is `clean_length`; each value is checked as it is copied,
+///   and the first that needs escaping sends the reply the other way;
+/// - the other way: each value is scanned once, in `scans`, for the exact `length`, then
+///   `writes` copies a clean value as it is and escapes the others.
 struct Scanned {
-    prelude: TokenStream,
+    reads: TokenStream,
+    clean_length: TokenStream,
+    room: Option<TokenStream>,
+    scans: TokenStream,
     length: TokenStream,
     writes: TokenStream,
 }
 
+/// `steps`, expressions of type bool, joined by `&&`: each runs only if those before it were true.
+fn all(steps: Vec<TokenStream>) -> TokenStream {
+    match steps.is_empty() {
+        true => quote!(true),
+        false => quote!(#(#steps)&&*),
+    }
+}
+
 fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
-    let mut prelude = TokenStream::new();
+    let mut reads = TokenStream::new();
+    let mut scans = TokenStream::new();
     let mut constant = 0usize;
     let mut terms = Vec::new();
+    let mut clean_terms = Vec::new();
+    let mut room = Some(Vec::new());
     let mut writes = TokenStream::new();
+    // Adds a step to the way into room, while there is one.
+    fn step(room: &mut Option<Vec<TokenStream>>, tokens: TokenStream) {
+        if let Some(steps) = room {
+            steps.push(tokens);
+        }
+    }
     for (k, segment) in segments.iter().enumerate() {
         let text = format_ident!("__text{}", k);
         let scan = format_ident!("__scan{}", k);
@@ -274,18 +299,19 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
             Literal(literal) => {
                 constant += literal.len();
                 writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+                step(&mut room, quote!(__room.copy(#literal)));
             }
             Segment::Text { ty, value } => {
                 let value = quote_spanned!(ty.span()=> #private::text(#value));
-                prelude.extend(quote! {
-                    let #text: &str = #value;
-                    let #scan = #private::scan(#text);
-                });
+                reads.extend(quote!(let #text: &str = #value;));
+                scans.extend(quote!(let #scan = #private::scan(#text);));
                 terms.push(quote!(#scan.len));
+                clean_terms.push(quote!(#text.len()));
                 writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
+                step(&mut room, quote!(__room.text(#text)));
             }
             // An optional text element, possibly inside the group it alone fills: its one value
-            // is scanned in the prelude. Anything else optional takes the general path below.
+            // is read once. Anything else optional takes the general path below.
             Segment::Optional { field, body }
                 if body.iter().all(|s| matches!(s, Literal(_) | Segment::Text { .. }))
                     && body.iter().filter(|s| matches!(s, Segment::Text { .. })).count() == 1 =>
@@ -293,28 +319,35 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                 let ident = field.ident;
                 let mut body_constant = 0usize;
                 let mut body_writes = TokenStream::new();
+                let mut body_room = Vec::new();
                 let mut value = TokenStream::new();
                 for inner in body {
                     match inner {
                         Literal(literal) => {
                             body_constant += literal.len();
                             body_writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+                            body_room.push(quote!(__room.copy(#literal)));
                         }
                         Segment::Text { ty, value: v } => {
                             value = quote_spanned!(ty.span()=> #private::text(#v));
                             body_writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
+                            body_room.push(quote!(__room.text(#text)));
                         }
                         // Ruled out by the guard.
                         _ => {}
                     }
                 }
+                let read = format_ident!("__read{}", k);
                 let found = format_ident!("__found{}", k);
-                prelude.extend(quote! {
-                    let #found: ::core::option::Option<(&str, #private::Scanned)> = match &self.#ident {
-                        ::core::option::Option::Some(__value) => {
-                            let #text: &str = #value;
-                            ::core::option::Option::Some((#text, #private::scan(#text)))
-                        }
+                reads.extend(quote! {
+                    let #read: ::core::option::Option<&str> = match &self.#ident {
+                        ::core::option::Option::Some(__value) => ::core::option::Option::Some(#value),
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    };
+                });
+                scans.extend(quote! {
+                    let #found: ::core::option::Option<(&str, #private::Scanned)> = match #read {
+                        ::core::option::Option::Some(#text) => ::core::option::Option::Some((#text, #private::scan(#text))),
                         ::core::option::Option::None => ::core::option::Option::None,
                     };
                 });
@@ -324,12 +357,28 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                         ::core::option::Option::None => 0usize,
                     }
                 });
+                clean_terms.push(quote! {
+                    match #read {
+                        ::core::option::Option::Some(#text) => #body_constant + #text.len(),
+                        ::core::option::Option::None => 0usize,
+                    }
+                });
                 writes.extend(quote! {
                     if let ::core::option::Option::Some((#text, #scan)) = #found { #body_writes }
                 });
+                let body_room = all(body_room);
+                step(
+                    &mut room,
+                    quote! {
+                        match #read {
+                            ::core::option::Option::Some(#text) => #body_room,
+                            ::core::option::Option::None => true,
+                        }
+                    },
+                );
             }
-            // A number: formatted once, in the prelude, into digits on the stack that both the
-            // length and the write use.
+            // A number: formatted once, into digits on the stack that the length and the
+            // writes use.
             Segment::CreateTime(_) | Segment::ArticleCount(_) => {
                 let digits = format_ident!("__digits{}", k);
                 let formatted = match segment {
@@ -345,31 +394,44 @@ fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
                     }
                     _ => continue,
                 };
-                prelude.extend(quote! {
+                reads.extend(quote! {
                     let mut #digits = #private::digits();
                     let #text: &str = #formatted;
                 });
                 terms.push(quote!(#text.len()));
+                clean_terms.push(quote!(#text.len()));
                 writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
+                step(&mut room, quote!(__room.copy(#text)));
             }
             Segment::Items(field) => {
                 let ident = field.ident;
                 let items = format_ident!("__items{}", k);
                 let call = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
-                prelude.extend(quote!(let #items = #call;));
+                scans.extend(quote!(let #items = #call;));
                 terms.push(quote!(#items.len()));
+                clean_terms.push(articles_call(field, private, max, quote!(clean_items_len(&self.#ident))));
                 let write =
                     articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &#items, __sink)));
                 writes.extend(quote!(#write?;));
+                let into_room = articles_call(field, private, max, quote!(write_items_in_room(&self.#ident, __room)));
+                step(&mut room, into_room);
             }
             other => {
                 let one = std::slice::from_ref(other);
                 terms.push(length(one, private, max));
                 writes.extend(self::writes(one, private, max));
+                room = None;
             }
         }
     }
-    Scanned { prelude, length: quote!(#constant #(+ #terms)*), writes }
+    Scanned {
+        reads,
+        clean_length: quote!(#constant #(+ #clean_terms)*),
+        room: room.map(all),
+        scans,
+        length: quote!(#constant #(+ #terms)*),
+        writes,
+    }
 }
 
 /// An expression for the number of bytes `segments` write: the static length, a constant
@@ -506,7 +568,14 @@ fn reply_struct(
 ) -> TokenStream {
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
     let length = length(&segments, private, max);
-    let Scanned { prelude, length: scanned_length, writes } = scanned(&segments, private, max);
+    let Scanned { reads, clean_length, room, scans, length: scanned_length, writes } = scanned(&segments, private, max);
+    let room = room.map(|room| {
+        quote! {
+            if #private::write_in_room(__sink, #clean_length, |__room: &mut #private::Room<'_>| #room) {
+                return ::core::result::Result::Ok(());
+            }
+        }
+    });
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -521,7 +590,9 @@ fn reply_struct(
                 &self,
                 __sink: &mut __S,
             ) -> ::core::result::Result<(), __S::Error> {
-                #prelude
+                #reads
+                #room
+                #scans
                 #private::Sink::reserve(__sink, #scanned_length)?;
                 #writes
                 ::core::result::Result::Ok(())
@@ -541,8 +612,18 @@ fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> To
     let length = length(&segments, private, 0);
     let writes = writes(&segments, private, 0);
     // Any other shape of article (none the schema allows) keeps the trait's defaults.
-    let scanned = item_scan(&segments, private).map(|ItemScan { scan, write }| {
+    let scanned = item_scan(&segments, private).map(|ItemScan { scan, write, clean_len, room }| {
         quote! {
+            #[inline]
+            fn clean_item_len(&self) -> usize {
+                #clean_len
+            }
+
+            #[inline]
+            fn write_item_in_room(&self, __room: &mut #private::Room<'_>) -> bool {
+                #room
+            }
+
             #[inline]
             fn scan_item(&self) -> #private::ItemScan<'_> {
                 #scan
@@ -586,15 +667,22 @@ fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> To
 /// `ItemScan`, in order, holding the value and its scan, so the writing copies a clean value as
 /// it is and never reads a field twice. `None` for segments of another shape than an article's
 /// (literals, and text values alone or inside an optional element), or more values than slots.
+///
+/// Also its `clean_item_len` and `write_item_in_room`, the way of a reply written into room its
+/// sink already has: `clean_len` adds each value's length to `__len`, `room` copies the pieces.
 struct ItemScan {
     scan: TokenStream,
     write: TokenStream,
+    clean_len: TokenStream,
+    room: TokenStream,
 }
 
 fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
     let mut constant = 0usize;
     let mut scan = TokenStream::new();
     let mut write = TokenStream::new();
+    let mut clean_len = TokenStream::new();
+    let mut room = Vec::new();
     let mut slot = 0usize;
     // The statements that fill slot `slot` from the text expression `text` and add
     // `extra + its length` to `__len`, and the write of the slot between `before` and `after`.
@@ -621,11 +709,15 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
             Literal(literal) => {
                 constant += literal.len();
                 write.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
+                room.push(quote!(__room.copy(#literal)));
             }
             Segment::Text { ty, value } => {
-                let (f, w) = fill(quote_spanned!(ty.span()=> #private::text(#value)), 0, "", "");
+                let text = quote_spanned!(ty.span()=> #private::text(#value));
+                let (f, w) = fill(text.clone(), 0, "", "");
                 scan.extend(quote!({ #f }));
                 write.extend(w);
+                clean_len.extend(quote!(__len += #text.len();));
+                room.push(quote!(__room.text(#text)));
             }
             // An optional element: its literals and its one value.
             Segment::Optional { field, body } => {
@@ -633,12 +725,26 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
                     return None;
                 };
                 let ident = field.ident;
-                let (f, w) =
-                    fill(quote_spanned!(ty.span()=> #private::text(#value)), before.len() + after.len(), before, after);
+                let text = quote_spanned!(ty.span()=> #private::text(#value));
+                let extra = before.len() + after.len();
+                let (f, w) = fill(text.clone(), extra, before, after);
                 scan.extend(quote! {
                     if let ::core::option::Option::Some(__value) = &self.#ident { #f }
                 });
                 write.extend(w);
+                clean_len.extend(quote! {
+                    if let ::core::option::Option::Some(__value) = &self.#ident {
+                        __len += #extra + #text.len();
+                    }
+                });
+                room.push(quote! {
+                    match &self.#ident {
+                        ::core::option::Option::Some(__value) => {
+                            __room.copy(#before) && __room.text(#text) && __room.copy(#after)
+                        }
+                        ::core::option::Option::None => true,
+                    }
+                });
             }
             Segment::CreateTime(_) | Segment::ArticleCount(_) | Segment::Items(_) => return None,
         }
@@ -652,7 +758,12 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
         #scan
         #private::ItemScan { len: __len, values: __values }
     };
-    Some(ItemScan { scan, write })
+    let clean_len = quote! {
+        let mut __len: usize = #constant;
+        #clean_len
+        __len
+    };
+    Some(ItemScan { scan, write, clean_len, room: all(room) })
 }
 
 fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> TokenStream {

@@ -11,10 +11,10 @@
 //! written for the compiler to vectorize.
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::{any_candidate, next_candidate_after};
+pub(super) use x86::{any_candidate, copy_checking, next_candidate_after};
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) use portable::{any_candidate, next_candidate, next_candidate as next_candidate_after};
+pub(super) use portable::{any_candidate, copy_checking, next_candidate, next_candidate as next_candidate_after};
 
 /// Whether `b` is one of the C0 controls XML forbids (all but tab, LF, CR).
 #[inline(always)]
@@ -27,6 +27,8 @@ pub(super) const fn is_forbidden_control(b: u8) -> bool {
 /// reference the vector code is held to.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 pub(super) mod portable {
+    use core::mem::MaybeUninit;
+
     use super::is_forbidden_control;
 
     #[inline(always)]
@@ -49,6 +51,17 @@ pub(super) mod portable {
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     pub(in super::super) fn any_candidate(bytes: &[u8]) -> bool {
         next_candidate(bytes, 0).is_some()
+    }
+
+    /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
+    /// does; `None`, and nothing copied, when their lengths differ.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<bool> {
+        if dst.len() != src.len() {
+            return None;
+        }
+        crate::copy::copy(dst, src);
+        Some(any_candidate(src))
     }
 
     pub(in super::super) fn next_candidate(bytes: &[u8], mut from: usize) -> Option<usize> {
@@ -80,6 +93,7 @@ pub(super) mod portable {
 #[allow(unsafe_code)]
 mod x86 {
     use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
 
     /// Values this long and longer are searched with AVX2 when the CPU has it; shorter ones are
     /// not worth the check.
@@ -108,6 +122,194 @@ mod x86 {
             // SAFETY: every x86-64 CPU has SSE2.
             unsafe { any_rough16(bytes) }
         }
+    }
+
+    /// Values this long and longer are copied with `memcpy` and searched on their own (with
+    /// AVX2 when the CPU has it); shorter ones are checked as they are copied. At most 129: the
+    /// longest [`copy_rough_four32`] copies is 128 bytes.
+    const COPY_ALONE: usize = 128;
+
+    /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
+    /// does; `None`, and nothing copied, when their lengths differ. A value of a reply written
+    /// into room its sink already has: one pass over a short value, for both.
+    ///
+    /// The lengths are compared here, once; the functions it calls take the two as pointers and
+    /// a length, and read and write only within them (a version with slices spent more on its
+    /// bounds checks than on the copy and the check, `benches/instructions.sh`).
+    #[inline(always)]
+    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<bool> {
+        let n = src.len();
+        if dst.len() != n {
+            return None;
+        }
+        let (to, from) = (dst.as_mut_ptr().cast::<u8>(), src.as_ptr());
+        // SAFETY: for each call, `from` can be read and `to` written for `n` bytes (`dst` and
+        // `src` are that long, and don't overlap: one is borrowed mutably), `n` is in the range
+        // the function asks for, and the CPU has the features it is compiled for (SSE2 on every
+        // x86-64 CPU, AVX2 when the CPU has just said so).
+        Some(unsafe {
+            if n <= 16 {
+                copy_rough_short(to, from, n)
+            } else if n <= 32 {
+                copy_rough_two16(to, from, n)
+            } else if n < COPY_ALONE && !std::is_x86_feature_detected!("avx2") {
+                copy_rough16(to, from, n)
+            } else if n <= 64 {
+                copy_rough_two32(to, from, n)
+            } else if n < COPY_ALONE {
+                copy_rough_four32(to, from, n)
+            } else {
+                dst.write_copy_of_slice(src);
+                any_candidate(src)
+            }
+        })
+    }
+
+    /// [`copy_checking`] of `n` <= 16 bytes: one vector, assembled in registers. From 8 bytes
+    /// on, the first eight and the last eight (the same bytes where they overlap), copied and
+    /// looked at as two words: each pair of neighbouring bytes is in one of the two halves, so
+    /// every pair is looked at (and a pair across the halves that isn't one in the value only
+    /// costs the exact search). Below 8, [`padded16`].
+    ///
+    /// # Safety
+    /// `n` <= 16, `src` readable and `dst` writable for `n` bytes, not overlapping.
+    #[target_feature(enable = "sse2")]
+    #[inline(never)]
+    unsafe fn copy_rough_short(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        let a = if n >= 8 {
+            // SAFETY: 8 <= n: both words are within the `n` bytes of each.
+            unsafe {
+                let head = src.cast::<u64>().read_unaligned();
+                let tail = src.add(n - 8).cast::<u64>().read_unaligned();
+                dst.cast::<u64>().write_unaligned(head);
+                dst.add(n - 8).cast::<u64>().write_unaligned(tail);
+                _mm_set_epi64x(tail as i64, head as i64)
+            }
+        } else {
+            // SAFETY: the caller's `n` bytes of each.
+            let (to, from) = unsafe { (core::slice::from_raw_parts_mut(dst, n), core::slice::from_raw_parts(src, n)) };
+            to.copy_from_slice(from);
+            padded16(from)
+        };
+        rough16(a, _mm_srli_si128::<1>(a)) != 0
+    }
+
+    /// [`copy_checking`] of 17 to 32 bytes: the 16 positions from the first byte and the 16
+    /// before the last, each block loaded with the block one byte on (the pairs), and the last
+    /// byte alone (a control: nothing special starts with a `]` or `EF` that ends the value).
+    /// Each block is stored as it is loaded.
+    ///
+    /// # Safety
+    /// 17 <= `n` <= 32, `src` readable and `dst` writable for `n` bytes, not overlapping.
+    #[target_feature(enable = "sse2")]
+    #[inline(never)]
+    unsafe fn copy_rough_two16(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: with 17 <= n, the loads read bytes 0..17 and n - 17..n, the stores write
+        // bytes 0..16 and n - 16..n, and the last byte is byte n - 1.
+        unsafe {
+            let (a0, b0) = (load16_at(src, 0), load16_at(src, 1));
+            let (a1, b1) = (load16_at(src, n - 17), load16_at(src, n - 16));
+            _mm_storeu_si128(dst.cast(), a0);
+            _mm_storeu_si128(dst.add(n - 16).cast(), b1);
+            _mm_movemask_epi8(_mm_or_si128(rough_vector16(a0, b0), rough_vector16(a1, b1))) != 0
+                || *src.add(n - 1) <= 0x1F
+        }
+    }
+
+    /// [`copy_rough_two16`] 16 bytes at a time, for 17 bytes or more: the blocks at 0, 16, 32,
+    /// … while 17 bytes are left from them, then the last as there. At the first block with a
+    /// candidate, the rest is copied with `memcpy` (that exit also keeps the compiler from
+    /// turning the loop's stores into a call to `memcpy` before it).
+    ///
+    /// # Safety
+    /// 17 <= `n`, `src` readable and `dst` writable for `n` bytes, not overlapping.
+    #[target_feature(enable = "sse2")]
+    #[inline(never)]
+    unsafe fn copy_rough16(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        let mut at = 0;
+        // SAFETY: each block reads bytes at..at + 17 and writes at..at + 16, within n; the rest
+        // as in `copy_rough_two16`.
+        unsafe {
+            while at + 17 <= n {
+                let (a, b) = (load16_at(src, at), load16_at(src, at + 1));
+                _mm_storeu_si128(dst.add(at).cast(), a);
+                if rough16(a, b) != 0 {
+                    core::ptr::copy_nonoverlapping(src.add(at), dst.add(at), n - at);
+                    return true;
+                }
+                at += 16;
+            }
+            let (a, b) = (load16_at(src, n - 17), load16_at(src, n - 16));
+            _mm_storeu_si128(dst.add(n - 16).cast(), b);
+            rough16(a, b) != 0 || *src.add(n - 1) <= 0x1F
+        }
+    }
+
+    /// [`copy_rough_two16`] of 33 to 64 bytes, 32 at a time.
+    ///
+    /// # Safety
+    /// 33 <= `n` <= 64, `src` readable and `dst` writable for `n` bytes, not overlapping; the
+    /// CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn copy_rough_two32(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: as in `copy_rough_two16`, with 33 and 32 for 17 and 16.
+        unsafe {
+            let (a0, b0) = (load32_at(src, 0), load32_at(src, 1));
+            let (a1, b1) = (load32_at(src, n - 33), load32_at(src, n - 32));
+            _mm256_storeu_si256(dst.cast(), a0);
+            _mm256_storeu_si256(dst.add(n - 32).cast(), b1);
+            _mm256_movemask_epi8(_mm256_or_si256(rough_vector32(a0, b0), rough_vector32(a1, b1))) != 0
+                || *src.add(n - 1) <= 0x1F
+        }
+    }
+
+    /// [`copy_rough_two32`] of 65 to 128 bytes: the blocks from the first byte and 32 on, and
+    /// the two before the last byte.
+    ///
+    /// # Safety
+    /// 65 <= `n` <= 128, `src` readable and `dst` writable for `n` bytes, not overlapping; the
+    /// CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn copy_rough_four32(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: with 65 <= n, the loads read bytes 0..65 and n - 65..n, the stores write
+        // bytes 0..64 and n - 64..n (all of them, as n <= 128), and the last byte is n - 1.
+        unsafe {
+            let (a0, b0) = (load32_at(src, 0), load32_at(src, 1));
+            let (a1, b1) = (load32_at(src, 32), load32_at(src, 33));
+            let (a2, b2) = (load32_at(src, n - 65), load32_at(src, n - 64));
+            let (a3, b3) = (load32_at(src, n - 33), load32_at(src, n - 32));
+            _mm256_storeu_si256(dst.cast(), a0);
+            _mm256_storeu_si256(dst.add(32).cast(), a1);
+            _mm256_storeu_si256(dst.add(n - 64).cast(), b2);
+            _mm256_storeu_si256(dst.add(n - 32).cast(), b3);
+            let first = _mm256_or_si256(rough_vector32(a0, b0), rough_vector32(a1, b1));
+            let second = _mm256_or_si256(rough_vector32(a2, b2), rough_vector32(a3, b3));
+            _mm256_movemask_epi8(_mm256_or_si256(first, second)) != 0 || *src.add(n - 1) <= 0x1F
+        }
+    }
+
+    /// The 16 bytes at `src + at`.
+    ///
+    /// # Safety
+    /// They are readable.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    unsafe fn load16_at(src: *const u8, at: usize) -> __m128i {
+        // SAFETY: the caller's.
+        unsafe { _mm_loadu_si128(src.add(at).cast()) }
+    }
+
+    /// The 32 bytes at `src + at`.
+    ///
+    /// # Safety
+    /// They are readable, and the CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn load32_at(src: *const u8, at: usize) -> __m256i {
+        // SAFETY: the caller's.
+        unsafe { _mm256_loadu_si256(src.add(at).cast()) }
     }
 
     #[target_feature(enable = "sse2")]
@@ -463,6 +665,63 @@ mod x86 {
             }
         }
 
+        /// Every way of copying a value while checking it: the copy is whole, nothing is
+        /// written past it, and a value with a candidate is never called clean.
+        fn copies_agree(bytes: &[u8]) {
+            let n = bytes.len();
+            let special = portable::next_candidate(bytes, 0).is_some();
+            type Copy = unsafe fn(*mut u8, *const u8, usize) -> bool;
+            let mut ways: Vec<(&str, Copy)> = Vec::new();
+            match n {
+                0..=16 => ways.push(("short", copy_rough_short)),
+                17..=32 => ways.push(("two16", copy_rough_two16)),
+                _ => {}
+            }
+            if n >= 17 {
+                ways.push(("loop16", copy_rough16));
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                match n {
+                    33..=64 => ways.push(("two32", copy_rough_two32)),
+                    65..=128 => ways.push(("four32", copy_rough_four32)),
+                    _ => {}
+                }
+            }
+            for (way, copy) in ways {
+                let mut out = vec![0xAAu8; n + 2];
+                // SAFETY: `n` is in the range of the way chosen above, `out` has room for `n`
+                // bytes after its first, and the CPU has what each way needs.
+                let maybe = unsafe { copy(out[1..].as_mut_ptr(), bytes.as_ptr(), n) };
+                assert_eq!(&out[1..=n], bytes, "{way} copied {n} bytes wrong");
+                assert_eq!((out[0], out[n + 1]), (0xAA, 0xAA), "{way} wrote outside {n} bytes");
+                assert!(maybe || !special, "{way} called {bytes:?} clean");
+            }
+            // And through the dispatch, which refuses a room of another length.
+            let mut room = vec![MaybeUninit::new(0u8); n];
+            assert_eq!(copy_checking(&mut room, bytes).map(|maybe| maybe || !special), Some(true));
+            // SAFETY: every byte of `room` was initialized when it was made.
+            let room: Vec<u8> = room.into_iter().map(|b| unsafe { b.assume_init() }).collect();
+            assert_eq!(room, bytes);
+            assert_eq!(copy_checking(&mut vec![MaybeUninit::new(0u8); n + 1], bytes), None);
+        }
+
+        #[test]
+        fn copies_of_every_piece_at_every_offset_and_length() {
+            let lengths: Vec<usize> = match cfg!(miri) {
+                true => vec![0, 1, 7, 8, 9, 15, 16, 17, 18, 31, 32, 33, 34, 63, 64, 65, 66, 127, 128, 129],
+                false => (0..=140).collect(),
+            };
+            for piece in PIECES {
+                for &len in &lengths {
+                    for at in (0..=len).filter(|at| !cfg!(miri) || at % 7 == 0 || *at == len) {
+                        let mut bytes = vec![b'a'; len];
+                        bytes.splice(at..at, piece.iter().copied());
+                        copies_agree(&bytes);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn mixtures_of_pieces() {
             // A fixed pseudo-random sequence (xorshift), so that a failure can be replayed.
@@ -483,6 +742,7 @@ mod x86 {
                     bytes.extend_from_slice(piece);
                 }
                 agree(&bytes);
+                copies_agree(&bytes);
             }
         }
     }
