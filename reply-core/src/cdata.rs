@@ -45,6 +45,8 @@ enum Special {
 
 mod search;
 
+pub(crate) use search::Vectors;
+
 /// What starts at `at`, if it is special: `at` is a candidate the search returned.
 #[inline(always)]
 fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
@@ -98,8 +100,8 @@ pub(crate) fn scan(s: &str) -> Scanned {
 /// Copies `s` into `dst`, of its length, when it has nothing to escape, checking it as it copies:
 /// returns whether it did. `dst` may hold any part of `s` when it returns false.
 #[inline(always)]
-pub(crate) fn copy_if_clean(dst: &mut [MaybeUninit<u8>], s: &str) -> bool {
-    match search::copy_checking(dst, s.as_bytes()) {
+pub(crate) fn copy_if_clean(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
+    match search::copy_checking(dst, s.as_bytes(), vectors) {
         Some(false) => true,
         Some(true) => find_special(s.as_bytes(), 0).is_none(),
         None => false,

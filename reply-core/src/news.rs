@@ -199,7 +199,7 @@ pub trait ArticleList<const MAX: usize> {
     #[doc(hidden)]
     #[inline]
     fn write_items_in_room(&self, room: &mut Room<'_>) -> bool {
-        self.articles().iter().all(|article| article.write_item_in_room(room))
+        room.local(|room| self.articles().iter().all(|article| article.write_item_in_room(room)))
     }
 }
 

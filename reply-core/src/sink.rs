@@ -127,7 +127,7 @@ impl Sink for String {
 /// every length from 0 to 80 with and without room, and `Room`'s every way out.
 #[allow(unsafe_code)]
 mod append {
-    use core::mem::MaybeUninit;
+    use core::mem::{self, MaybeUninit};
 
     use crate::cdata;
     use crate::copy::{self, copy_short};
@@ -191,14 +191,15 @@ mod append {
                 return false;
             };
             let base = spare.as_ptr();
-            let mut room = Room { spare, at: 0 };
+            let mut room = Room { rest: spare, vectors: cdata::Vectors::detect() };
             let kept = write(&mut room);
-            // The room that comes back must be this one, not another `Room` swapped in by
-            // `write`: then its first `at` bytes are the ones its copies initialized. (The
-            // borrow checker already refuses a swap of two rooms lent to two writes; this costs
-            // two compares per reply.)
-            let written = room.at;
-            if !kept || room.spare.as_ptr() != base || room.spare.len() != self.len {
+            // What was written is what the room has lost from its start, if the room that
+            // comes back is this one, not another `Room` swapped in by `write`: then its first
+            // `written` bytes are the ones its copies initialized. (The borrow checker already
+            // refuses a swap of two rooms lent to two writes; this costs a few instructions per
+            // reply.)
+            let written = self.len - room.rest.len();
+            if !kept || room.rest.as_ptr() != base.wrapping_add(written) {
                 return false;
             }
             // SAFETY: the `written` bytes after `start` are within the capacity (they are the
@@ -212,26 +213,32 @@ mod append {
     /// The room of a [`Reserved`], written from its start. Not a public API.
     #[derive(Debug)]
     pub struct Room<'a> {
-        /// The whole room.
-        spare: &'a mut [MaybeUninit<u8>],
-        /// How many bytes of it have been written; never more than `spare.len()`.
-        at: usize,
+        /// The room after what has been written.
+        rest: &'a mut [MaybeUninit<u8>],
+        vectors: cdata::Vectors,
     }
 
     impl Room<'_> {
         /// The next `n` bytes of room, counted as written: the caller fills them all.
         #[inline(always)]
         fn take(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
-            let end = self.at.checked_add(n)?;
-            let taken = self.spare.get_mut(self.at..end)?;
-            self.at = end;
+            if n > self.rest.len() {
+                return None;
+            }
+            let (taken, rest) = mem::take(&mut self.rest).split_at_mut(n);
+            self.rest = rest;
             Some(taken)
         }
 
-        /// The next `n` bytes of room, not counted as written.
+        /// Runs `write` on this room moved into a local, and moves it back: a room reached
+        /// through a reference is kept in memory, its state stored after every piece (a call may
+        /// unwind and leave it seen), where a local one stays in registers.
         #[inline(always)]
-        fn next(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
-            self.spare.get_mut(self.at..self.at.checked_add(n)?)
+        pub fn local(&mut self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
+            let mut local = Room { rest: mem::take(&mut self.rest), vectors: self.vectors };
+            let kept = write(&mut local);
+            self.rest = local.rest;
+            kept
         }
 
         /// Copies `s` (static text, digits): false if it doesn't fit.
@@ -250,14 +257,11 @@ mod append {
         /// written) or doesn't fit. The value is checked as it is copied.
         #[inline(always)]
         pub fn text(&mut self, s: &str) -> bool {
-            let copied = match self.next(s.len()) {
-                Some(dst) => cdata::copy_if_clean(dst, s),
+            let copied = match self.rest.get_mut(..s.len()) {
+                Some(dst) => cdata::copy_if_clean(dst, s, self.vectors),
                 None => false,
             };
-            if copied {
-                self.at += s.len();
-            }
-            copied
+            copied && self.take(s.len()).is_some()
         }
     }
 

@@ -11,8 +11,12 @@
 //! written for the compiler to vectorize.
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use x86::Vectors;
+#[cfg(target_arch = "x86_64")]
 pub(super) use x86::{any_candidate, copy_checking, next_candidate_after};
 
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) use portable::Vectors;
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) use portable::{any_candidate, copy_checking, next_candidate, next_candidate as next_candidate_after};
 
@@ -53,10 +57,23 @@ pub(super) mod portable {
         next_candidate(bytes, 0).is_some()
     }
 
+    /// What the CPU has for [`copy_checking`]: nothing to know here.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Vectors;
+
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    impl Vectors {
+        #[inline]
+        pub(crate) fn detect() -> Self {
+            Vectors
+        }
+    }
+
     /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
     /// does; `None`, and nothing copied, when their lengths differ.
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<bool> {
+    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8], _: Vectors) -> Option<bool> {
         if dst.len() != src.len() {
             return None;
         }
@@ -124,6 +141,19 @@ mod x86 {
         }
     }
 
+    /// What the CPU has for [`copy_checking`], asked once per reply rather than once per value.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Vectors {
+        avx2: bool,
+    }
+
+    impl Vectors {
+        #[inline]
+        pub(crate) fn detect() -> Self {
+            Vectors { avx2: std::is_x86_feature_detected!("avx2") }
+        }
+    }
+
     /// Values this long and longer are copied with `memcpy` and searched on their own (with
     /// AVX2 when the CPU has it); shorter ones are checked as they are copied. At most 129: the
     /// longest [`copy_rough_four32`] copies is 128 bytes.
@@ -137,7 +167,7 @@ mod x86 {
     /// a length, and read and write only within them (a version with slices spent more on its
     /// bounds checks than on the copy and the check, `benches/instructions.sh`).
     #[inline(always)]
-    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<bool> {
+    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8], vectors: Vectors) -> Option<bool> {
         let n = src.len();
         if dst.len() != n {
             return None;
@@ -146,13 +176,13 @@ mod x86 {
         // SAFETY: for each call, `from` can be read and `to` written for `n` bytes (`dst` and
         // `src` are that long, and don't overlap: one is borrowed mutably), `n` is in the range
         // the function asks for, and the CPU has the features it is compiled for (SSE2 on every
-        // x86-64 CPU, AVX2 when the CPU has just said so).
+        // x86-64 CPU, AVX2 when the CPU has said so to `Vectors::detect`).
         Some(unsafe {
             if n <= 16 {
                 copy_rough_short(to, from, n)
             } else if n <= 32 {
                 copy_rough_two16(to, from, n)
-            } else if n < COPY_ALONE && !std::is_x86_feature_detected!("avx2") {
+            } else if n < COPY_ALONE && !vectors.avx2 {
                 copy_rough16(to, from, n)
             } else if n <= 64 {
                 copy_rough_two32(to, from, n)
@@ -698,11 +728,13 @@ mod x86 {
             }
             // And through the dispatch, which refuses a room of another length.
             let mut room = vec![MaybeUninit::new(0u8); n];
-            assert_eq!(copy_checking(&mut room, bytes).map(|maybe| maybe || !special), Some(true));
+            for vectors in [Vectors::detect(), Vectors { avx2: false }] {
+                assert_eq!(copy_checking(&mut room, bytes, vectors).map(|maybe| maybe || !special), Some(true));
+            }
             // SAFETY: every byte of `room` was initialized when it was made.
             let room: Vec<u8> = room.into_iter().map(|b| unsafe { b.assume_init() }).collect();
             assert_eq!(room, bytes);
-            assert_eq!(copy_checking(&mut vec![MaybeUninit::new(0u8); n + 1], bytes), None);
+            assert_eq!(copy_checking(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
         }
 
         #[test]
