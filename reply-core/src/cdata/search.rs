@@ -111,6 +111,7 @@ pub(super) mod portable {
 mod x86 {
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
+    use std::sync::OnceLock;
 
     /// Values this long and longer are searched with AVX2 when the CPU has it; shorter ones are
     /// not worth the check.
@@ -141,58 +142,95 @@ mod x86 {
         }
     }
 
-    /// What the CPU has for [`copy_checking`], asked once per reply rather than once per value.
+    /// A way of copying a value and checking it: `(dst, src, n)` to `maybe special`, for the
+    /// lengths its place in a [`Table`] gives it.
+    type Copy = unsafe fn(*mut u8, *const u8, usize) -> bool;
+
+    /// The way of copying a value of each length, by 16-byte steps: entry `i` copies the
+    /// lengths from `16 * i - 15` to `16 * i` (the first 0 alone), the last every longer one.
+    type Table = [Copy; 10];
+
+    /// With SSE2, which every x86-64 CPU has.
+    static SSE2: Table = [
+        copy_rough_short,
+        copy_rough_short,
+        copy_rough_two16,
+        copy_rough16,
+        copy_rough16,
+        copy_rough16,
+        copy_rough16,
+        copy_rough16,
+        copy_rough16,
+        copy_alone,
+    ];
+
+    /// With AVX2 from 33 bytes on.
+    static AVX2: Table = [
+        copy_rough_short,
+        copy_rough_short,
+        copy_rough_two16,
+        copy_rough_two32,
+        copy_rough_two32,
+        copy_rough_three32,
+        copy_rough_three32,
+        copy_rough_four32,
+        copy_rough_four32,
+        copy_alone,
+    ];
+
+    /// What the CPU has for [`copy_checking`], asked once per reply rather than once per value:
+    /// the table of the ways it can run.
     #[derive(Debug, Clone, Copy)]
     pub(crate) struct Vectors {
-        avx2: bool,
+        table: &'static Table,
     }
+
+    /// The table [`Vectors::detect`] chose, once it has.
+    static CHOSEN: OnceLock<&'static Table> = OnceLock::new();
 
     impl Vectors {
+        /// The table for this CPU: chosen on the first call, then read back (where asking the
+        /// CPU's features again takes a few more instructions per reply).
         #[inline]
         pub(crate) fn detect() -> Self {
-            Vectors { avx2: std::is_x86_feature_detected!("avx2") }
+            let table = CHOSEN.get_or_init(|| if std::is_x86_feature_detected!("avx2") { &AVX2 } else { &SSE2 });
+            Vectors { table }
         }
     }
-
-    /// Values this long and longer are copied with `memcpy` and searched on their own (with
-    /// AVX2 when the CPU has it); shorter ones are checked as they are copied. At most 129: the
-    /// longest [`copy_rough_four32`] copies is 128 bytes.
-    const COPY_ALONE: usize = 128;
 
     /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
     /// does; `None`, and nothing copied, when their lengths differ. A value of a reply written
     /// into room its sink already has: one pass over a short value, for both.
     ///
-    /// The lengths are compared here, once; the functions it calls take the two as pointers and
-    /// a length, and read and write only within them (a version with slices spent more on its
-    /// bounds checks than on the copy and the check, `benches/instructions.sh`).
+    /// The lengths are compared here, once; the function it calls takes the two as pointers
+    /// and a length, and reads and writes only within them (a version with slices spent more on
+    /// its bounds checks than on the copy and the check, `benches/instructions.sh`), and is
+    /// found in the table by the length, without a chain of compares.
     #[inline(always)]
     pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8], vectors: Vectors) -> Option<bool> {
         let n = src.len();
         if dst.len() != n {
             return None;
         }
-        let (to, from) = (dst.as_mut_ptr().cast::<u8>(), src.as_ptr());
-        // SAFETY: for each call, `from` can be read and `to` written for `n` bytes (`dst` and
-        // `src` are that long, and don't overlap: one is borrowed mutably), `n` is in the range
-        // the function asks for, and the CPU has the features it is compiled for (SSE2 on every
-        // x86-64 CPU, AVX2 when the CPU has said so to `Vectors::detect`).
-        Some(unsafe {
-            if n <= 16 {
-                copy_rough_short(to, from, n)
-            } else if n <= 32 {
-                copy_rough_two16(to, from, n)
-            } else if n < COPY_ALONE && !vectors.avx2 {
-                copy_rough16(to, from, n)
-            } else if n <= 64 {
-                copy_rough_two32(to, from, n)
-            } else if n < COPY_ALONE {
-                copy_rough_four32(to, from, n)
-            } else {
-                dst.write_copy_of_slice(src);
-                any_candidate(src)
-            }
-        })
+        // `n + 15` doesn't overflow: a slice is at most `isize::MAX` bytes long.
+        let way = vectors.table[((n + 15) >> 4).min(9)];
+        // SAFETY: `src` can be read and `dst` written for `n` bytes (they are that long, and
+        // don't overlap: one is borrowed mutably); the table's entry for `n` takes `n` bytes
+        // (its place says which lengths it gets, each function's `# Safety` which it takes); and
+        // the CPU has what it is compiled for: SSE2, which every x86-64 CPU has, and AVX2 in
+        // `AVX2`, chosen when the CPU said it has it.
+        Some(unsafe { way(dst.as_mut_ptr().cast(), src.as_ptr(), n) })
+    }
+
+    /// [`copy_checking`] of a long value: `memcpy`, then [`any_candidate`].
+    ///
+    /// # Safety
+    /// `src` readable and `dst` writable for `n` bytes, not overlapping.
+    unsafe fn copy_alone(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: the caller's.
+        let (to, from) = unsafe { (core::slice::from_raw_parts_mut(dst, n), core::slice::from_raw_parts(src, n)) };
+        to.copy_from_slice(from);
+        any_candidate(from)
     }
 
     /// [`copy_checking`] of `n` <= 16 bytes: one vector, assembled in registers. From 8 bytes
@@ -291,6 +329,29 @@ mod x86 {
             _mm256_storeu_si256(dst.add(n - 32).cast(), b1);
             _mm256_movemask_epi8(_mm256_or_si256(rough_vector32(a0, b0), rough_vector32(a1, b1))) != 0
                 || *src.add(n - 1) <= 0x1F
+        }
+    }
+
+    /// [`copy_rough_two32`] of 65 to 96 bytes: the blocks from the first byte and 32 on, and the
+    /// one before the last byte.
+    ///
+    /// # Safety
+    /// 65 <= `n` <= 96, `src` readable and `dst` writable for `n` bytes, not overlapping; the
+    /// CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn copy_rough_three32(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: with 65 <= n, the loads read bytes 0..65 and n - 33..n, the stores write
+        // bytes 0..64 and n - 32..n (all of them, as n <= 96), and the last byte is n - 1.
+        unsafe {
+            let (a0, b0) = (load32_at(src, 0), load32_at(src, 1));
+            let (a1, b1) = (load32_at(src, 32), load32_at(src, 33));
+            let (a2, b2) = (load32_at(src, n - 33), load32_at(src, n - 32));
+            _mm256_storeu_si256(dst.cast(), a0);
+            _mm256_storeu_si256(dst.add(32).cast(), a1);
+            _mm256_storeu_si256(dst.add(n - 32).cast(), b2);
+            let rough = _mm256_or_si256(rough_vector32(a0, b0), rough_vector32(a1, b1));
+            _mm256_movemask_epi8(_mm256_or_si256(rough, rough_vector32(a2, b2))) != 0 || *src.add(n - 1) <= 0x1F
         }
     }
 
@@ -700,7 +761,6 @@ mod x86 {
         fn copies_agree(bytes: &[u8]) {
             let n = bytes.len();
             let special = portable::next_candidate(bytes, 0).is_some();
-            type Copy = unsafe fn(*mut u8, *const u8, usize) -> bool;
             let mut ways: Vec<(&str, Copy)> = Vec::new();
             match n {
                 0..=16 => ways.push(("short", copy_rough_short)),
@@ -713,10 +773,12 @@ mod x86 {
             if std::is_x86_feature_detected!("avx2") {
                 match n {
                     33..=64 => ways.push(("two32", copy_rough_two32)),
-                    65..=128 => ways.push(("four32", copy_rough_four32)),
+                    65..=96 => ways.extend([("three32", copy_rough_three32 as Copy), ("four32", copy_rough_four32)]),
+                    97..=128 => ways.push(("four32", copy_rough_four32)),
                     _ => {}
                 }
             }
+            ways.push(("alone", copy_alone));
             for (way, copy) in ways {
                 let mut out = vec![0xAAu8; n + 2];
                 // SAFETY: `n` is in the range of the way chosen above, `out` has room for `n`
@@ -728,7 +790,7 @@ mod x86 {
             }
             // And through the dispatch, which refuses a room of another length.
             let mut room = vec![MaybeUninit::new(0u8); n];
-            for vectors in [Vectors::detect(), Vectors { avx2: false }] {
+            for vectors in [Vectors::detect(), Vectors { table: &SSE2 }] {
                 assert_eq!(copy_checking(&mut room, bytes, vectors).map(|maybe| maybe || !special), Some(true));
             }
             // SAFETY: every byte of `room` was initialized when it was made.
