@@ -98,10 +98,11 @@ pub(crate) fn scan(s: &str) -> Scanned {
 }
 
 /// Copies `s` into `dst`, of its length, when it has nothing to escape, checking it as it copies:
-/// returns whether it did. `dst` may hold any part of `s` when it returns false.
+/// returns whether it did. `dst` may hold any part of `s` when it returns false. `INLINE`: see
+/// `search::copy_checking`.
 #[inline(always)]
-pub(crate) fn copy_if_clean(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
-    match search::copy_checking(dst, s.as_bytes(), vectors) {
+pub(crate) fn copy_if_clean<const INLINE: bool>(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
+    match search::copy_checking::<INLINE>(dst, s.as_bytes(), vectors) {
         Some(false) => true,
         Some(true) => find_special(s.as_bytes(), 0).is_none(),
         None => false,

@@ -254,11 +254,24 @@ mod append {
         }
 
         /// Copies a text value that has nothing to escape: false if it has (then nothing counts as
-        /// written) or doesn't fit. The value is checked as it is copied.
+        /// written) or doesn't fit. The value is checked as it is copied; one of up to 32 bytes
+        /// (an id) is copied inline.
         #[inline(always)]
         pub fn text(&mut self, s: &str) -> bool {
+            self.text_with::<true>(s)
+        }
+
+        /// [`text`](Room::text) for the values of an article, written in a loop over a list: each
+        /// copied by a call, which keeps the loop's state in registers.
+        #[inline(always)]
+        pub fn item_text(&mut self, s: &str) -> bool {
+            self.text_with::<false>(s)
+        }
+
+        #[inline(always)]
+        fn text_with<const INLINE: bool>(&mut self, s: &str) -> bool {
             let copied = match self.rest.get_mut(..s.len()) {
-                Some(dst) => cdata::copy_if_clean(dst, s, self.vectors),
+                Some(dst) => cdata::copy_if_clean::<INLINE>(dst, s, self.vectors),
                 None => false,
             };
             copied && self.take(s.len()).is_some()

@@ -717,7 +717,7 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
                 scan.extend(quote!({ #f }));
                 write.extend(w);
                 clean_len.extend(quote!(__len += #text.len();));
-                room.push(quote!(__room.text(#text)));
+                room.push(quote!(__room.item_text(#text)));
             }
             // An optional element: its literals and its one value.
             Segment::Optional { field, body } => {
@@ -740,7 +740,7 @@ fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
                 room.push(quote! {
                     match &self.#ident {
                         ::core::option::Option::Some(__value) => {
-                            __room.copy(#before) && __room.text(#text) && __room.copy(#after)
+                            __room.copy(#before) && __room.item_text(#text) && __room.copy(#after)
                         }
                         ::core::option::Option::None => true,
                     }

@@ -73,7 +73,11 @@ pub(super) mod portable {
     /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
     /// does; `None`, and nothing copied, when their lengths differ.
     #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8], _: Vectors) -> Option<bool> {
+    pub(in super::super) fn copy_checking<const INLINE: bool>(
+        dst: &mut [MaybeUninit<u8>],
+        src: &[u8],
+        _: Vectors,
+    ) -> Option<bool> {
         if dst.len() != src.len() {
             return None;
         }
@@ -206,20 +210,36 @@ mod x86 {
     /// and a length, and reads and writes only within them (a version with slices spent more on
     /// its bounds checks than on the copy and the check, `benches/instructions.sh`), and is
     /// found in the table by the length, without a chain of compares.
+    ///
+    /// With `INLINE`, values of up to 32 bytes are copied inline, without a call: what a
+    /// reply's own values take (its ids are that short); without, every value takes the table,
+    /// which keeps a loop over articles small enough to keep its state in registers.
     #[inline(always)]
-    pub(in super::super) fn copy_checking(dst: &mut [MaybeUninit<u8>], src: &[u8], vectors: Vectors) -> Option<bool> {
+    pub(in super::super) fn copy_checking<const INLINE: bool>(
+        dst: &mut [MaybeUninit<u8>],
+        src: &[u8],
+        vectors: Vectors,
+    ) -> Option<bool> {
         let n = src.len();
         if dst.len() != n {
             return None;
         }
-        // `n + 15` doesn't overflow: a slice is at most `isize::MAX` bytes long.
+        let (to, from) = (dst.as_mut_ptr().cast(), src.as_ptr());
+        // Up to 32 bytes inline, longer through the table (`n + 15` doesn't overflow: a slice is
+        // at most `isize::MAX` bytes long).
+        if INLINE && n <= 32 {
+            // SAFETY: as below, for the first two entries of the table.
+            return Some(unsafe {
+                if n <= 16 { copy_rough_short(to, from, n) } else { copy_rough_two16(to, from, n) }
+            });
+        }
         let way = vectors.table[((n + 15) >> 4).min(9)];
         // SAFETY: `src` can be read and `dst` written for `n` bytes (they are that long, and
         // don't overlap: one is borrowed mutably); the table's entry for `n` takes `n` bytes
         // (its place says which lengths it gets, each function's `# Safety` which it takes); and
         // the CPU has what it is compiled for: SSE2, which every x86-64 CPU has, and AVX2 in
         // `AVX2`, chosen when the CPU said it has it.
-        Some(unsafe { way(dst.as_mut_ptr().cast(), src.as_ptr(), n) })
+        Some(unsafe { way(to, from, n) })
     }
 
     /// [`copy_checking`] of a long value: `memcpy`, then [`any_candidate`].
@@ -241,8 +261,7 @@ mod x86 {
     ///
     /// # Safety
     /// `n` <= 16, `src` readable and `dst` writable for `n` bytes, not overlapping.
-    #[target_feature(enable = "sse2")]
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn copy_rough_short(dst: *mut u8, src: *const u8, n: usize) -> bool {
         let a = if n >= 8 {
             // SAFETY: 8 <= n: both words are within the `n` bytes of each.
@@ -257,9 +276,12 @@ mod x86 {
             // SAFETY: the caller's `n` bytes of each.
             let (to, from) = unsafe { (core::slice::from_raw_parts_mut(dst, n), core::slice::from_raw_parts(src, n)) };
             to.copy_from_slice(from);
-            padded16(from)
+            // SAFETY: SSE2, which every x86-64 CPU has.
+            unsafe { padded16(from) }
         };
-        rough16(a, _mm_srli_si128::<1>(a)) != 0
+        // SAFETY: SSE2, which every x86-64 CPU has. (Without `#[target_feature]`, which these
+        // two short copies leave out so that they are inlined into the reply.)
+        unsafe { rough16(a, _mm_srli_si128::<1>(a)) != 0 }
     }
 
     /// [`copy_checking`] of 17 to 32 bytes: the 16 positions from the first byte and the 16
@@ -269,11 +291,11 @@ mod x86 {
     ///
     /// # Safety
     /// 17 <= `n` <= 32, `src` readable and `dst` writable for `n` bytes, not overlapping.
-    #[target_feature(enable = "sse2")]
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn copy_rough_two16(dst: *mut u8, src: *const u8, n: usize) -> bool {
         // SAFETY: with 17 <= n, the loads read bytes 0..17 and n - 17..n, the stores write
-        // bytes 0..16 and n - 16..n, and the last byte is byte n - 1.
+        // bytes 0..16 and n - 16..n, and the last byte is byte n - 1; SSE2, which every x86-64
+        // CPU has.
         unsafe {
             let (a0, b0) = (load16_at(src, 0), load16_at(src, 1));
             let (a1, b1) = (load16_at(src, n - 17), load16_at(src, n - 16));
@@ -791,12 +813,17 @@ mod x86 {
             // And through the dispatch, which refuses a room of another length.
             let mut room = vec![MaybeUninit::new(0u8); n];
             for vectors in [Vectors::detect(), Vectors { table: &SSE2 }] {
-                assert_eq!(copy_checking(&mut room, bytes, vectors).map(|maybe| maybe || !special), Some(true));
+                assert_eq!(copy_checking::<true>(&mut room, bytes, vectors).map(|maybe| maybe || !special), Some(true));
+                assert_eq!(
+                    copy_checking::<false>(&mut room, bytes, vectors).map(|maybe| maybe || !special),
+                    Some(true)
+                );
             }
             // SAFETY: every byte of `room` was initialized when it was made.
             let room: Vec<u8> = room.into_iter().map(|b| unsafe { b.assume_init() }).collect();
             assert_eq!(room, bytes);
-            assert_eq!(copy_checking(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
+            assert_eq!(copy_checking::<true>(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
+            assert_eq!(copy_checking::<false>(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
         }
 
         #[test]
