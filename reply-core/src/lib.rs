@@ -16,11 +16,13 @@
 //! assert_eq!(buf, reply.to_xml().as_bytes());
 //! ```
 // `unsafe` is denied for the whole crate (workspace lints) and allowed in three places, each for
-// a measured gain (BENCHMARKS.md) and each with tests that Miri runs: the vector search of
-// `cdata` on x86-64 (`src/cdata/search.rs`: vector loads, and calls of functions compiled for
-// SSE2/AVX2), the inline copy of short pieces into `Vec`/`String` sinks (`src/sink.rs`: the
-// length update after the copy), and the decimal form of a CreateTime (`src/value.rs`: the
-// digits it has just written, taken as a `str` without validating them again).
+// a measured gain (BENCHMARKS.md) and each with tests that Miri runs: the vector code of `cdata`
+// on x86-64 (`src/cdata/search.rs`: vector loads and stores, the copies of a value into room
+// through pointers after one length check, and calls of functions compiled for SSE2/AVX2), the
+// length update of a `Vec`/`String` sink after pieces were copied into its spare capacity
+// (`src/sink.rs`: inline copies of short pieces, and a reply written into room it already had),
+// and the decimal form of a CreateTime (`src/value.rs`: the digits it has just written, taken as
+// a `str` without validating them again).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "axum")]

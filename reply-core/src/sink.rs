@@ -10,6 +10,11 @@ use core::fmt;
 /// run of static text and once or more per value. Growable sinks allocate at most once, in
 /// `reserve`; a fixed buffer refuses there, before a byte is written.
 ///
+/// A derived reply written into a `Vec<u8>` or `String` that already has the room for it (a
+/// buffer reused from one reply to the next) is copied straight into that room instead, each
+/// value checked as it is copied, and the length set once at the end; it is written the way
+/// above when it doesn't fit or a value needs escaping. The bytes are the same either way.
+///
 /// Implemented for `Vec<u8>`, `String`, [`SliceSink`] (a fixed `&mut [u8]`), [`IoSink`] (any
 /// [`std::io::Write`]), [`FmtSink`] (any [`core::fmt::Write`]), `bytes::BytesMut` with the feature
 /// `bytes`, and `&mut S` for any sink `S`.

@@ -326,7 +326,8 @@ mod tests {
     #[test]
     fn eight_digits_of_every_form() {
         let check = |x: u32| assert_eq!(eight_digits(x), *format!("{x:08}").as_bytes(), "{x}");
-        for four in 0..10_000 {
+        // Under Miri, which is slow, every 97th.
+        for four in (0..10_000).step_by(if cfg!(miri) { 97 } else { 1 }) {
             for other in [0, 1, 9_999] {
                 check(four * 10_000 + other);
                 check(other * 10_000 + four);

@@ -9,6 +9,9 @@
 //! On x86-64 the search looks at 16 bytes at a time with SSE2, which every x86-64 CPU has, and at
 //! 32 bytes at a time with AVX2 when the CPU has it. Elsewhere it is a window of byte compares
 //! written for the compiler to vectorize.
+//!
+//! [`copy_checking`] copies a value and runs the cheap part of the search over it in the same
+//! pass: what a reply written straight into room its buffer already has does with each value.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::Vectors;
@@ -106,10 +109,13 @@ pub(super) mod portable {
 
 /// The search with SSE2 and AVX2.
 ///
-/// The only `unsafe` code of the crate is here: unaligned vector loads from arrays the loads fit
-/// in, and the calls into functions compiled for SSE2 (which every x86-64 CPU has) and AVX2
-/// (after the CPU has said it has it). The vector compares themselves are safe functions. `tests` below hold every path to the portable
-/// search on inputs built to put each kind of spot at every offset of a block.
+/// The `unsafe` code of `cdata` is here: unaligned vector loads from arrays the loads fit in;
+/// the copies of [`copy_checking`], which, after it has compared the two lengths once, load and
+/// store through pointers within them; and the calls into functions compiled for SSE2 (which
+/// every x86-64 CPU has) and AVX2 (after the CPU has said it has it). The vector compares
+/// themselves are safe functions. `tests` below hold every path to the portable search, and
+/// every copy to the bytes it copies, on inputs built to put each kind of spot at every offset
+/// of a block; Miri runs them.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
