@@ -100,7 +100,8 @@ pub(crate) fn scan(s: &str) -> Scanned {
 /// Copies `s` into `dst`, of its length, when it has nothing to escape, checking it as it copies:
 /// returns whether it did. `dst` may hold any part of `s` when it returns false. `INLINE`: see
 /// `search::copy_checking`.
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn copy_if_clean<const INLINE: bool>(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
     match search::copy_checking::<INLINE>(dst, s.as_bytes(), vectors) {
         Some(false) => true,

@@ -13,7 +13,8 @@ pub(crate) const SHORT: usize = 128;
 /// Copies `src` into `dst`, of the same length, at most [`SHORT`] bytes, with two moves of the
 /// largest power of two not longer than it. Returns whether it did (it does when the lengths
 /// agree and are at most `SHORT`).
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn copy_short(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
     let n = src.len();
     if dst.len() != n || n > SHORT {
@@ -41,7 +42,8 @@ pub(crate) fn copy_short(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
 /// Copies `src` into `dst`, of the same length, at most [`SHORT`] bytes, in 16-byte moves and a
 /// last one that may overlap the one before: for a piece whose length is a constant (a reply's
 /// static text), the fewest moves, straight-line. Returns whether it did.
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn copy_blocks(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
     let n = src.len();
     if dst.len() != n || n > SHORT {
@@ -61,7 +63,8 @@ pub(crate) fn copy_blocks(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
 
 /// Copies `src` into `dst`, of the same length: in blocks when it is short, with `memcpy`
 /// otherwise.
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn copy(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     if !copy_blocks(dst, src) {
         dst.write_copy_of_slice(src);

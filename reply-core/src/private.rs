@@ -101,7 +101,8 @@ pub fn article_count_len(count: usize) -> usize {
 /// it, and the sink's length is set once at the end. False, and the sink left as it was, when
 /// the sink has no such room or `write` returns false (a value needs escaping): the reply is
 /// then written the other way, which scans its values first.
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn write_in_room<S: Sink + ?Sized>(sink: &mut S, len: usize, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
     match sink.room(len) {
         Some(reserved) => reserved.write(write),

@@ -189,7 +189,8 @@ mod append {
         /// Lends the room to `write`; keeps what it wrote only if it returns true, and then
         /// returns true. Otherwise the sink is left as it was (the bytes written in its spare
         /// capacity are not part of it).
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn write(self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
             let start = self.vec.len();
             let Some(spare) = self.vec.spare_capacity_mut().get_mut(..self.len) else {
@@ -225,7 +226,8 @@ mod append {
 
     impl Room<'_> {
         /// The next `n` bytes of room, counted as written: the caller fills them all.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn take(&mut self, n: usize) -> Option<&mut [MaybeUninit<u8>]> {
             if n > self.rest.len() {
                 return None;
@@ -238,7 +240,8 @@ mod append {
         /// Runs `write` on this room moved into a local, and moves it back: a room reached
         /// through a reference is kept in memory, its state stored after every piece (a call may
         /// unwind and leave it seen), where a local one stays in registers.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn local(&mut self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
             let mut local = Room { rest: mem::take(&mut self.rest), vectors: self.vectors };
             let kept = write(&mut local);
@@ -247,7 +250,8 @@ mod append {
         }
 
         /// Copies `s` (static text, digits): false if it doesn't fit.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn copy(&mut self, s: &str) -> bool {
             match self.take(s.len()) {
                 Some(dst) => {
@@ -261,19 +265,22 @@ mod append {
         /// Copies a text value that has nothing to escape: false if it has (then nothing counts as
         /// written) or doesn't fit. The value is checked as it is copied; one of up to 32 bytes
         /// (an id) is copied inline.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn text(&mut self, s: &str) -> bool {
             self.text_with::<true>(s)
         }
 
         /// [`text`](Room::text) for the values of an article, written in a loop over a list: each
         /// copied by a call, which keeps the loop's state in registers.
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         pub fn item_text(&mut self, s: &str) -> bool {
             self.text_with::<false>(s)
         }
 
-        #[inline(always)]
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
         fn text_with<const INLINE: bool>(&mut self, s: &str) -> bool {
             let copied = match self.rest.get_mut(..s.len()) {
                 Some(dst) => cdata::copy_if_clean::<INLINE>(dst, s, self.vectors),

@@ -220,7 +220,8 @@ mod x86 {
     /// With `INLINE`, values of up to 32 bytes are copied inline, without a call: what a
     /// reply's own values take (its ids are that short); without, every value takes the table,
     /// which keeps a loop over articles small enough to keep its state in registers.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(in super::super) fn copy_checking<const INLINE: bool>(
         dst: &mut [MaybeUninit<u8>],
         src: &[u8],
@@ -267,7 +268,8 @@ mod x86 {
     ///
     /// # Safety
     /// `n` <= 16, `src` readable and `dst` writable for `n` bytes, not overlapping.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     unsafe fn copy_rough_short(dst: *mut u8, src: *const u8, n: usize) -> bool {
         let a = if n >= 8 {
             // SAFETY: 8 <= n: both words are within the `n` bytes of each.
@@ -297,7 +299,8 @@ mod x86 {
     ///
     /// # Safety
     /// 17 <= `n` <= 32, `src` readable and `dst` writable for `n` bytes, not overlapping.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     unsafe fn copy_rough_two16(dst: *mut u8, src: *const u8, n: usize) -> bool {
         // SAFETY: with 17 <= n, the loads read bytes 0..17 and n - 17..n, the stores write
         // bytes 0..16 and n - 16..n, and the last byte is byte n - 1; SSE2, which every x86-64
