@@ -199,7 +199,16 @@ pub trait ArticleList<const MAX: usize> {
     #[doc(hidden)]
     #[inline]
     fn write_items_in_room(&self, room: &mut Room<'_>) -> bool {
-        room.local(|room| self.articles().iter().all(|article| article.write_item_in_room(room)))
+        let mut local = room.detach();
+        let mut written = true;
+        for article in self.articles() {
+            if !article.write_item_in_room(&mut local) {
+                written = false;
+                break;
+            }
+        }
+        room.attach(local);
+        written
     }
 }
 

@@ -237,16 +237,21 @@ mod append {
             Some(taken)
         }
 
-        /// Runs `write` on this room moved into a local, and moves it back: a room reached
-        /// through a reference is kept in memory, its state stored after every piece (a call may
-        /// unwind and leave it seen), where a local one stays in registers.
+        /// This room, moved out (this one is left empty) to be used as a local and given back
+        /// with [`attach`](Room::attach): a room reached through a reference is kept in memory,
+        /// its state stored after every piece (a call may unwind and leave it seen), where a
+        /// local one stays in registers.
         #[cfg_attr(debug_assertions, inline)]
         #[cfg_attr(not(debug_assertions), inline(always))]
-        pub fn local(&mut self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
-            let mut local = Room { rest: mem::take(&mut self.rest), vectors: self.vectors };
-            let kept = write(&mut local);
+        pub(crate) fn detach(&mut self) -> Self {
+            Room { rest: mem::take(&mut self.rest), vectors: self.vectors }
+        }
+
+        /// Gives back a room [`detach`](Room::detach)ed from this one.
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        pub(crate) fn attach(&mut self, local: Self) {
             self.rest = local.rest;
-            kept
         }
 
         /// Copies `s` (static text, digits): false if it doesn't fit.
