@@ -51,6 +51,10 @@ fn a_handmade_article_is_written_by_its_own_methods() {
     let mut buf = Vec::new();
     reply.write_to(&mut buf).unwrap();
     assert_eq!(String::from_utf8(buf).unwrap(), standard);
+    // Into room the buffer already has: the handmade article writes itself into it.
+    let mut roomy = Vec::with_capacity(4096);
+    reply.write_to(&mut roomy).unwrap();
+    assert_eq!(String::from_utf8(roomy).unwrap(), standard);
     assert_eq!(reply.to_xml(), standard);
     assert_eq!(reply.encoded_len(), standard.len());
 }
@@ -94,6 +98,10 @@ fn a_list_longer_than_its_bound_is_written_whole_and_measured_exactly() {
     let mut sink = SliceSink::new(&mut exact);
     reply.write_to(&mut sink).unwrap();
     assert_eq!(sink.as_str(), xml);
+    // And so does room a buffer already has.
+    let mut roomy = String::with_capacity(xml.len());
+    reply.write_to(&mut roomy).unwrap();
+    assert_eq!(roomy, xml);
 }
 
 /// A text value that is different each time it is asked: clean, then `]]>`, then clean...
@@ -132,8 +140,10 @@ fn a_value_that_changes_between_calls_is_still_escaped() {
         create_time: 1,
         articles: [article(), article()],
     };
-    for round in 0..4 {
-        let mut buf = Vec::new();
+    // Without room (scanned first) and with room (checked as copied; an article's values are
+    // read once for its length and again to be written), in turn.
+    for round in 0..8 {
+        let mut buf = if round % 2 == 0 { Vec::new() } else { Vec::with_capacity(4096) };
         reply.write_to(&mut buf).unwrap();
         let xml = String::from_utf8(buf).unwrap();
         for (path, text) in parse(&xml) {
