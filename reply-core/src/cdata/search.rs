@@ -282,8 +282,11 @@ mod x86 {
             }
         } else {
             // SAFETY: the caller's `n` bytes of each.
-            let (to, from) = unsafe { (core::slice::from_raw_parts_mut(dst, n), core::slice::from_raw_parts(src, n)) };
-            to.copy_from_slice(from);
+            let (to, from) = unsafe {
+                (core::slice::from_raw_parts_mut(dst.cast::<MaybeUninit<u8>>(), n), core::slice::from_raw_parts(src, n))
+            };
+            // Two moves at most, not a call to `memcpy` for a few bytes.
+            crate::copy::copy(to, from);
             // SAFETY: SSE2, which every x86-64 CPU has.
             unsafe { padded16(from) }
         };
