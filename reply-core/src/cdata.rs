@@ -105,9 +105,17 @@ pub(crate) fn scan(s: &str) -> Scanned {
 pub(crate) fn copy_if_clean<const INLINE: bool>(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
     match search::copy_checking::<INLINE>(dst, s.as_bytes(), vectors) {
         Some(false) => true,
-        Some(true) => find_special(s.as_bytes(), 0).is_none(),
+        Some(true) => has_no_special(s),
         None => false,
     }
+}
+
+/// Whether a value with candidates has no special spot: the exact search after the rough test
+/// of [`copy_if_clean`] has hit, out of line (rare for text, and kept out of the loops that copy).
+#[cold]
+#[inline(never)]
+fn has_no_special(s: &str) -> bool {
+    find_special(s.as_bytes(), 0).is_none()
 }
 
 /// [`scan`] of a value with candidates, which may turn out not to be special (a line feed, a

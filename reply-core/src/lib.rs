@@ -18,7 +18,8 @@
 // `unsafe` is denied for the whole crate (workspace lints) and allowed in three places, each for
 // a measured gain (BENCHMARKS.md) and each with tests that Miri runs: the vector code of `cdata`
 // on x86-64 (`src/cdata/search.rs`: vector loads and stores, the copies of a value into room
-// through pointers after one length check, and calls of functions compiled for SSE2/AVX2), the
+// through pointers after one length check, and calls of functions compiled for SSE2/AVX2, one of
+// them a loop over a list's articles compiled for AVX2 with their copies inlined), the
 // length update of a `Vec`/`String` sink after pieces were copied into its spare capacity
 // (`src/sink.rs`: inline copies of short pieces, and a reply written into room it already had),
 // and the decimal form of a CreateTime (`src/value.rs`: the digits it has just written, taken as

@@ -237,21 +237,24 @@ mod append {
             Some(taken)
         }
 
-        /// This room, moved out (this one is left empty) to be used as a local and given back
-        /// with [`attach`](Room::attach): a room reached through a reference is kept in memory,
-        /// its state stored after every piece (a call may unwind and leave it seen), where a
-        /// local one stays in registers.
+        /// Runs `write` on this room moved into a local (this one is left empty meanwhile), in
+        /// code compiled for the vectors the CPU has (AVX2), so that the copies of the values
+        /// `write` makes are inlined into it: for a loop over a list's articles. A room reached
+        /// through a reference would be kept in memory, its state stored after every piece (a
+        /// call may unwind and leave it seen); a local one stays in registers.
         #[cfg_attr(debug_assertions, inline)]
         #[cfg_attr(not(debug_assertions), inline(always))]
-        pub(crate) fn detach(&mut self) -> Self {
-            Room { rest: mem::take(&mut self.rest), vectors: self.vectors }
-        }
-
-        /// Gives back a room [`detach`](Room::detach)ed from this one.
-        #[cfg_attr(debug_assertions, inline)]
-        #[cfg_attr(not(debug_assertions), inline(always))]
-        pub(crate) fn attach(&mut self, local: Self) {
-            self.rest = local.rest;
+        pub(crate) fn write_compiled(&mut self, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
+            let rest = mem::take(&mut self.rest);
+            let (written, rest) = self.vectors.compiled(
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                move |vectors| {
+                    let mut local = Room { rest, vectors };
+                    (write(&mut local), local.rest)
+                },
+            );
+            self.rest = rest;
+            written
         }
 
         /// Copies `s` (static text, digits): false if it doesn't fit.

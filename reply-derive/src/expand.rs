@@ -619,7 +619,8 @@ fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> To
                 #clean_len
             }
 
-            #[inline]
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             fn write_item_in_room(&self, __room: &mut #private::Room<'_>) -> bool {
                 #room
             }

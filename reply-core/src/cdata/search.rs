@@ -71,6 +71,12 @@ pub(super) mod portable {
         pub(crate) fn detect() -> Self {
             Vectors
         }
+
+        /// Runs `f`: there is no other code to compile it as.
+        #[inline]
+        pub(crate) fn compiled<R>(self, f: impl FnOnce(Vectors) -> R) -> R {
+            f(self)
+        }
     }
 
     /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
@@ -112,7 +118,8 @@ pub(super) mod portable {
 /// The `unsafe` code of `cdata` is here: unaligned vector loads from arrays the loads fit in;
 /// the copies of [`copy_checking`], which, after it has compared the two lengths once, load and
 /// store through pointers within them; and the calls into functions compiled for SSE2 (which
-/// every x86-64 CPU has) and AVX2 (after the CPU has said it has it). The vector compares
+/// every x86-64 CPU has) and AVX2 (after the CPU has said it has it), among them the one that
+/// runs a loop over articles compiled for AVX2 ([`Vectors::compiled`]). The vector compares
 /// themselves are safe functions. `tests` below hold every path to the portable search, and
 /// every copy to the bytes it copies, on inputs built to put each kind of spot at every offset
 /// of a block; Miri runs them.
@@ -193,6 +200,9 @@ mod x86 {
     #[derive(Debug, Clone, Copy)]
     pub(crate) struct Vectors {
         table: &'static Table,
+        /// Set only by [`Vectors::compiled`], in code compiled for AVX2 on a CPU that has it:
+        /// the copies are then inlined into that code, without the table.
+        in_avx2: bool,
     }
 
     /// The table [`Vectors::detect`] chose, once it has.
@@ -204,8 +214,32 @@ mod x86 {
         #[inline]
         pub(crate) fn detect() -> Self {
             let table = CHOSEN.get_or_init(|| if std::is_x86_feature_detected!("avx2") { &AVX2 } else { &SSE2 });
-            Vectors { table }
+            Vectors { table, in_avx2: false }
         }
+
+        /// Runs `f` with these vectors, in code compiled for AVX2 when they are [`AVX2`]'s: what
+        /// `f` inlines (a loop over articles and their values) then copies each value inline,
+        /// with the AVX2 copies, where elsewhere each is a call through the table.
+        #[cfg_attr(debug_assertions, inline)]
+        #[cfg_attr(not(debug_assertions), inline(always))]
+        pub(crate) fn compiled<R>(self, f: impl FnOnce(Vectors) -> R) -> R {
+            if core::ptr::eq(self.table, &AVX2) {
+                // SAFETY: `AVX2` is chosen only when the CPU has said it has AVX2.
+                unsafe { in_avx2(f) }
+            } else {
+                f(Vectors { table: self.table, in_avx2: false })
+            }
+        }
+    }
+
+    /// `f`, compiled for AVX2, with vectors that say so.
+    ///
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn in_avx2<R>(f: impl FnOnce(Vectors) -> R) -> R {
+        f(Vectors { table: &AVX2, in_avx2: true })
     }
 
     /// Copies `src` into `dst` and says whether it may hold a special spot, as [`any_candidate`]
@@ -219,7 +253,9 @@ mod x86 {
     ///
     /// With `INLINE`, values of up to 32 bytes are copied inline, without a call: what a
     /// reply's own values take (its ids are that short); without, every value takes the table,
-    /// which keeps a loop over articles small enough to keep its state in registers.
+    /// which keeps a loop over articles small enough to keep its state in registers. In code
+    /// compiled for AVX2 ([`Vectors::compiled`]: a loop over articles), every value is copied
+    /// inline, the way for its length chosen by compares ([`copy_avx2`]).
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(in super::super) fn copy_checking<const INLINE: bool>(
@@ -240,6 +276,10 @@ mod x86 {
                 if n <= 16 { copy_rough_short(to, from, n) } else { copy_rough_two16(to, from, n) }
             });
         }
+        if vectors.in_avx2 {
+            // SAFETY: as below; `in_avx2` is set only where the CPU has AVX2.
+            return Some(unsafe { copy_avx2(to, from, n) });
+        }
         let way = vectors.table[((n + 15) >> 4).min(9)];
         // SAFETY: `src` can be read and `dst` written for `n` bytes (they are that long, and
         // don't overlap: one is borrowed mutably); the table's entry for `n` takes `n` bytes
@@ -247,6 +287,27 @@ mod x86 {
         // the CPU has what it is compiled for: SSE2, which every x86-64 CPU has, and AVX2 in
         // `AVX2`, chosen when the CPU said it has it.
         Some(unsafe { way(to, from, n) })
+    }
+
+    /// [`copy_checking`] in code compiled for AVX2: the way [`AVX2`] has for `n`, chosen by
+    /// compares and inlined.
+    ///
+    /// # Safety
+    /// `src` readable and `dst` writable for `n` bytes, not overlapping; the CPU has AVX2.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    unsafe fn copy_avx2(dst: *mut u8, src: *const u8, n: usize) -> bool {
+        // SAFETY: the caller's, and each way gets the lengths its `# Safety` says it takes.
+        unsafe {
+            match n {
+                ..=16 => copy_rough_short(dst, src, n),
+                17..=32 => copy_rough_two16(dst, src, n),
+                33..=64 => copy_rough_two32(dst, src, n),
+                65..=96 => copy_rough_three32(dst, src, n),
+                97..=128 => copy_rough_four32(dst, src, n),
+                _ => copy_alone(dst, src, n),
+            }
+        }
     }
 
     /// [`copy_checking`] of a long value: `memcpy`, then [`any_candidate`].
@@ -353,7 +414,7 @@ mod x86 {
     /// 33 <= `n` <= 64, `src` readable and `dst` writable for `n` bytes, not overlapping; the
     /// CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    #[inline(never)]
+    #[inline]
     unsafe fn copy_rough_two32(dst: *mut u8, src: *const u8, n: usize) -> bool {
         // SAFETY: as in `copy_rough_two16`, with 33 and 32 for 17 and 16.
         unsafe {
@@ -373,7 +434,7 @@ mod x86 {
     /// 65 <= `n` <= 96, `src` readable and `dst` writable for `n` bytes, not overlapping; the
     /// CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    #[inline(never)]
+    #[inline]
     unsafe fn copy_rough_three32(dst: *mut u8, src: *const u8, n: usize) -> bool {
         // SAFETY: with 65 <= n, the loads read bytes 0..65 and n - 33..n, the stores write
         // bytes 0..64 and n - 32..n (all of them, as n <= 96), and the last byte is n - 1.
@@ -396,7 +457,7 @@ mod x86 {
     /// 65 <= `n` <= 128, `src` readable and `dst` writable for `n` bytes, not overlapping; the
     /// CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    #[inline(never)]
+    #[inline]
     unsafe fn copy_rough_four32(dst: *mut u8, src: *const u8, n: usize) -> bool {
         // SAFETY: with 65 <= n, the loads read bytes 0..65 and n - 65..n, the stores write
         // bytes 0..64 and n - 64..n (all of them, as n <= 128), and the last byte is n - 1.
@@ -809,6 +870,7 @@ mod x86 {
                     97..=128 => ways.push(("four32", copy_rough_four32)),
                     _ => {}
                 }
+                ways.push(("avx2 by compares", copy_avx2));
             }
             ways.push(("alone", copy_alone));
             for (way, copy) in ways {
@@ -822,7 +884,11 @@ mod x86 {
             }
             // And through the dispatch, which refuses a room of another length.
             let mut room = vec![MaybeUninit::new(0u8); n];
-            for vectors in [Vectors::detect(), Vectors { table: &SSE2 }] {
+            let mut all = vec![Vectors::detect(), Vectors { table: &SSE2, in_avx2: false }];
+            if std::is_x86_feature_detected!("avx2") {
+                all.push(Vectors { table: &AVX2, in_avx2: true });
+            }
+            for vectors in all {
                 assert_eq!(copy_checking::<true>(&mut room, bytes, vectors).map(|maybe| maybe || !special), Some(true));
                 assert_eq!(
                     copy_checking::<false>(&mut room, bytes, vectors).map(|maybe| maybe || !special),
@@ -834,6 +900,15 @@ mod x86 {
             assert_eq!(room, bytes);
             assert_eq!(copy_checking::<true>(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
             assert_eq!(copy_checking::<false>(&mut vec![MaybeUninit::new(0u8); n + 1], bytes, Vectors::detect()), None);
+        }
+
+        #[test]
+        fn code_is_compiled_for_avx2_only_where_the_cpu_has_it() {
+            let avx2 = std::is_x86_feature_detected!("avx2");
+            assert_eq!(Vectors::detect().compiled(|vectors| vectors.in_avx2), avx2);
+            assert!(!Vectors { table: &SSE2, in_avx2: false }.compiled(|vectors| vectors.in_avx2));
+            // What runs inside is what was asked for, with its result.
+            assert_eq!(Vectors::detect().compiled(|_| 7), 7);
         }
 
         #[test]
