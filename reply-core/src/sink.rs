@@ -351,6 +351,29 @@ mod append {
         }
 
         #[test]
+        fn a_room_written_in_compiled_code_goes_on_where_it_stopped() {
+            let long = "这是一段图文消息的描述，用来测试十条图文的回复。"; // 72 bytes: three AVX2 blocks
+            let mut vec = Vec::with_capacity(256);
+            vec.extend_from_slice(b"<xml>");
+            let reserved = Reserved::in_vec(&mut vec, 200).unwrap();
+            assert!(reserved.write(|room| {
+                room.copy("<a>")
+                    && room.write_compiled(|inner| inner.item_text(long) && inner.copy("</a><b>"))
+                    && room.text("x")
+                    && room.copy("</b>")
+            }));
+            assert_eq!(vec, format!("<xml><a>{long}</a><b>x</b>").as_bytes());
+
+            // A value refused inside: false comes out, and nothing of the reply is kept.
+            let before = vec.clone();
+            let reserved = Reserved::in_vec(&mut vec, 100).unwrap();
+            assert!(!reserved.write(|room| {
+                room.copy("<c>") && room.write_compiled(|inner| inner.item_text(long) && inner.item_text("a]]>b"))
+            }));
+            assert_eq!(vec, before);
+        }
+
+        #[test]
         fn every_length_with_and_without_room() {
             let source: Vec<u8> = (0..80u8).map(|i| b'a' + i % 26).collect();
             for n in 0..=source.len() {
