@@ -99,18 +99,58 @@ fn writing_into_a_sink_with_room_allocates_nothing() {
     }
 }
 
+/// The same kinds, with values that need no escaping.
+fn clean_replies() -> Vec<passive_reply::BoxedReply<'static>> {
+    let mut articles = Articles::new(Article::new().title("第一条标题").url("https://example.com/1"));
+    for i in 2..=10 {
+        articles.push(Article::new().title(format!("第{i}条")).description("描述").pic_url("p")).unwrap();
+    }
+    vec![
+        Text::new("toUser", "fromUser", "你好，世界").with_create_time(12345678).boxed(),
+        Video::new("toUser", "fromUser", "media").title("标题").with_create_time(12345678).boxed(),
+        Music::new("toUser", "fromUser", "thumb").hq_music_url("https://x/y.flac").boxed(),
+        News::new("toUser", "fromUser", articles).with_create_time(12345678).boxed(),
+    ]
+}
+
 #[test]
 fn to_xml_allocates_once_and_exactly() {
-    for reply in replies() {
+    for reply in clean_replies() {
         let len = reply.encoded_len();
         let (count, xml) = allocations(|| reply.to_xml());
         assert_eq!(count, 1);
         assert_eq!(LAST_SIZE.with(Cell::get), len, "the one allocation is of encoded_len() bytes");
-        assert_eq!(xml.len(), len);
-        assert_eq!(xml.capacity(), len);
+        assert_eq!((xml.len(), xml.capacity()), (len, len));
+    }
+    // A value that escaping makes longer (the text's and the news reply's, below) doesn't fit
+    // the first allocation, of the length the reply has when nothing needs escaping: it is
+    // given back for one of the exact length.
+    for (reply, longer) in replies().into_iter().zip([true, false, false, true]) {
+        let len = reply.encoded_len();
+        let live_before = LIVE.with(Cell::get);
+        let (count, xml) = allocations(|| reply.to_xml());
+        assert_eq!(count, 1 + usize::from(longer));
+        assert_eq!(LIVE.with(Cell::get) - live_before, 1, "the first allocation is given back");
+        assert_eq!(LAST_SIZE.with(Cell::get), len, "the second is of encoded_len() bytes");
+        assert_eq!((xml.len(), xml.capacity()), (len, len));
     }
     let (count, xml) = allocations(|| passive_reply::Empty.to_xml());
     assert_eq!((count, xml.capacity()), (0, 0), "the empty reply allocates nothing");
+}
+
+#[test]
+fn a_boxed_reply_is_written_as_the_reply_it_holds() {
+    for (reply, boxed) in clean_replies().into_iter().zip(clean_replies()) {
+        let len = reply.encoded_len();
+        // Into a buffer with room, nothing; `to_xml`, one allocation of the length: as the
+        // type it holds does, through one virtual call.
+        let mut vec = Vec::with_capacity(len);
+        assert_eq!(allocations(|| boxed.write_to(&mut vec).unwrap()).0, 0);
+        let (count, xml) = allocations(|| boxed.to_xml());
+        assert_eq!((count, xml.capacity()), (1, len));
+        assert_eq!(vec, xml.as_bytes());
+        assert_eq!(xml, reply.to_xml());
+    }
 }
 
 #[test]

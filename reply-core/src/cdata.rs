@@ -21,9 +21,17 @@
 //! assert_eq!(cdata::escaped_len("a]]>b\u{1}c"), out.len());
 //! ```
 
-use core::mem::MaybeUninit;
-
 use crate::Sink;
+
+mod dispatch;
+mod generic;
+mod vector;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use dispatch::InAvx2;
+pub(crate) use dispatch::{CopyChecked, PerValue, escape_into, force_narrow};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use vector::Avx2Cpu;
 
 /// What replaces a forbidden character.
 pub const REPLACEMENT: char = '\u{FFFD}';
@@ -33,7 +41,7 @@ pub const REPLACEMENT: char = '\u{FFFD}';
 const SPLIT: &str = "]]><![CDATA[";
 
 /// A spot in the input that can't be copied as it is.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Special {
     /// A one-byte forbidden character (a C0 control other than tab, LF, CR).
     Control,
@@ -43,16 +51,19 @@ enum Special {
     SectionEnd,
 }
 
-mod search;
+/// Whether `b` is one of the C0 controls XML forbids (all but tab, LF, CR).
+#[inline(always)]
+const fn is_forbidden_control(b: u8) -> bool {
+    b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r'
+}
 
-pub(crate) use search::Vectors;
-
-/// What starts at `at`, if it is special: `at` is a candidate the search returned.
+/// What starts at `at`, if it is special: `at` is a candidate the vector search found (a
+/// forbidden control, or the pair `]]` or `EF BF`).
 #[inline(always)]
 fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
     let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let (b0, b1, b2) = (byte(at), byte(at + 1), byte(at + 2));
-    if search::is_forbidden_control(b0) {
+    if is_forbidden_control(b0) {
         Some(Special::Control)
     } else if b0 == 0xEF && b1 == 0xBF && b2 >= 0xBE {
         // U+FFFE is EF BF BE, U+FFFF is EF BF BF; no other character starts with EF BF BE/BF.
@@ -64,70 +75,18 @@ fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
     }
 }
 
-/// The first special spot at or after `from`.
-#[inline(always)]
-fn find_special(bytes: &[u8], mut from: usize) -> Option<(usize, Special)> {
-    loop {
-        let at = search::next_candidate_after(bytes, from)?;
-        if let Some(special) = classify_at(bytes, at) {
-            return Some((at, special));
-        }
-        from = at + 1;
-    }
-}
-
-/// What one scan of a value found: the number of bytes [`write_escaped`] writes for it, and
-/// whether it has nothing to escape (so that it can be copied as it is).
-#[doc(hidden)]
+/// A piece of a value's escaped form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scanned {
-    /// [`escaped_len`] of the value.
-    pub len: usize,
-    /// Whether the value is written as it is.
-    pub clean: bool,
+enum Piece<'a> {
+    /// Part of the value, copied as it is.
+    Run(&'a str),
+    /// What replaces a special spot.
+    Replacement(&'static str),
 }
 
-/// Scans `s` once: for a value with nothing to escape, the one pass over it before it is copied.
-/// Only the search is inlined; what follows a candidate is not.
-#[inline]
-pub(crate) fn scan(s: &str) -> Scanned {
-    match search::any_candidate(s.as_bytes()) {
-        false => Scanned { len: s.len(), clean: true },
-        true => scan_with_candidates(s),
-    }
-}
-
-/// Copies `s` into `dst`, of its length, when it has nothing to escape, checking it as it copies:
-/// returns whether it did. `dst` may hold any part of `s` when it returns false. `INLINE`: see
-/// `search::copy_checking`.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn copy_if_clean<const INLINE: bool>(dst: &mut [MaybeUninit<u8>], s: &str, vectors: Vectors) -> bool {
-    match search::copy_checking::<INLINE>(dst, s.as_bytes(), vectors) {
-        Some(false) => true,
-        Some(true) => has_no_special(s),
-        None => false,
-    }
-}
-
-/// Whether a value with candidates has no special spot: the exact search after the rough test
-/// of [`copy_if_clean`] has hit, out of line (rare for text, and kept out of the loops that copy).
-#[cold]
-#[inline(never)]
-fn has_no_special(s: &str) -> bool {
-    find_special(s.as_bytes(), 0).is_none()
-}
-
-/// [`scan`] of a value with candidates, which may turn out not to be special (a line feed, a
-/// `]]` not followed by `>`).
-#[inline(never)]
-fn scan_with_candidates(s: &str) -> Scanned {
-    match find_special(s.as_bytes(), 0) {
-        None => Scanned { len: s.len(), clean: true },
-        // The bytes before the first special spot are copied as they are: counted from it.
-        Some((at, _)) => Scanned { len: s.len() + extra_len(s.as_bytes(), at), clean: false },
-    }
-}
+/// Room was too small for what was to be written into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoRoom;
 
 /// The number of bytes [`write_escaped`] writes for `s`, computed without writing.
 ///
@@ -138,30 +97,7 @@ fn scan_with_candidates(s: &str) -> Scanned {
 /// ```
 #[inline]
 pub fn escaped_len(s: &str) -> usize {
-    s.len() + extra_len(s.as_bytes(), 0)
-}
-
-/// The bytes escaping adds to the special spots at or after `from`.
-#[inline]
-fn extra_len(bytes: &[u8], mut from: usize) -> usize {
-    let mut extra = 0;
-    while let Some((at, special)) = find_special(bytes, from) {
-        match special {
-            // One byte becomes the three of U+FFFD.
-            Special::Control => {
-                extra += 2;
-                from = at + 1;
-            }
-            // Three bytes become three.
-            Special::Nonchar => from = at + 3,
-            // `]]>` becomes `]]` + SPLIT + `>`.
-            Special::SectionEnd => {
-                extra += SPLIT.len();
-                from = at + 2;
-            }
-        }
-    }
-    extra
+    s.len() + dispatch::extra_len(s.as_bytes())
 }
 
 /// Writes `s` as the content of a CDATA section: the caller writes the `<![CDATA[` before and the
@@ -174,45 +110,64 @@ fn extra_len(bytes: &[u8], mut from: usize) -> usize {
 /// out.push_str("]]>");
 /// assert_eq!(out, "<![CDATA[1 < 2 ]]]]><![CDATA[> \u{FFFD}]]>");
 /// ```
-#[inline]
 pub fn write_escaped<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), S::Error> {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut from = 0;
-    while let Some((at, special)) = find_special(bytes, from) {
-        // Every special spot starts at an ASCII byte or at the lead byte EF, and every cut below
-        // falls before such a byte or after `]]`, so each slice is on a character boundary.
-        match special {
-            Special::Control | Special::Nonchar => {
-                if at > start {
-                    sink.write_str(&s[start..at])?;
-                }
-                sink.write_str("\u{FFFD}")?;
-                start = at + if let Special::Control = special { 1 } else { 3 };
-                from = start;
-            }
-            Special::SectionEnd => {
-                sink.write_str(&s[start..at + 2])?;
-                sink.write_str(SPLIT)?;
-                start = at + 2;
-                from = start;
-            }
-        }
-    }
-    if start < bytes.len() {
-        sink.write_str(&s[start..])?;
-    }
-    Ok(())
+    let mut failed = None;
+    dispatch::pieces(s, &mut |piece| {
+        let written = match piece {
+            Piece::Run(run) => sink.write_str(run),
+            Piece::Replacement(replacement) => sink.write_str(replacement),
+        };
+        written.map_err(|e| failed = Some(e)).is_ok()
+    });
+    failed.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
 mod tests {
+    use core::mem::MaybeUninit;
+
+    #[cfg(target_arch = "x86_64")]
+    use super::vector::{Avx2, Avx2Cpu, Sse2};
+    use super::vector::{Portable, Vector};
     use super::*;
+
+    /// The escaped form, the plain way: char by char.
+    pub(crate) fn reference(s: &str) -> String {
+        let mut out = String::new();
+        let mut closes = 0;
+        for c in s.chars() {
+            match c {
+                '\t' | '\n' | '\r' => out.push(c),
+                '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => out.push(REPLACEMENT),
+                '>' if closes >= 2 => out.push_str("]]><![CDATA[>"),
+                c => out.push(c),
+            }
+            closes = if c == ']' { closes + 1 } else { 0 };
+        }
+        out
+    }
+
+    /// Where the first spot that escaping changes starts: a forbidden character, or the first
+    /// `]` of a `]]>`.
+    fn first_special(s: &str) -> Option<usize> {
+        let mut closes = 0;
+        for (at, c) in s.char_indices() {
+            match c {
+                '\t' | '\n' | '\r' => {}
+                '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => return Some(at),
+                '>' if closes >= 2 => return Some(at - 2),
+                _ => {}
+            }
+            closes = if c == ']' { closes + 1 } else { 0 };
+        }
+        None
+    }
 
     fn escape(s: &str) -> String {
         let mut out = String::new();
         let Ok(()) = write_escaped(&mut out, s);
         assert_eq!(out.len(), escaped_len(s), "escaped_len disagrees for {s:?}");
+        assert_eq!(out, reference(s), "{s:?}");
         out
     }
 
@@ -245,24 +200,153 @@ mod tests {
         assert_eq!(escape("a\u{0}b\u{1F}c"), "a\u{FFFD}b\u{FFFD}c");
     }
 
-    #[test]
-    fn specials_are_found_at_every_offset_around_the_window() {
-        // Put each special at every position of a 40-byte run, so that it falls at the start,
-        // middle, end and across the edge of the 16-byte stride and the 18-byte window.
-        for special in ["]]>", "\u{0}", "\u{FFFF}", "\u{B}"] {
-            for at in 0..40 {
-                let input = format!("{}{special}{}", "a".repeat(at), "b".repeat(40 - at));
-                let expected = format!(
-                    "{}{}{}",
-                    "a".repeat(at),
-                    match special {
-                        "]]>" => "]]]]><![CDATA[>",
-                        _ => "\u{FFFD}",
-                    },
-                    "b".repeat(40 - at)
-                );
-                assert_eq!(escape(&input), expected, "special {special:?} at {at}");
+    /// Pieces that are, or look like, or sit next to, what the search looks for.
+    pub(crate) const PIECES: [&str; 17] = [
+        "a", "]", "]]", ">", "]]>", "\0", "\u{1F}", "\t", "\n", "\r", " ", "你", "，",       // EF BC 8C
+        "\u{FFE5}", // EF BF A5: EF BF, not forbidden
+        "\u{FFFD}", // EF BF BD
+        "\u{FFFE}", "\u{FFFF}",
+    ];
+
+    /// The lengths to try: every one up to 80 and around the edges of 16- and 32-byte blocks
+    /// and groups of four blocks up to 300; under Miri, which is slow, those around the edges.
+    pub(crate) fn lengths() -> Vec<usize> {
+        let edges =
+            [0, 1, 2, 7, 8, 9, 15, 16, 17, 18, 31, 32, 33, 34, 63, 64, 65, 66, 97, 128, 129, 130, 160, 192, 257, 300];
+        match cfg!(miri) {
+            true => edges.to_vec(),
+            false => (0..=80).chain(edges).chain((81..=300).step_by(7)).collect(),
+        }
+    }
+
+    /// Values of `len` bytes of plain text with `piece` at several places.
+    pub(crate) fn values(piece: &str, len: usize) -> Vec<String> {
+        let places: Vec<usize> = match cfg!(miri) {
+            true => vec![0, len / 2, len],
+            false => (0..=len).step_by(if len > 80 { 5 } else { 1 }).collect(),
+        };
+        places.into_iter().map(|at| format!("{}{piece}{}", "a".repeat(at), "b".repeat(len - at))).collect()
+    }
+
+    /// Every way of escaping `s` with the vector `V` agrees with the reference.
+    fn agrees<V: Vector>(cpu: V::Cpu, s: &str, name: &str) {
+        let expected = reference(s);
+        let bytes = s.as_bytes();
+        assert_eq!(s.len() + generic::extra_len::<V>(cpu, bytes), expected.len(), "{name} extra_len of {s:?}");
+        let mut pieces = String::new();
+        assert!(generic::pieces::<V>(cpu, s, 0, &mut |p| {
+            pieces.push_str(match p {
+                Piece::Run(run) => run,
+                Piece::Replacement(r) => r,
+            });
+            true
+        }));
+        assert_eq!(pieces, expected, "{name} pieces of {s:?}");
+        // The copy of a few blocks, for every length it takes.
+        if s.len() > V::BYTES {
+            let mut room = vec![MaybeUninit::new(0xAAu8); s.len() + 1];
+            let found = generic::copy_checked_few::<V>(&generic::Lanes::new(cpu), cpu, &mut room, bytes, 0);
+            assert!(first_special(s).is_none_or(|at| at >= found.unwrap_or(s.len())), "{name} few of {s:?}");
+            if found.is_none() {
+                // SAFETY: every byte of `room` was initialized when it was made.
+                #[allow(unsafe_code)]
+                let copied: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert_eq!((&copied[..s.len()], copied[s.len()]), (bytes, 0xAA), "{name} few copied {s:?} wrong");
             }
         }
+        // The copy with the rough test: never clean where something must be escaped, and
+        // clean before what it says.
+        if s.len() > V::BYTES {
+            let mut room = vec![MaybeUninit::new(0xAAu8); s.len() + 1];
+            let found = generic::copy_checked::<V>(cpu, &mut room, bytes);
+            let clean_to = found.unwrap_or(s.len());
+            let special = first_special(s);
+            assert!(special.is_none_or(|at| at >= clean_to), "{name} copy_checked of {s:?}: {found:?}, {special:?}");
+            // SAFETY: every byte of `room` was initialized when it was made.
+            #[allow(unsafe_code)]
+            let copied: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
+            assert_eq!(copied[..clean_to], bytes[..clean_to], "{name} copy_checked copied {s:?} wrong");
+            assert_eq!(copied[s.len()], 0xAA, "{name} copy_checked wrote past {s:?}");
+            // Escaped from there into room, exactly as long as it needs and too short by one.
+            let mut room = room[..clean_to].to_vec();
+            room.resize(expected.len(), MaybeUninit::new(0));
+            assert_eq!(generic::escape_into::<V>(cpu, &mut room, s, clean_to), Ok(expected.len()));
+            // SAFETY: every byte of `room` was initialized when it was made.
+            #[allow(unsafe_code)]
+            let escaped: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
+            assert_eq!(escaped, expected.as_bytes(), "{name} escape_into of {s:?}");
+            room.pop();
+            if expected.len() > clean_to {
+                assert_eq!(generic::escape_into::<V>(cpu, &mut room, s, clean_to), Err(NoRoom));
+            }
+        }
+    }
+
+    /// And every vector type there is.
+    fn every_vector_agrees(s: &str) {
+        agrees::<Portable>((), s, "portable");
+        #[cfg(target_arch = "x86_64")]
+        {
+            agrees::<Sse2>((), s, "SSE2");
+            if let Some(cpu) = Avx2Cpu::get() {
+                cpu.run(|| agrees::<Avx2>(cpu, s, "AVX2"));
+            }
+        }
+        // The short copy, for what it takes.
+        if s.len() <= 16 {
+            let mut room = vec![MaybeUninit::new(0xAAu8); s.len() + 1];
+            let maybe = generic::copy_checked_short::<Portable>(&generic::Lanes::new(()), (), &mut room, s.as_bytes());
+            assert!(maybe || reference(s) == s, "short copy missed a spot in {s:?}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(
+                generic::copy_checked_short::<Sse2>(&generic::Lanes::new(()), (), &mut room, s.as_bytes()),
+                maybe
+            );
+            // SAFETY: every byte of `room` was initialized when it was made.
+            #[allow(unsafe_code)]
+            let copied: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
+            assert_eq!((&copied[..s.len()], copied[s.len()]), (s.as_bytes(), 0xAA), "short copy of {s:?}");
+        }
+        escape(s);
+    }
+
+    #[test]
+    fn every_piece_at_every_place_and_length() {
+        for piece in PIECES {
+            for len in lengths() {
+                for value in values(piece, len) {
+                    every_vector_agrees(&value);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dense_mixtures_of_pieces() {
+        // A fixed pseudo-random sequence (xorshift), so that a failure can be replayed.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..if cfg!(miri) { 12 } else { 3000 } {
+            let count = (next() % 90) as usize;
+            let mut value = String::new();
+            for _ in 0..count {
+                let r = next() as usize;
+                value.push_str(if r.is_multiple_of(3) { "天气" } else { PIECES[(r >> 8) % PIECES.len()] });
+            }
+            every_vector_agrees(&value);
+        }
+    }
+
+    #[test]
+    fn the_widest_vectors_are_used_where_the_cpu_has_them() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(dispatch::wide(), Avx2Cpu::get().is_some());
+        #[cfg(not(target_arch = "x86_64"))]
+        assert!(!dispatch::wide());
     }
 }

@@ -15,27 +15,20 @@
 //! reply.write_to(&mut buf).unwrap();
 //! assert_eq!(buf, reply.to_xml().as_bytes());
 //! ```
-// `unsafe` is denied for the whole crate (workspace lints) and allowed in three places, each for
-// a measured gain (BENCHMARKS.md) and each with tests that Miri runs: the vector code of `cdata`
-// on x86-64 (`src/cdata/search.rs`: vector loads and stores, the copies of a value into room
-// through pointers after one length check, and calls of functions compiled for SSE2/AVX2, one of
-// them a loop over a list's articles compiled for AVX2 with their copies inlined), the
-// length update of a `Vec`/`String` sink after pieces were copied into its spare capacity
-// (`src/sink.rs`: inline copies of short pieces, and a reply written into room it already had),
-// and the decimal form of a CreateTime (`src/value.rs`: the digits it has just written, taken as
-// a `str` without validating them again).
-//
-// The helpers a derived reply calls for each piece it copies into room (`copy`, `Room`,
-// `cdata::copy_if_clean`, ...) are `inline(always)` only without debug assertions: in a debug
-// build, inlined at every piece of every derived reply, they made a crate of 50 replies take
-// 2.3 s to build instead of 0.66 s (`benches/derive-cost/run.sh`), and release builds need them
-// inlined (the length of a piece of static text is then a constant).
+// `unsafe` is denied for the whole crate (workspace lints) and allowed in three places, each
+// small and commented, each run under Miri with its tests (CONTRIBUTING.md): the vector
+// instructions of `cdata` (`src/cdata/vector.rs`: one call of an instruction per operation,
+// through slices checked first, and the call into code compiled for AVX2 after the CPU said it
+// has it); the length of a `Vec<u8>` or `String` set past what a reply wrote into its spare
+// capacity, and the bytes of a `String` reached as a `Vec<u8>` that only ever grows by whole
+// UTF-8 pieces (`src/buffer.rs`).
 #![deny(unsafe_code)]
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod buffer;
 pub mod cdata;
-mod copy;
+mod emit;
 mod incoming;
 mod messages;
 mod news;

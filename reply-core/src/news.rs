@@ -2,15 +2,44 @@
 
 use std::fmt;
 
-use crate::Sink;
-use crate::schema::MAX_ARTICLES;
-use crate::sink::Room;
+use crate::emit::Output;
+use reply_schema::MAX_ARTICLES;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
-/// optional.
+/// optional. An article gives its values; the news reply that holds it writes the `<item>`, each
+/// value escaped like every other ([`cdata`](crate::cdata)), in the platform's order.
 ///
 /// Implement it with `#[derive(NewsArticle)]` (from the `passive-reply` crate); [`Article`] is
-/// the standard one.
+/// the standard one. By hand, give the values the article has; the others default to none:
+///
+/// ```
+/// use reply_core::{Articles, NewsArticle, PassiveReply};
+///
+/// struct Headline(String);
+///
+/// impl NewsArticle for Headline {
+///     fn title(&self) -> Option<&str> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// #[derive(reply_derive::PassiveReply)] // `passive_reply::PassiveReply` in an application
+/// #[reply(news, crate = reply_core)]
+/// struct Headlines {
+///     to_user_name: String,
+///     from_user_name: String,
+///     create_time: u64,
+///     articles: Articles<Headline>,
+/// }
+///
+/// let news = Headlines {
+///     to_user_name: "toUser".into(),
+///     from_user_name: "fromUser".into(),
+///     create_time: 1,
+///     articles: Articles::new(Headline("a ]]> b".into())),
+/// };
+/// assert!(news.to_xml().contains("<item><Title><![CDATA[a ]]]]><![CDATA[> b]]></Title></item>"));
+/// ```
 ///
 /// [`Article`]: crate::Article
 #[diagnostic::on_unimplemented(
@@ -19,126 +48,69 @@ use crate::sink::Room;
     note = "derive it with `#[derive(NewsArticle)]`, or use `passive_reply::Article`"
 )]
 pub trait NewsArticle {
-    /// The exact number of bytes [`write_item`](NewsArticle::write_item) writes.
-    fn item_len(&self) -> usize;
-
-    /// Writes the whole `<item>…</item>` element. Called by the news reply that holds it, which
-    /// has already reserved room for it.
-    fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
-
-    /// Scans the article's values once, for [`write_scanned_item`](NewsArticle::write_scanned_item):
-    /// what the derive uses so that a news reply scans each value once. The default knows nothing
-    /// and leaves the writing to `write_item`.
-    #[doc(hidden)]
+    /// Title: the article's headline.
     #[inline]
-    fn scan_item(&self) -> ItemScan<'_> {
-        ItemScan { len: self.item_len(), ..ItemScan::EMPTY }
+    fn title(&self) -> Option<&str> {
+        None
     }
 
-    /// Writes the `<item>` that `scan`, this article's [`scan_item`](NewsArticle::scan_item), found.
-    #[doc(hidden)]
+    /// Description: the text shown under the title.
     #[inline]
-    fn write_scanned_item<S: Sink + ?Sized>(&self, sink: &mut S, scan: &ItemScan<'_>) -> Result<(), S::Error> {
-        let _ = scan;
-        self.write_item(sink)
+    fn description(&self) -> Option<&str> {
+        None
     }
 
-    /// The length of the `<item>` when none of its values needs escaping: the room
-    /// [`write_item_in_room`](NewsArticle::write_item_in_room) is given. The default is
-    /// `item_len`, the length `write_item` writes.
-    #[doc(hidden)]
+    /// PicUrl: the picture's link (the platform shows JPG and PNG; 360×200 for a first article,
+    /// 200×200 for the others).
     #[inline]
-    fn clean_item_len(&self) -> usize {
-        self.item_len()
+    fn pic_url(&self) -> Option<&str> {
+        None
     }
 
-    /// Writes the `<item>` into room its sink already had; false if a value needs escaping or the
-    /// room is too small, and then the reply is written another way. The default writes it with
-    /// `write_item`, escaping included.
-    #[doc(hidden)]
+    /// Url: where a tap on the article leads.
     #[inline]
-    fn write_item_in_room(&self, room: &mut Room<'_>) -> bool {
-        self.write_item(room).is_ok()
+    fn url(&self) -> Option<&str> {
+        None
     }
 }
 
-/// One scan of an article: the length of its `<item>`, and each value present, with whether it is
-/// copied as it is. Not a public API.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct ItemScan<'a> {
-    /// The exact length of the `<item>`.
-    pub len: usize,
-    /// The article's text values, in the order its derive numbers them, each with whether it is
-    /// copied as it is (its scan's `clean`).
-    pub values: [Option<(&'a str, bool)>; ItemScan::VALUES],
-}
-
-impl ItemScan<'_> {
-    /// No values, no length: what a list's scan holds before it scans.
-    const EMPTY: Self = ItemScan { len: 0, values: [None; ItemScan::VALUES] };
-
-    /// The most text values an article has: one per element of an `<item>` (Title,
-    /// Description, PicUrl, Url).
-    pub const VALUES: usize = crate::schema::ARTICLE.len();
-}
-
-/// One scan of a list's articles, kept from the length computed before writing to the writing:
-/// on the stack, `MAX` of them at most. Not a public API.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct ItemsScan<'a, A, const MAX: usize> {
-    articles: &'a [A],
-    scans: [ItemScan<'a>; MAX],
-    len: usize,
-}
-
-impl<'a, A: NewsArticle, const MAX: usize> ItemsScan<'a, A, MAX> {
-    /// Scans each of `articles` once. A list that breaks `ArticleList`'s contract with more than
-    /// `MAX` articles still has all of them written: those past `MAX` by `item_len` and
-    /// `write_item`.
-    #[inline]
-    pub fn new(articles: &'a [A]) -> Self {
-        // Filled where it is returned, not built aside and moved (a move of the whole array
-        // was a call to memcpy per reply).
-        let mut this = ItemsScan { articles, scans: [ItemScan::EMPTY; MAX], len: 0 };
-        for (article, scan) in articles.iter().zip(&mut this.scans) {
-            *scan = article.scan_item();
-            this.len += scan.len;
-        }
-        for article in articles.iter().skip(MAX) {
-            this.len += article.item_len();
-        }
-        this
-    }
-
-    /// Writes the `<item>`s.
-    #[inline]
-    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        for (i, article) in self.articles.iter().enumerate() {
-            match self.scans.get(i) {
-                Some(scan) => article.write_scanned_item(sink, scan)?,
-                None => article.write_item(sink)?,
+/// Hands the `<item>`s of `articles` to `out`: the body of `<Articles>`. An article with all four
+/// values (the usual one) as five pieces of static text and its values; any other, element by
+/// element.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn write_items<A: NewsArticle, O: Output>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+    for article in articles {
+        out = match (article.title(), article.description(), article.pic_url(), article.url()) {
+            (Some(title), Some(description), Some(pic_url), Some(url)) => out
+                .literal("<item><Title><![CDATA[")?
+                .text(title)?
+                .literal("]]></Title><Description><![CDATA[")?
+                .text(description)?
+                .literal("]]></Description><PicUrl><![CDATA[")?
+                .text(pic_url)?
+                .literal("]]></PicUrl><Url><![CDATA[")?
+                .text(url)?
+                .literal("]]></Url></item>")?,
+            (title, description, pic_url, url) => {
+                out = out.literal("<item>")?;
+                if let Some(title) = title {
+                    out = out.literal("<Title><![CDATA[")?.text(title)?.literal("]]></Title>")?;
+                }
+                if let Some(description) = description {
+                    out = out.literal("<Description><![CDATA[")?.text(description)?.literal("]]></Description>")?;
+                }
+                if let Some(pic_url) = pic_url {
+                    out = out.literal("<PicUrl><![CDATA[")?.text(pic_url)?.literal("]]></PicUrl>")?;
+                }
+                if let Some(url) = url {
+                    out = out.literal("<Url><![CDATA[")?.text(url)?.literal("]]></Url>")?;
+                }
+                out.literal("</item>")?
             }
-        }
-        Ok(())
+        };
     }
-}
-
-// Without bounds, so that a list of items that are not articles is one diagnostic (the bound of
-// `ArticleList::scan_items`), not one more per method.
-impl<A, const MAX: usize> ItemsScan<'_, A, MAX> {
-    /// The number of bytes the `<item>`s take.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Always false: a list holds at least one article.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.articles.is_empty()
-    }
+    Ok(out)
 }
 
 /// A list of articles whose length is known, from its type, to be from 1 to `MAX`: the type of a
@@ -149,6 +121,9 @@ impl<A, const MAX: usize> ItemsScan<'_, A, MAX> {
 /// one: the platform shows nothing for a news reply of more than ten articles, so the bound must
 /// be checked before the reply is written. This is a trait bound, so `cargo check` reports a
 /// list that can be too long, not only `cargo build`.
+///
+/// A list of your own can implement it; a reply writes every article its
+/// [`articles`](ArticleList::articles) gives, and counts them in ArticleCount, so keep to the bound.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a list of 1 to {MAX} articles",
     label = "a news reply carries 1 to {MAX} articles",
@@ -160,62 +135,6 @@ pub trait ArticleList<const MAX: usize> {
 
     /// The articles, from 1 to `MAX` of them.
     fn articles(&self) -> &[Self::Item];
-
-    /// The number of bytes the articles' `<item>`s take.
-    #[doc(hidden)]
-    #[inline]
-    fn items_len(&self) -> usize {
-        self.articles().iter().map(NewsArticle::item_len).sum()
-    }
-
-    /// Scans the articles once, for a news reply's `write_to`: the scan gives the length of
-    /// the `<item>`s, then writes them.
-    #[doc(hidden)]
-    #[inline]
-    fn scan_items(&self) -> ItemsScan<'_, Self::Item, MAX> {
-        ItemsScan::new(self.articles())
-    }
-
-    /// Writes the `<item>`s that `scan`, this list's [`scan_items`](ArticleList::scan_items), found.
-    #[doc(hidden)]
-    #[inline]
-    fn write_scanned_items<S: Sink + ?Sized>(
-        &self,
-        scan: &ItemsScan<'_, Self::Item, MAX>,
-        sink: &mut S,
-    ) -> Result<(), S::Error> {
-        scan.write_to(sink)
-    }
-
-    /// The length of the `<item>`s when none of their values needs escaping.
-    #[doc(hidden)]
-    #[inline]
-    fn clean_items_len(&self) -> usize {
-        self.articles().iter().map(NewsArticle::clean_item_len).sum()
-    }
-
-    /// Writes the `<item>`s into room their sink already had; false if a value needs escaping
-    /// or the room is too small.
-    #[doc(hidden)]
-    #[inline]
-    fn write_items_in_room(&self, room: &mut Room<'_>) -> bool {
-        // In code compiled for the CPU's vectors, so that each value is copied inline. (A loop,
-        // not `Iterator::all`, whose closure is not inlined there: 2,562 -> 3,317 instructions
-        // per news reply, `benches/instructions.sh`.)
-        room.write_compiled(
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            |room| {
-                let mut written = true;
-                for article in self.articles() {
-                    if !article.write_item_in_room(room) {
-                        written = false;
-                        break;
-                    }
-                }
-                written
-            },
-        )
-    }
 }
 
 impl<L: ArticleList<MAX> + ?Sized, const MAX: usize> ArticleList<MAX> for &L {
@@ -295,6 +214,22 @@ impl<A> Articles<A> {
     /// [`bounded`](Articles::bounded).
     pub fn new(first: A) -> Self {
         Articles::bounded(first)
+    }
+
+    /// Takes the articles if there are 1 to 10 of them; otherwise gives them back in the error.
+    /// What `TryFrom` does, here so that `Articles::try_from(vec)` needs no type annotation:
+    /// a call of the trait's would have no limit to infer (a type's default parameters are not
+    /// used for inference).
+    ///
+    /// ```
+    /// use reply_core::{Article, Articles};
+    ///
+    /// assert!(Articles::try_from(vec![Article::new(); 11]).is_err());
+    /// assert_eq!(Articles::try_from(vec![Article::new(); 10]).map(|list| list.len()), Ok(10));
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn try_from(items: Vec<A>) -> Result<Self, ArticleCountError<A>> {
+        <Self as TryFrom<Vec<A>>>::try_from(items)
     }
 }
 

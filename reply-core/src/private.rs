@@ -1,64 +1,22 @@
 //! What `#[derive(PassiveReply)]` and `#[derive(NewsArticle)]` generate calls to. Not a public
 //! API: its items may change in any release.
 //!
-//! Each value is reached through one accessor (`text`, `create_time`, `ArticleList`'s methods) that carries
-//! the trait bound, called with the same tokens in `encoded_len` and in `write_to`, so a field
-//! of the wrong type is one diagnostic, not one per method.
+//! A derived reply implements [`Emit`], one function that hands its pieces to an [`Output`];
+//! its `PassiveReply` methods are [`encoded_len`], [`write_to`] and [`to_xml`] over it. Each
+//! value is reached through one accessor ([`text`], [`create_time`], `ArticleList::articles`)
+//! that carries the trait bound, so a field of the wrong type is one diagnostic, at the field.
 
-pub use crate::news::{ArticleList, ItemScan, ItemsScan, NewsArticle};
+pub use std::string::String;
+
+pub use crate::emit::{Emit, Output, encoded_len, to_xml, write_to};
+pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
-pub use crate::sink::{Reserved, Room, Sink};
-pub use crate::value::{CreateTime, TextValue};
-
-use crate::cdata;
-pub use crate::value::DecimalBuf;
-use crate::value::UnixSeconds;
+pub use crate::sink::Sink;
+pub use crate::value::{CreateTime, TextValue, UnixSeconds};
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {
     value.as_text()
-}
-
-pub use std::convert::Infallible;
-pub use std::string::String;
-
-pub use crate::cdata::Scanned;
-
-/// A derived reply's `to_xml`: its `write_to` into an empty `String`, whose one `reserve` of the
-/// exact length allocates exactly that (an empty `String` grows to what is asked, at least 8
-/// bytes, and every reply is longer). Each value is scanned once, as in `write_to`, and the
-/// emitter is compiled once, for `String`, not once more for `to_xml`.
-#[inline]
-pub fn to_xml<R: PassiveReply + ?Sized>(reply: &R) -> String {
-    let mut xml = String::new();
-    let Ok(()) = reply.write_to(&mut xml);
-    xml
-}
-
-#[inline]
-pub fn scan(text: &str) -> Scanned {
-    crate::cdata::scan(text)
-}
-
-#[inline]
-pub fn write_scanned<S: Sink + ?Sized>(sink: &mut S, text: &str, scanned: Scanned) -> Result<(), S::Error> {
-    write_clean_or_escaped(sink, text, scanned.clean)
-}
-
-/// `text` as it is when a scan found it `clean`, escaped otherwise.
-#[inline]
-pub fn write_clean_or_escaped<S: Sink + ?Sized>(sink: &mut S, text: &str, clean: bool) -> Result<(), S::Error> {
-    if clean { sink.write_str(text) } else { cdata::write_escaped(sink, text) }
-}
-
-#[inline]
-pub fn text_len(text: &str) -> usize {
-    cdata::escaped_len(text)
-}
-
-#[inline]
-pub fn write_text<S: Sink + ?Sized>(sink: &mut S, text: &str) -> Result<(), S::Error> {
-    cdata::write_escaped(sink, text)
 }
 
 #[inline(always)]
@@ -66,46 +24,22 @@ pub fn create_time<T: CreateTime + ?Sized>(value: &T) -> UnixSeconds {
     value.unix_seconds()
 }
 
-#[inline]
-pub fn create_time_len(seconds: UnixSeconds) -> usize {
-    seconds.decimal_len()
-}
-
-/// Room for a decimal, on the emitter's stack.
+/// The number of a news reply's articles (from `ArticleList::articles`, which the derive calls
+/// on the field, so that a type that is not a list of articles is reported there).
 #[inline(always)]
-pub fn digits() -> DecimalBuf {
-    DecimalBuf::new()
+pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
+    UnixSeconds::from_u64(articles.len() as u64)
 }
 
-/// A CreateTime's decimal form: formatted once, in the prelude of `write_to`, for both its length
-/// and its write.
-#[inline]
-pub fn decimal(seconds: UnixSeconds, buf: &mut DecimalBuf) -> &str {
-    seconds.decimal(buf)
-}
-
-/// An article count's decimal form, formatted once.
-#[inline]
-pub fn count_decimal(count: usize, buf: &mut DecimalBuf) -> &str {
-    buf.format(false, count as u64)
-}
-
-#[inline]
-pub fn article_count_len(count: usize) -> usize {
-    UnixSeconds::from_u64(count as u64).decimal_len()
-}
-
-/// A derived reply's `write_to` into room its sink already has (a reused `Vec<u8>` or `String`
-/// with `len` bytes of spare capacity, `len` being the reply's length when none of its values
-/// needs escaping): `write` copies each piece into the room, checking each value as it copies
-/// it, and the sink's length is set once at the end. False, and the sink left as it was, when
-/// the sink has no such room or `write` returns false (a value needs escaping): the reply is
-/// then written the other way, which scans its values first.
+/// The `<item>`s of a news reply's articles.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub fn write_in_room<S: Sink + ?Sized>(sink: &mut S, len: usize, write: impl FnOnce(&mut Room<'_>) -> bool) -> bool {
-    match sink.room(len) {
-        Some(reserved) => reserved.write(write),
-        None => false,
-    }
+pub fn items<A: NewsArticle, O: Output>(out: O, articles: &[A]) -> Result<O, O::Error> {
+    out.items(articles)
+}
+
+/// Uses SSE2 for the escaping code from now on, even where the CPU has AVX2 (with `false`, the
+/// widest vectors the CPU has again): `benches/emit.rs` measures both in one run.
+pub fn force_narrow_vectors(yes: bool) {
+    crate::cdata::force_narrow(yes);
 }

@@ -3,7 +3,8 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::Sink;
+use crate::buffer::{Buffer, Token};
+use crate::sink::Sink;
 
 /// A message that can be written as the body of a passive reply.
 ///
@@ -36,8 +37,11 @@ pub trait PassiveReply {
     /// sink already has room, and a fixed buffer that is too small is left untouched.
     fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
 
-    /// The reply as a `String`: one allocation, of exactly
-    /// [`encoded_len`](PassiveReply::encoded_len) bytes (none for a zero-length reply).
+    /// The reply as a `String`, of exactly [`encoded_len`](PassiveReply::encoded_len) bytes,
+    /// allocated once (never for a zero-length reply). A derived reply writes it the way
+    /// `write_to` writes into a `Vec`, into an allocation of its length when none of its values
+    /// needs escaping; when one does and makes it longer, that allocation is replaced by one of
+    /// the exact length. The default: `encoded_len`, then `write_to`.
     fn to_xml(&self) -> String {
         let mut xml = String::with_capacity(self.encoded_len());
         let Ok(()) = self.write_to(&mut xml);
@@ -74,7 +78,8 @@ pub type BoxedReply<'a> = Box<dyn DynReply + Send + 'a>;
 /// implement `PassiveReply` instead).
 ///
 /// `dyn DynReply` (with `+ Send`, `+ Send + Sync` or neither) implements `PassiveReply` itself,
-/// so `Box<dyn DynReply>` is written like any other reply.
+/// so `Box<dyn DynReply>` is written like any other reply, as fast as the type it holds: into a
+/// `Vec<u8>` or a `String`, and by `to_xml`, through one virtual call to that type's own way.
 ///
 /// ```
 /// use reply_core::{DynReply, Image, PassiveReply, Text};
@@ -97,6 +102,13 @@ pub trait DynReply: sealed::Sealed {
     /// [`PassiveReply::write_to`] through a type-erased sink. A failure is reported as
     /// [`SinkFailed`]; the sink's own error is kept by the caller's adapter.
     fn write_to_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>;
+
+    /// [`PassiveReply::to_xml`].
+    fn to_xml_dyn(&self) -> String;
+
+    /// [`PassiveReply::write_to`] into the buffer of a `Vec<u8>` or `String` sink.
+    #[doc(hidden)]
+    fn write_to_buffer_dyn(&self, buffer: Buffer<'_>, _: Token);
 }
 
 /// A type-erased sink failed; its own error is kept by the adapter that erased it.
@@ -115,6 +127,14 @@ impl<T: PassiveReply> DynReply for T {
 
     fn write_to_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed> {
         self.write_to(sink)
+    }
+
+    fn to_xml_dyn(&self) -> String {
+        self.to_xml()
+    }
+
+    fn write_to_buffer_dyn(&self, mut buffer: Buffer<'_>, _: Token) {
+        let Ok(()) = self.write_to(&mut buffer);
     }
 }
 
@@ -143,6 +163,10 @@ impl<S: Sink + ?Sized> Sink for Erased<'_, S> {
 }
 
 fn write_erased<S: Sink + ?Sized>(reply: &(impl DynReply + ?Sized), sink: &mut S) -> Result<(), S::Error> {
+    if let Some(buffer) = sink.buffer(Token::new()) {
+        reply.write_to_buffer_dyn(buffer, Token::new());
+        return Ok(());
+    }
     let mut erased = Erased { sink, error: None };
     match reply.write_to_dyn(&mut erased) {
         Ok(()) => Ok(()),
@@ -165,6 +189,10 @@ macro_rules! dyn_reply_is_a_reply {
             fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
                 write_erased(self, sink)
             }
+
+            fn to_xml(&self) -> String {
+                self.to_xml_dyn()
+            }
         }
     )*};
 }
@@ -182,6 +210,11 @@ macro_rules! pointer_to_a_reply_is_a_reply {
             #[inline]
             fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
                 (**self).write_to(sink)
+            }
+
+            #[inline]
+            fn to_xml(&self) -> String {
+                (**self).to_xml()
             }
         }
     )*};

@@ -1,6 +1,7 @@
 //! The values elements hold: text, and CreateTime.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -126,10 +127,16 @@ impl UnixSeconds {
     }
 
     /// The number of bytes of its decimal form.
+    #[inline]
     pub const fn decimal_len(&self) -> usize {
-        let digits = match self.magnitude.checked_ilog10() {
-            Some(log) => log as usize + 1,
-            None => 1,
+        // Ten digits, every CreateTime from 2001 to 2286, first.
+        let digits = if self.magnitude >= 1_000_000_000 && self.magnitude < 10_000_000_000 {
+            10
+        } else {
+            match self.magnitude.checked_ilog10() {
+                Some(log) => log as usize + 1,
+                None => 1,
+            }
         };
         digits + self.negative as usize
     }
@@ -139,6 +146,51 @@ impl UnixSeconds {
     pub(crate) fn decimal<'b>(&self, buf: &'b mut DecimalBuf) -> &'b str {
         buf.format(self.negative, self.magnitude)
     }
+
+    /// Writes its decimal form into `dst`, which is [`decimal_len`](UnixSeconds::decimal_len)
+    /// bytes long. Ten digits, every CreateTime from 2001 to 2286, straight into it: the first
+    /// two from a table of pairs, the last eight at once (`eight_digits`); one or two (an
+    /// ArticleCount), from the table.
+    #[inline]
+    pub(crate) fn write_decimal(&self, dst: &mut [MaybeUninit<u8>]) {
+        let m = self.magnitude;
+        match dst {
+            [one] if m < 10 && !self.negative => {
+                one.write(b'0' + m as u8);
+            }
+            [_, _] if m < 100 && !self.negative => {
+                dst.write_copy_of_slice(&pair(m as u32));
+            }
+            [_, _, _, _, _, _, _, _, _, _] if (1_000_000_000..10_000_000_000).contains(&m) && !self.negative => {
+                let first = m / 100_000_000;
+                dst[..2].write_copy_of_slice(&pair(first as u32));
+                dst[2..].write_copy_of_slice(&eight_digits((m - first * 100_000_000) as u32));
+            }
+            _ => self.write_decimal_other(dst),
+        }
+    }
+
+    /// [`write_decimal`](UnixSeconds::write_decimal) of any other number.
+    #[inline(never)]
+    fn write_decimal_other(&self, dst: &mut [MaybeUninit<u8>]) {
+        let mut buf = DecimalBuf::new();
+        let digits = self.decimal(&mut buf).as_bytes();
+        dst.write_copy_of_slice(&digits[digits.len() - dst.len()..]);
+    }
+}
+
+/// "00" to "99": two digits per division.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// The two digits of `n`, below 100.
+#[inline(always)]
+fn pair(n: u32) -> [u8; 2] {
+    let at = 2 * n as usize;
+    [PAIRS[at], PAIRS[at + 1]]
 }
 
 impl std::fmt::Display for UnixSeconds {
@@ -148,8 +200,7 @@ impl std::fmt::Display for UnixSeconds {
 }
 
 /// Room for the decimal form of any `u64`, with a sign.
-#[doc(hidden)]
-pub struct DecimalBuf([u8; 21]);
+pub(crate) struct DecimalBuf([u8; 21]);
 
 /// The eight decimal digits of `x` (below 10^8, leading zeros included) as ASCII, the first
 /// digit in the lowest byte: computed in the lanes of one word, without a table or a division
@@ -175,39 +226,15 @@ impl DecimalBuf {
         DecimalBuf([0; 21])
     }
 
-    #[inline]
     /// The decimal form of `magnitude`, after a `-` if `negative`.
+    #[inline]
     pub(crate) fn format(&mut self, negative: bool, mut magnitude: u64) -> &str {
-        /// "00" to "99": two digits per division.
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        let pair = |n: u32| {
-            let at = 2 * n as usize;
-            [PAIRS[at], PAIRS[at + 1]]
-        };
         let mut start = self.0.len();
-        // Ten digits, every CreateTime from 2001 to 2286: the last eight at once (`eight_digits`),
-        // then the first two.
-        if (1_000_000_000..10_000_000_000).contains(&magnitude) && !negative {
-            let first = magnitude / 100_000_000;
-            start -= 10;
-            self.0[start..start + 2].copy_from_slice(&pair(first as u32));
-            self.0[start + 2..].copy_from_slice(&eight_digits((magnitude - first * 100_000_000) as u32));
-            return self.digits(start);
-        }
-        // Eight digits at a time while there are more than eight, as independent pairs.
+        // Eight digits at a time while there are more than eight (`eight_digits`).
         while magnitude >= 100_000_000 {
-            let low = (magnitude % 100_000_000) as u32;
-            magnitude /= 100_000_000;
-            let (high4, low4) = (low / 10_000, low % 10_000);
             start -= 8;
-            self.0[start..start + 2].copy_from_slice(&pair(high4 / 100));
-            self.0[start + 2..start + 4].copy_from_slice(&pair(high4 % 100));
-            self.0[start + 4..start + 6].copy_from_slice(&pair(low4 / 100));
-            self.0[start + 6..start + 8].copy_from_slice(&pair(low4 % 100));
+            self.0[start..start + 8].copy_from_slice(&eight_digits((magnitude % 100_000_000) as u32));
+            magnitude /= 100_000_000;
         }
         // At most eight digits left.
         let mut rest = magnitude as u32;
@@ -227,21 +254,10 @@ impl DecimalBuf {
             start -= 1;
             self.0[start] = b'-';
         }
-        self.digits(start)
-    }
-
-    /// The digits written from `start` on.
-    #[inline(always)]
-    fn digits(&self, start: usize) -> &str {
-        let digits = &self.0[start..];
-        debug_assert!(digits.iter().all(|&b| b.is_ascii_digit() || b == b'-'));
-        // SAFETY: every byte from `start` on was written above in this call: an ASCII digit
-        // (from PAIRS, or b'0' plus a number below 10) or b'-'. ASCII is UTF-8. Validating
-        // instead (`str::from_utf8`) was a quarter of a short reply's time (BENCHMARKS.md);
-        // `tests::decimal_forms_agree_with_display` checks 10,000 numbers against `Display`.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::str::from_utf8_unchecked(digits)
+        // Only ASCII digits and `-` were written from `start` on.
+        match std::str::from_utf8(&self.0[start..]) {
+            Ok(digits) => digits,
+            Err(e) => unreachable!("a decimal is ASCII: {e}"),
         }
     }
 }
@@ -358,9 +374,20 @@ mod tests {
             // Spread over every number of digits.
             values.push(state >> (state % 64));
         }
+        // What a reply writes into room: the same digits.
+        let written = |seconds: UnixSeconds| {
+            let mut room = vec![MaybeUninit::new(b'#'); seconds.decimal_len()];
+            seconds.write_decimal(&mut room);
+            // SAFETY: every byte of `room` was initialized when it was made.
+            #[allow(unsafe_code)]
+            let bytes: Vec<u8> = room.into_iter().map(|b| unsafe { b.assume_init() }).collect();
+            String::from_utf8(bytes).unwrap()
+        };
         for n in values {
             let unsigned = UnixSeconds::from_u64(n);
             assert_eq!(unsigned.to_string(), n.to_string());
+            assert_eq!(written(unsigned), n.to_string());
+            assert_eq!(written(UnixSeconds::from_i64(n as i64)), (n as i64).to_string());
             assert_eq!(unsigned.decimal_len(), n.to_string().len(), "{n}");
             let signed = n as i64;
             assert_eq!(UnixSeconds::from_i64(signed).to_string(), signed.to_string());

@@ -3,7 +3,7 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use reply_schema::{ARTICLE, Element, ITEM, Kind, Presence, ROOT, Value};
+use reply_schema::{ARTICLE, Element, Kind, Presence, ROOT, Value};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Type, WherePredicate};
 
@@ -183,11 +183,12 @@ fn merge(segments: Vec<Segment<'_>>) -> Vec<Segment<'_>> {
     out
 }
 
-/// A call of a method of `ArticleList<max>` on the articles `field`, spanned on its type: the
-/// trait bound is the only one the type must meet, so a type that can't be a list of articles
-/// is one diagnostic, at the field.
-fn articles_call(field: &Field, private: &TokenStream, max: usize, call: TokenStream) -> TokenStream {
-    respan(quote!(#private::ArticleList::<#max>::#call), field.ty.span())
+/// The articles of `field`, through `ArticleList<max>`, spanned on its type: the trait bound is
+/// the only one the type must meet, so a type that can't be a list of articles is reported once,
+/// at the field.
+fn articles(field: &Field, private: &TokenStream, max: usize) -> TokenStream {
+    let ident = field.ident;
+    respan(quote!(#private::ArticleList::<#max>::articles(&self.#ident)), field.ty.span())
 }
 
 /// `tokens`, every one of them at `span`.
@@ -206,273 +207,47 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The statements that write `segments` into `__sink`.
-fn writes(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
+/// The one lowering of a reply's segments: statements that hand each piece to the output
+/// `__out`, in order, each giving back the output for the next. Every method of the reply comes
+/// from these (`Emit::emit`, with another output for each), so its length and its bytes can't
+/// disagree.
+fn lower(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
     segments
         .iter()
         .map(|segment| match segment {
-            Literal(text) => quote!(#private::Sink::write_str(__sink, #text)?;),
+            Literal(text) => quote!(let __out = #private::Output::literal(__out, #text)?;),
             Segment::Text { ty, value } => {
                 let text = quote_spanned!(ty.span()=> #private::text(#value));
-                quote!(#private::write_text(__sink, #text)?;)
+                quote!(let __out = #private::Output::text(__out, #text)?;)
             }
-            // Numbers and lists are written as `scanned` writes them; a segment reaches here
-            // only inside an optional element or an article, where the schema has none of these.
             Segment::CreateTime(field) => {
                 let ident = field.ident;
                 let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                quote! {
-                    let mut __digits = #private::digits();
-                    #private::Sink::write_str(__sink, #private::decimal(#time, &mut __digits))?;
-                }
+                quote!(let __out = #private::Output::decimal(__out, #time)?;)
             }
             Segment::ArticleCount(field) => {
-                let ident = field.ident;
-                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
-                quote! {
-                    let mut __digits = #private::digits();
-                    #private::Sink::write_str(__sink, #private::count_decimal(#count, &mut __digits))?;
-                }
+                let articles = articles(field, private, max);
+                quote!(let __out = #private::Output::decimal(__out, #private::article_count(#articles))?;)
             }
             Segment::Items(field) => {
-                let ident = field.ident;
-                let scan = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
-                let write =
-                    articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &__items, __sink)));
-                quote! {
-                    let __items = #scan;
-                    #write?;
-                }
+                let articles = articles(field, private, max);
+                quote!(let __out = #private::items(__out, #articles)?;)
             }
             Segment::Optional { field, body } => {
                 let ident = field.ident;
-                let body = writes(body, private, max);
-                quote!(if let ::core::option::Option::Some(__value) = &self.#ident { #body })
+                let body = lower(body, private, max);
+                quote! {
+                    let __out = match &self.#ident {
+                        ::core::option::Option::Some(__value) => {
+                            #body
+                            __out
+                        }
+                        ::core::option::Option::None => __out,
+                    };
+                }
             }
         })
         .collect()
-}
-
-/// The emitter of a reply's `write_to` and `to_xml`. Every text value, number and optional
-/// value is read once, in `reads`, into locals that both ways of writing use:
-///
-/// - into room the sink already has (`room`, when every segment has a way there): the reply's
-///   length if nothing needs escaping is `clean_length`; each value is checked as it is copied,
-///   and the first that needs escaping sends the reply the other way;
-/// - the other way: each value is scanned once, in `scans`, for the exact `length`, then
-///   `writes` copies a clean value as it is and escapes the others.
-struct Scanned {
-    reads: TokenStream,
-    clean_length: TokenStream,
-    room: Option<TokenStream>,
-    scans: TokenStream,
-    length: TokenStream,
-    writes: TokenStream,
-}
-
-/// `steps`, expressions of type bool, joined by `&&`: each runs only if those before it were true.
-fn all(steps: Vec<TokenStream>) -> TokenStream {
-    match steps.is_empty() {
-        true => quote!(true),
-        false => quote!(#(#steps)&&*),
-    }
-}
-
-fn scanned(segments: &[Segment], private: &TokenStream, max: usize) -> Scanned {
-    let mut reads = TokenStream::new();
-    let mut scans = TokenStream::new();
-    let mut constant = 0usize;
-    let mut terms = Vec::new();
-    let mut clean_terms = Vec::new();
-    let mut room = Some(Vec::new());
-    let mut writes = TokenStream::new();
-    // Adds a step to the way into room, while there is one.
-    fn step(room: &mut Option<Vec<TokenStream>>, tokens: TokenStream) {
-        if let Some(steps) = room {
-            steps.push(tokens);
-        }
-    }
-    for (k, segment) in segments.iter().enumerate() {
-        let text = format_ident!("__text{}", k);
-        let scan = format_ident!("__scan{}", k);
-        match segment {
-            Literal(literal) => {
-                constant += literal.len();
-                writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
-                step(&mut room, quote!(__room.copy(#literal)));
-            }
-            Segment::Text { ty, value } => {
-                let value = quote_spanned!(ty.span()=> #private::text(#value));
-                reads.extend(quote!(let #text: &str = #value;));
-                scans.extend(quote!(let #scan = #private::scan(#text);));
-                terms.push(quote!(#scan.len));
-                clean_terms.push(quote!(#text.len()));
-                writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
-                step(&mut room, quote!(__room.text(#text)));
-            }
-            // An optional text element, possibly inside the group it alone fills: its one value
-            // is read once. Anything else optional takes the general path below.
-            Segment::Optional { field, body }
-                if body.iter().all(|s| matches!(s, Literal(_) | Segment::Text { .. }))
-                    && body.iter().filter(|s| matches!(s, Segment::Text { .. })).count() == 1 =>
-            {
-                let ident = field.ident;
-                let mut body_constant = 0usize;
-                let mut body_writes = TokenStream::new();
-                let mut body_room = Vec::new();
-                let mut value = TokenStream::new();
-                for inner in body {
-                    match inner {
-                        Literal(literal) => {
-                            body_constant += literal.len();
-                            body_writes.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
-                            body_room.push(quote!(__room.copy(#literal)));
-                        }
-                        Segment::Text { ty, value: v } => {
-                            value = quote_spanned!(ty.span()=> #private::text(#v));
-                            body_writes.extend(quote!(#private::write_scanned(__sink, #text, #scan)?;));
-                            body_room.push(quote!(__room.text(#text)));
-                        }
-                        // Ruled out by the guard.
-                        _ => {}
-                    }
-                }
-                let read = format_ident!("__read{}", k);
-                let found = format_ident!("__found{}", k);
-                reads.extend(quote! {
-                    let #read: ::core::option::Option<&str> = match &self.#ident {
-                        ::core::option::Option::Some(__value) => ::core::option::Option::Some(#value),
-                        ::core::option::Option::None => ::core::option::Option::None,
-                    };
-                });
-                scans.extend(quote! {
-                    let #found: ::core::option::Option<(&str, #private::Scanned)> = match #read {
-                        ::core::option::Option::Some(#text) => ::core::option::Option::Some((#text, #private::scan(#text))),
-                        ::core::option::Option::None => ::core::option::Option::None,
-                    };
-                });
-                terms.push(quote! {
-                    match #found {
-                        ::core::option::Option::Some((_, #scan)) => #body_constant + #scan.len,
-                        ::core::option::Option::None => 0usize,
-                    }
-                });
-                clean_terms.push(quote! {
-                    match #read {
-                        ::core::option::Option::Some(#text) => #body_constant + #text.len(),
-                        ::core::option::Option::None => 0usize,
-                    }
-                });
-                writes.extend(quote! {
-                    if let ::core::option::Option::Some((#text, #scan)) = #found { #body_writes }
-                });
-                let body_room = all(body_room);
-                step(
-                    &mut room,
-                    quote! {
-                        match #read {
-                            ::core::option::Option::Some(#text) => #body_room,
-                            ::core::option::Option::None => true,
-                        }
-                    },
-                );
-            }
-            // A number: formatted once, into digits on the stack that the length and the
-            // writes use.
-            Segment::CreateTime(_) | Segment::ArticleCount(_) => {
-                let digits = format_ident!("__digits{}", k);
-                let formatted = match segment {
-                    Segment::CreateTime(field) => {
-                        let ident = field.ident;
-                        let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                        quote!(#private::decimal(#time, &mut #digits))
-                    }
-                    Segment::ArticleCount(field) => {
-                        let ident = field.ident;
-                        let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
-                        quote!(#private::count_decimal(#count, &mut #digits))
-                    }
-                    _ => continue,
-                };
-                reads.extend(quote! {
-                    let mut #digits = #private::digits();
-                    let #text: &str = #formatted;
-                });
-                terms.push(quote!(#text.len()));
-                clean_terms.push(quote!(#text.len()));
-                writes.extend(quote!(#private::Sink::write_str(__sink, #text)?;));
-                step(&mut room, quote!(__room.copy(#text)));
-            }
-            Segment::Items(field) => {
-                let ident = field.ident;
-                let items = format_ident!("__items{}", k);
-                let call = articles_call(field, private, max, quote!(scan_items(&self.#ident)));
-                scans.extend(quote!(let #items = #call;));
-                terms.push(quote!(#items.len()));
-                clean_terms.push(articles_call(field, private, max, quote!(clean_items_len(&self.#ident))));
-                let write =
-                    articles_call(field, private, max, quote!(write_scanned_items(&self.#ident, &#items, __sink)));
-                writes.extend(quote!(#write?;));
-                let into_room = articles_call(field, private, max, quote!(write_items_in_room(&self.#ident, __room)));
-                step(&mut room, into_room);
-            }
-            other => {
-                let one = std::slice::from_ref(other);
-                terms.push(length(one, private, max));
-                writes.extend(self::writes(one, private, max));
-                room = None;
-            }
-        }
-    }
-    Scanned {
-        reads,
-        clean_length: quote!(#constant #(+ #clean_terms)*),
-        room: room.map(all),
-        scans,
-        length: quote!(#constant #(+ #terms)*),
-        writes,
-    }
-}
-
-/// An expression for the number of bytes `segments` write: the static length, a constant
-/// computed here, plus one term per value.
-fn length(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
-    let mut constant = 0usize;
-    let mut terms = Vec::new();
-    for segment in segments {
-        match segment {
-            Literal(text) => constant += text.len(),
-            Segment::Text { ty, value } => {
-                let text = quote_spanned!(ty.span()=> #private::text(#value));
-                terms.push(quote!(#private::text_len(#text)));
-            }
-            Segment::CreateTime(field) => {
-                let ident = field.ident;
-                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                terms.push(quote!(#private::create_time_len(#time)));
-            }
-            Segment::ArticleCount(field) => {
-                let ident = field.ident;
-                let count = articles_call(field, private, max, quote!(articles(&self.#ident).len()));
-                terms.push(quote!(#private::article_count_len(#count)));
-            }
-            Segment::Items(field) => {
-                let ident = field.ident;
-                terms.push(articles_call(field, private, max, quote!(items_len(&self.#ident))));
-            }
-            Segment::Optional { field, body } => {
-                let ident = field.ident;
-                let body = length(body, private, max);
-                terms.push(quote! {
-                    match &self.#ident {
-                        ::core::option::Option::Some(__value) => #body,
-                        ::core::option::Option::None => 0usize,
-                    }
-                });
-            }
-        }
-    }
-    quote!(#constant #(+ #terms)*)
 }
 
 /// The names of the struct's type and const parameters: a field type that mentions one gets its
@@ -530,10 +305,8 @@ fn implementation(
     }
 }
 
-/// The emitter of `elements` of `kind`, inside `<root>`: the expression of its length, its
-/// writes, and the bounds its values need.
 /// The segments of `elements` of `kind` inside `<root>`, merged, and the bounds their values
-/// need: what a reply's and an article's emitters are generated from.
+/// need.
 struct Emitter<'f> {
     segments: Vec<Segment<'f>>,
     predicates: Vec<WherePredicate>,
@@ -567,204 +340,82 @@ fn reply_struct(
     private: &TokenStream,
 ) -> TokenStream {
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
-    let length = length(&segments, private, max);
-    let Scanned { reads, clean_length, room, scans, length: scanned_length, writes } = scanned(&segments, private, max);
-    let room = room.map(|room| {
+    let pieces = lower(&segments, private, max);
+    let emit = implementation(
+        input,
+        quote!(#private::Emit),
+        predicates.clone(),
         quote! {
-            if #private::write_in_room(__sink, #clean_length, |__room: &mut #private::Room<'_>| #room) {
-                return ::core::result::Result::Ok(());
+            #[inline]
+            fn emit<__O: #private::Output>(&self, __out: __O) -> ::core::result::Result<__O, __O::Error> {
+                #pieces
+                ::core::result::Result::Ok(__out)
             }
-        }
-    });
-    implementation(
+        },
+    );
+    let reply = implementation(
         input,
         quote!(#private::PassiveReply),
         predicates,
         quote! {
             #[inline]
             fn encoded_len(&self) -> usize {
-                #length
+                #private::encoded_len(self)
             }
 
+            #[inline]
             fn write_to<__S: #private::Sink + ?::core::marker::Sized>(
                 &self,
                 __sink: &mut __S,
             ) -> ::core::result::Result<(), __S::Error> {
-                #reads
-                #room
-                #scans
-                #private::Sink::reserve(__sink, #scanned_length)?;
-                #writes
-                ::core::result::Result::Ok(())
+                #private::write_to(self, __sink)
             }
 
+            #[inline]
             fn to_xml(&self) -> #private::String {
                 #private::to_xml(self)
             }
         },
-    )
+    );
+    quote!(#emit #reply)
 }
 
+/// An article gives its values; the reply that holds it writes the `<item>`.
 fn article_struct(input: &Input, mapping: &Mapping, private: &TokenStream) -> TokenStream {
-    // An article's elements are all text, so the kind they are read in doesn't matter; news is theirs.
-    let news = reply_schema::kind("news").expect("the schema has news");
-    let Emitter { segments, predicates } = emitter(input, ITEM, news, ARTICLE, mapping, private, 0);
-    let length = length(&segments, private, 0);
-    let writes = writes(&segments, private, 0);
-    // Any other shape of article (none the schema allows) keeps the trait's defaults.
-    let scanned = item_scan(&segments, private).map(|ItemScan { scan, write, clean_len, room }| {
-        quote! {
-            #[inline]
-            fn clean_item_len(&self) -> usize {
-                #clean_len
-            }
-
-            #[cfg_attr(debug_assertions, inline)]
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            fn write_item_in_room(&self, __room: &mut #private::Room<'_>) -> bool {
-                #room
-            }
-
-            #[inline]
-            fn scan_item(&self) -> #private::ItemScan<'_> {
-                #scan
-            }
-
-            #[inline]
-            fn write_scanned_item<__S: #private::Sink + ?::core::marker::Sized>(
-                &self,
-                __sink: &mut __S,
-                __scan: &#private::ItemScan<'_>,
-            ) -> ::core::result::Result<(), __S::Error> {
-                #write
-                ::core::result::Result::Ok(())
-            }
+    let params = type_params(input);
+    let mut predicates: Vec<WherePredicate> = Vec::new();
+    let accessors = ARTICLE.iter().filter_map(|element| {
+        let field = mapping.get(element)?;
+        let ident = field.ident;
+        let accessor = Ident::new(element.field, Span::call_site());
+        let ty = field.option_inner().unwrap_or(field.ty);
+        if mentions(ty.to_token_stream(), &params) {
+            predicates.push(syn::parse_quote_spanned!(ty.span()=> #ty: #private::TextValue));
         }
-    });
-    implementation(
-        input,
-        quote!(#private::NewsArticle),
-        predicates,
-        quote! {
-            #[inline]
-            fn item_len(&self) -> usize {
-                #length
-            }
-
-            fn write_item<__S: #private::Sink + ?::core::marker::Sized>(
-                &self,
-                __sink: &mut __S,
-            ) -> ::core::result::Result<(), __S::Error> {
-                #writes
-                ::core::result::Result::Ok(())
-            }
-
-            #scanned
-        },
-    )
-}
-
-/// An article's `scan_item` and `write_scanned_item`: each text value gets a slot of the
-/// `ItemScan`, in order, holding the value and its scan, so the writing copies a clean value as
-/// it is and never reads a field twice. `None` for segments of another shape than an article's
-/// (literals, and text values alone or inside an optional element), or more values than slots.
-///
-/// Also its `clean_item_len` and `write_item_in_room`, the way of a reply written into room its
-/// sink already has: `clean_len` adds each value's length to `__len`, `room` copies the pieces.
-struct ItemScan {
-    scan: TokenStream,
-    write: TokenStream,
-    clean_len: TokenStream,
-    room: TokenStream,
-}
-
-fn item_scan(segments: &[Segment], private: &TokenStream) -> Option<ItemScan> {
-    let mut constant = 0usize;
-    let mut scan = TokenStream::new();
-    let mut write = TokenStream::new();
-    let mut clean_len = TokenStream::new();
-    let mut room = Vec::new();
-    let mut slot = 0usize;
-    // The statements that fill slot `slot` from the text expression `text` and add
-    // `extra + its length` to `__len`, and the write of the slot between `before` and `after`.
-    let mut fill = |text: TokenStream, extra: usize, before: &str, after: &str| {
-        let at = slot;
-        slot += 1;
-        let fill = quote! {
-            let __text: &str = #text;
-            let __scanned = #private::scan(__text);
-            __len += #extra + __scanned.len;
-            __values[#at] = ::core::option::Option::Some((__text, __scanned.clean));
-        };
-        let write = quote! {
-            if let ::core::option::Option::Some((__text, __clean)) = __scan.values[#at] {
-                #private::Sink::write_str(__sink, #before)?;
-                #private::write_clean_or_escaped(__sink, __text, __clean)?;
-                #private::Sink::write_str(__sink, #after)?;
-            }
-        };
-        (fill, write)
-    };
-    for segment in segments {
-        match segment {
-            Literal(literal) => {
-                constant += literal.len();
-                write.extend(quote!(#private::Sink::write_str(__sink, #literal)?;));
-                room.push(quote!(__room.copy(#literal)));
-            }
-            Segment::Text { ty, value } => {
-                let text = quote_spanned!(ty.span()=> #private::text(#value));
-                let (f, w) = fill(text.clone(), 0, "", "");
-                scan.extend(quote!({ #f }));
-                write.extend(w);
-                clean_len.extend(quote!(__len += #text.len();));
-                room.push(quote!(__room.item_text(#text)));
-            }
-            // An optional element: its literals and its one value.
-            Segment::Optional { field, body } => {
-                let [Literal(before), Segment::Text { ty, value }, Literal(after)] = body.as_slice() else {
-                    return None;
-                };
-                let ident = field.ident;
-                let text = quote_spanned!(ty.span()=> #private::text(#value));
-                let extra = before.len() + after.len();
-                let (f, w) = fill(text.clone(), extra, before, after);
-                scan.extend(quote! {
-                    if let ::core::option::Option::Some(__value) = &self.#ident { #f }
-                });
-                write.extend(w);
-                clean_len.extend(quote! {
-                    if let ::core::option::Option::Some(__value) = &self.#ident {
-                        __len += #extra + #text.len();
-                    }
-                });
-                room.push(quote! {
+        let value = match field.option_inner() {
+            Some(inner) => {
+                let text = quote_spanned!(inner.span()=> #private::text(__value));
+                quote! {
                     match &self.#ident {
-                        ::core::option::Option::Some(__value) => {
-                            __room.copy(#before) && __room.item_text(#text) && __room.copy(#after)
-                        }
-                        ::core::option::Option::None => true,
+                        ::core::option::Option::Some(__value) => ::core::option::Option::Some(#text),
+                        ::core::option::Option::None => ::core::option::Option::None,
                     }
-                });
+                }
             }
-            Segment::CreateTime(_) | Segment::ArticleCount(_) | Segment::Items(_) => return None,
-        }
-    }
-    if slot > reply_schema::ARTICLE.len() {
-        return None;
-    }
-    let scan = quote! {
-        let mut __len: usize = #constant;
-        let mut __values = [::core::option::Option::None; #private::ItemScan::VALUES];
-        #scan
-        #private::ItemScan { len: __len, values: __values }
-    };
-    let clean_len = quote! {
-        let mut __len: usize = #constant;
-        #clean_len
-        __len
-    };
-    Some(ItemScan { scan, write, clean_len, room: all(room) })
+            None => {
+                let text = quote_spanned!(field.ty.span()=> #private::text(&self.#ident));
+                quote!(::core::option::Option::Some(#text))
+            }
+        };
+        Some(quote! {
+            #[inline]
+            fn #accessor(&self) -> ::core::option::Option<&str> {
+                #value
+            }
+        })
+    });
+    let accessors: TokenStream = accessors.collect();
+    implementation(input, quote!(#private::NewsArticle), predicates, accessors)
 }
 
 fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> TokenStream {
@@ -782,6 +433,7 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
     // Spanned on the variant's type, so a type that is not a reply is reported there, once.
     let lengths = variants.iter().map(|v| respan(quote!(#private::PassiveReply::encoded_len(#value)), v.ty.span()));
     let writes = variants.iter().map(|v| respan(quote!(#private::PassiveReply::write_to(#value, __sink)), v.ty.span()));
+    let to_xmls = variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_xml(#value)), v.ty.span()));
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -800,6 +452,13 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
             ) -> ::core::result::Result<(), __S::Error> {
                 match self {
                     #(Self::#names(#value) => #writes,)*
+                }
+            }
+
+            #[inline]
+            fn to_xml(&self) -> #private::String {
+                match self {
+                    #(Self::#names(#value) => #to_xmls,)*
                 }
             }
         },

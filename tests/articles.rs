@@ -1,28 +1,21 @@
-//! The one scan per article of a news reply (`NewsArticle::scan_item`, `ArticleList::scan_items`)
-//! in the cases the derive doesn't make: an article implemented by hand, a list that breaks its
-//! contract, and a text value that changes between calls.
+//! News articles in the cases the derive doesn't make: an article implemented by hand, a list
+//! that breaks its bound, and a text value that changes between calls.
 
 use std::cell::Cell;
 
-use passive_reply::{Article, ArticleList, Articles, News, NewsArticle, PassiveReply, Sink, SliceSink, TextValue};
+use passive_reply::{Article, ArticleList, Articles, News, NewsArticle, PassiveReply, SliceSink, TextValue};
 
 mod common;
 use common::parse;
 
-/// An article implemented by hand, without the derive: only `item_len` and `write_item`.
+/// An article implemented by hand, without the derive: a title and nothing else.
 struct Handmade {
     title: &'static str,
 }
 
 impl NewsArticle for Handmade {
-    fn item_len(&self) -> usize {
-        "<item><Title><![CDATA[".len() + self.title.len() + "]]></Title></item>".len()
-    }
-
-    fn write_item<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        sink.write_str("<item><Title><![CDATA[")?;
-        sink.write_str(self.title)?;
-        sink.write_str("]]></Title></item>")
+    fn title(&self) -> Option<&str> {
+        Some(self.title)
     }
 }
 
@@ -35,28 +28,51 @@ struct HandmadeNews {
     articles: [Handmade; 2],
 }
 
-#[test]
-fn a_handmade_article_is_written_by_its_own_methods() {
-    let reply = HandmadeNews {
+fn handmade(first: &'static str, second: &'static str) -> HandmadeNews {
+    HandmadeNews {
         to_user_name: "toUser",
         from_user_name: "fromUser",
         create_time: 12345678,
-        articles: [Handmade { title: "title1" }, Handmade { title: "title" }],
-    };
-    // The standard message with the same titles, which tests/golden.rs holds to the seed.
-    let mut articles = Articles::new(Article::new().title("title1"));
-    articles.push(Article::new().title("title")).unwrap();
-    let standard = News::new("toUser", "fromUser", articles).with_create_time(12345678).to_xml();
+        articles: [Handmade { title: first }, Handmade { title: second }],
+    }
+}
 
+/// The standard message with the same titles, which tests/golden.rs holds to the seed.
+fn standard(first: &str, second: &str) -> String {
+    let mut articles = Articles::new(Article::new().title(first));
+    articles.push(Article::new().title(second)).unwrap();
+    News::new("toUser", "fromUser", articles).with_create_time(12345678).to_xml()
+}
+
+#[test]
+fn a_handmade_article_is_written_like_a_derived_one() {
+    let reply = handmade("title1", "title");
+    let expected = standard("title1", "title");
     let mut buf = Vec::new();
     reply.write_to(&mut buf).unwrap();
-    assert_eq!(String::from_utf8(buf).unwrap(), standard);
-    // Into room the buffer already has: the handmade article writes itself into it.
+    assert_eq!(String::from_utf8(buf).unwrap(), expected);
     let mut roomy = Vec::with_capacity(4096);
     reply.write_to(&mut roomy).unwrap();
-    assert_eq!(String::from_utf8(roomy).unwrap(), standard);
-    assert_eq!(reply.to_xml(), standard);
-    assert_eq!(reply.encoded_len(), standard.len());
+    assert_eq!(String::from_utf8(roomy).unwrap(), expected);
+    assert_eq!(reply.to_xml(), expected);
+    assert_eq!(reply.encoded_len(), expected.len());
+}
+
+#[test]
+fn a_handmade_article_is_escaped() {
+    // It gives values; the reply writes them, and escapes them, whatever they hold.
+    let reply = handmade("a]]><b>", "\u{1}\u{FFFF}");
+    let expected = standard("a]]><b>", "\u{1}\u{FFFF}");
+    assert!(expected.contains("<Title><![CDATA[a]]]]><![CDATA[><b>]]></Title>"), "{expected}");
+    assert!(expected.contains("<Title><![CDATA[\u{FFFD}\u{FFFD}]]></Title>"), "{expected}");
+    assert_eq!(reply.to_xml(), expected);
+    let mut exact = vec![0u8; expected.len()];
+    let mut sink = SliceSink::new(&mut exact);
+    reply.write_to(&mut sink).unwrap();
+    assert_eq!(sink.as_str(), expected);
+    let titles: Vec<_> = parse(&expected).into_iter().filter(|(path, _)| path == "xml/Articles/item/Title").collect();
+    assert_eq!(titles.len(), 2);
+    assert_eq!(titles[0].1.as_deref(), Some("a]]><b>"));
 }
 
 /// A list that breaks `ArticleList`'s contract: it claims at most 10 and gives 12.
@@ -140,8 +156,8 @@ fn a_value_that_changes_between_calls_is_still_escaped() {
         create_time: 1,
         articles: [article(), article()],
     };
-    // Without room (scanned first) and with room (checked as copied; an article's values are
-    // read once for its length and again to be written), in turn.
+    // Without room (grown to the length the values gave when they were counted, then written
+    // with what they give then) and with room, in turn.
     for round in 0..8 {
         let mut buf = if round % 2 == 0 { Vec::new() } else { Vec::with_capacity(4096) };
         reply.write_to(&mut buf).unwrap();

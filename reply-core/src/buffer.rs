@@ -1,0 +1,319 @@
+//! Writing a reply straight into the spare capacity of a `Vec<u8>` or a `String`.
+//!
+//! A [`Cursor`] is the only thing that writes there. It holds the part of the spare capacity not
+//! yet written, as `&mut [MaybeUninit<u8>]` (never as `&mut [u8]`: those bytes are not
+//! initialized), and moves past bytes only after it has written them: each of its methods takes
+//! it by value, writes a whole piece into the start of its room, and gives back a cursor over
+//! what is left after the piece. So every byte before a cursor's room is initialized, and holds
+//! whole pieces of UTF-8 (static text, a value escaped, digits), whatever happens: a cursor that
+//! a panic drops is gone, and a reply's writer can't give one back without having written.
+//!
+//! [`Buffer::write`] lends the spare capacity to a reply's writer as a cursor, and sets the
+//! length past what the cursor it gets back has written: the one `unsafe` step.
+
+use core::convert::Infallible;
+use core::mem::MaybeUninit;
+
+use crate::Sink;
+use crate::cdata::{self, CopyChecked, NoRoom, PerValue};
+use crate::emit::{CleanLength, Emit, Output, SinkOutput, encoded_len};
+use crate::news::{NewsArticle, write_items};
+use crate::value::UnixSeconds;
+
+/// What proves that a call of [`Sink::buffer`](crate::Sink) comes from this crate: it can't be
+/// named or made elsewhere, so no other crate can override that method or call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Token(());
+
+impl Token {
+    pub(crate) const fn new() -> Self {
+        Token(())
+    }
+}
+
+/// A `Vec<u8>`, or the bytes of a `String`, that only grow by whole UTF-8 strings: what a
+/// `Vec<u8>` or `String` sink lends a derived reply through [`Sink::buffer`](crate::Sink).
+#[derive(Debug)]
+pub struct Buffer<'a> {
+    vec: &'a mut Vec<u8>,
+}
+
+/// How a [`Buffer`] grows when the reply needs more room than it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Growth {
+    /// As a `Vec` grows: for a buffer written into again and again.
+    Amortized,
+    /// To exactly the reply's length, replacing the allocation rather than copying it: for a new
+    /// buffer that will hold this reply only (`to_xml`).
+    Exact,
+}
+
+impl<'a> Buffer<'a> {
+    pub(crate) fn of_vec(vec: &'a mut Vec<u8>) -> Self {
+        Buffer { vec }
+    }
+
+    #[allow(unsafe_code)]
+    pub(crate) fn of_string(string: &'a mut String) -> Self {
+        // SAFETY: a `Buffer` only ever appends whole `&str`s (`write_str`) and what a `Cursor`
+        // wrote (whole pieces of UTF-8, see `write_in_room`), so the string stays UTF-8.
+        Buffer { vec: unsafe { string.as_mut_vec() } }
+    }
+
+    /// This buffer, for a shorter while.
+    pub(crate) fn reborrow(&mut self) -> Buffer<'_> {
+        Buffer { vec: self.vec }
+    }
+
+    /// Appends `reply`. First into the room the buffer has, grown to the reply's length if none
+    /// of its values needs escaping: each value is checked as it is copied, and one that needs
+    /// escaping is escaped where it stands if the room allows. When it doesn't, the room is grown
+    /// to the exact length, and the reply written again. (A third time, piece by piece, only
+    /// if the reply's values changed between the two: a `TextValue` that doesn't give the same
+    /// text twice.)
+    pub(crate) fn write<R: Emit + ?Sized>(&mut self, reply: &R, growth: Growth) {
+        let Ok(CleanLength(clean)) = reply.emit(CleanLength(0));
+        self.grow(clean, growth);
+        if self.write_in_room(reply) {
+            return;
+        }
+        self.grow(encoded_len(reply), growth);
+        if self.write_in_room(reply) {
+            return;
+        }
+        let Ok(_) = reply.emit(SinkOutput(self));
+    }
+
+    #[inline]
+    fn grow(&mut self, additional: usize, growth: Growth) {
+        match growth {
+            Growth::Amortized => self.vec.reserve(additional),
+            Growth::Exact if self.vec.is_empty() && self.vec.capacity() < additional => {
+                *self.vec = Vec::with_capacity(additional);
+            }
+            Growth::Exact => self.vec.reserve_exact(additional),
+        }
+    }
+
+    /// Writes `reply` into the spare capacity; keeps it if all of it fit.
+    #[allow(unsafe_code)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn write_in_room<R: Emit + ?Sized>(&mut self, reply: &R) -> bool {
+        let len = self.vec.len();
+        let spare = self.vec.spare_capacity_mut();
+        let (room, end) = (spare.len(), spare.as_ptr_range().end);
+        match reply.emit(Cursor { rest: spare, copies: PerValue }) {
+            // The cursor that comes back is one this room was lent as, or one made from it: the
+            // only cursors there are were made here, and a reply's writer is generic over its
+            // output, so it has no other. Its room ends where the spare capacity ends; compared
+            // all the same, for two instructions.
+            Ok(cursor) if cursor.rest.as_ptr_range().end == end && cursor.rest.len() <= room => {
+                let written = room - cursor.rest.len();
+                // SAFETY: the `written` bytes after `len` are the start of the spare capacity,
+                // so within it, and the cursor has written every one of them (see the module's
+                // documentation: a cursor's room starts past what it has written), as whole
+                // pieces of UTF-8.
+                unsafe { self.vec.set_len(len + written) };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Sink for Buffer<'_> {
+    type Error = Infallible;
+
+    #[inline]
+    fn reserve(&mut self, additional: usize) -> Result<(), Infallible> {
+        self.vec.reserve(additional);
+        Ok(())
+    }
+
+    #[inline]
+    fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
+        self.vec.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn buffer(&mut self, _: Token) -> Option<Buffer<'_>> {
+        Some(self.reborrow())
+    }
+}
+
+/// The write-only cursor over a [`Buffer`]'s spare capacity: see the module's documentation.
+/// `C` says how it copies a value and checks it: [`PerValue`], short values inline and long ones
+/// by a call to the widest vectors; or, in code compiled for AVX2 (a news reply's articles),
+/// with AVX2 inline.
+pub(crate) struct Cursor<'a, C = PerValue> {
+    /// The room not yet written.
+    rest: &'a mut [MaybeUninit<u8>],
+    copies: C,
+}
+
+impl<'a, C: CopyChecked> Cursor<'a, C> {
+    /// The cursor past the first `n` bytes of its room, which the caller has written.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn past(rest: &'a mut [MaybeUninit<u8>], n: usize, copies: C) -> Self {
+        Cursor { rest: &mut rest[n..], copies }
+    }
+}
+
+impl<C: CopyChecked> Output for Cursor<'_, C> {
+    type Error = NoRoom;
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn literal(self, s: &'static str) -> Result<Self, NoRoom> {
+        let (head, rest) = self.rest.split_at_mut_checked(s.len()).ok_or(NoRoom)?;
+        head.write_copy_of_slice(s.as_bytes());
+        Ok(Cursor { rest, copies: self.copies })
+    }
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn text(self, s: &str) -> Result<Self, NoRoom> {
+        let Cursor { rest, copies } = self;
+        // Escaping never makes a value shorter.
+        let Some(head) = rest.get_mut(..s.len()) else {
+            return Err(NoRoom);
+        };
+        match copies.copy_checked(head, s.as_bytes()) {
+            None => Ok(Cursor::past(rest, s.len(), copies)),
+            Some(from) => {
+                let written = cdata::escape_into(rest, s, from)?;
+                Ok(Cursor::past(rest, written, copies))
+            }
+        }
+    }
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn decimal(self, n: UnixSeconds) -> Result<Self, NoRoom> {
+        let (head, rest) = self.rest.split_at_mut_checked(n.decimal_len()).ok_or(NoRoom)?;
+        n.write_decimal(head);
+        Ok(Cursor { rest, copies: self.copies })
+    }
+
+    /// A news reply's articles, where the CPU has AVX2, in code compiled for it, each value's
+    /// copy inlined into the loop over them (forty values of thirty to a hundred bytes: a call
+    /// each, out to the widest vectors, cost more than the copies).
+    #[inline]
+    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, NoRoom> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(cpu) = cdata::Avx2Cpu::get()
+            && C::PER_VALUE
+        {
+            let Cursor { rest, copies } = self;
+            // Inlined into the function compiled for AVX2, so that it is compiled for AVX2 too.
+            let wide = cpu.run(
+                #[cfg_attr(not(debug_assertions), inline(always))]
+                || write_items(Cursor { rest, copies: cdata::InAvx2(cpu) }, articles),
+            )?;
+            return Ok(Cursor { rest: wide.rest, copies });
+        }
+        write_items(self, articles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::Length;
+
+    /// A reply of literal pieces and values, for the tests: `Ok` pieces are literals, `Err`
+    /// ones values.
+    struct Pieces<'a>(&'a [Result<&'static str, &'a str>]);
+
+    impl Emit for Pieces<'_> {
+        fn emit<O: Output>(&self, mut out: O) -> Result<O, O::Error> {
+            for piece in self.0 {
+                out = match piece {
+                    Ok(literal) => out.literal(literal)?,
+                    Err(value) => out.text(value)?,
+                };
+            }
+            Ok(out)
+        }
+    }
+
+    fn written(pieces: &[Result<&'static str, &str>], capacity: usize) -> Vec<u8> {
+        let mut vec = Vec::with_capacity(capacity);
+        vec.extend_from_slice(b"<xml>");
+        Buffer::of_vec(&mut vec).write(&Pieces(pieces), Growth::Amortized);
+        vec
+    }
+
+    #[test]
+    fn pieces_are_written_in_room_or_after_growing() {
+        let pieces = [Ok("<a>"), Err("你好"), Ok("</a>"), Err("a]]>b\u{1}"), Ok("!")];
+        let expected = "<xml><a>你好</a>a]]]]><![CDATA[>b\u{FFFD}!";
+        assert_eq!(Pieces(&pieces).emit(Length(0)), Ok(Length(expected.len() - 5)));
+        // With room for all of it, escaped where it stands; for its clean length only, grown
+        // and written again; with none, grown.
+        for capacity in [0, 5, 20, 24, expected.len() - 1, expected.len(), 1000] {
+            assert_eq!(written(&pieces, capacity), expected.as_bytes(), "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn a_string_stays_text() {
+        let mut string = String::from("前");
+        Buffer::of_string(&mut string).write(&Pieces(&[Err("\u{FFFF}中"), Ok("后")]), Growth::Exact);
+        assert_eq!(string, "前\u{FFFD}中后");
+        let mut fresh = String::new();
+        Buffer::of_string(&mut fresh).write(&Pieces(&[Err("a]]>"), Ok("b")]), Growth::Exact);
+        assert_eq!((fresh.as_str(), fresh.capacity()), ("a]]]]><![CDATA[>b", 17));
+    }
+
+    /// A reply whose writer copies a piece, then panics in the middle of another (a `TextValue`
+    /// that panics, say) and catches it: it has no cursor left to give back, so it can only
+    /// panic again, and the buffer keeps nothing.
+    struct CatchesAPanic;
+
+    impl Emit for CatchesAPanic {
+        fn emit<O: Output>(&self, out: O) -> Result<O, O::Error> {
+            let out = out.literal("<a>")?;
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let out = out.literal("<b>");
+                if out.is_ok() {
+                    panic!("in the middle of a reply");
+                }
+                out
+            }));
+            match caught {
+                Ok(out) => out,
+                Err(_) => panic!("the writer lost its cursor"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_writer_that_panics_leaves_nothing() {
+        let mut vec = Vec::with_capacity(64);
+        vec.extend_from_slice(b"<xml>");
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Buffer::of_vec(&mut vec).write(&CatchesAPanic, Growth::Amortized)
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(vec, b"<xml>");
+    }
+
+    #[test]
+    fn numbers_are_written_as_digits() {
+        struct Number(u64);
+        impl Emit for Number {
+            fn emit<O: Output>(&self, out: O) -> Result<O, O::Error> {
+                out.literal("<n>")?.decimal(UnixSeconds::from_u64(self.0))?.literal("</n>")
+            }
+        }
+        for n in [0, 7, 10, 99, 1_700_000_000, u64::MAX] {
+            let mut vec = Vec::with_capacity(64);
+            Buffer::of_vec(&mut vec).write(&Number(n), Growth::Amortized);
+            assert_eq!(vec, format!("<n>{n}</n>").as_bytes());
+        }
+    }
+}

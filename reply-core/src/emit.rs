@@ -1,0 +1,152 @@
+//! What a derived reply is made of, and the ways of writing it.
+//!
+//! `#[derive(PassiveReply)]` lowers a struct to one function, [`Emit::emit`], which hands its
+//! pieces in order to an [`Output`]: static text, its values to escape, its numbers. Every way of
+//! writing the reply is that one function with another output, so the length it reports and the
+//! bytes it writes come from the same code and can't disagree:
+//!
+//! - [`Length`], the exact length (`encoded_len`), and [`CleanLength`], the length if no value
+//!   needs escaping (the room to try first);
+//! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
+//!   room the sink has and checks each value as it copies it;
+//! - [`SinkOutput`], any other sink, piece by piece.
+
+use core::convert::Infallible;
+
+use crate::buffer::{Buffer, Growth, Token};
+use crate::cdata;
+use crate::news::{NewsArticle, write_items};
+use crate::sink::Sink;
+use crate::value::{DecimalBuf, UnixSeconds};
+
+/// What a reply's pieces are handed to, in order. Not a public API.
+pub trait Output: Sized {
+    /// What stops the writing.
+    type Error;
+
+    /// Static text, written as it is.
+    fn literal(self, s: &'static str) -> Result<Self, Self::Error>;
+
+    /// A value, escaped as the content of a CDATA section ([`cdata`]).
+    fn text(self, s: &str) -> Result<Self, Self::Error>;
+
+    /// A number, in decimal.
+    fn decimal(self, n: UnixSeconds) -> Result<Self, Self::Error>;
+
+    /// The `<item>`s of a news reply's articles: each article's pieces, in order.
+    #[inline]
+    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Self::Error> {
+        write_items(self, articles)
+    }
+}
+
+/// A reply as the pieces [`Output`] takes: what `#[derive(PassiveReply)]` implements. Not a
+/// public API.
+pub trait Emit {
+    /// Hands the reply's pieces to `out`, in order.
+    fn emit<O: Output>(&self, out: O) -> Result<O, O::Error>;
+}
+
+/// The number of bytes a reply writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Length(pub(crate) usize);
+
+impl Output for Length {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
+        Ok(Length(self.0 + s.len()))
+    }
+
+    #[inline]
+    fn text(self, s: &str) -> Result<Self, Infallible> {
+        Ok(Length(self.0 + cdata::escaped_len(s)))
+    }
+
+    #[inline(always)]
+    fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
+        Ok(Length(self.0 + n.decimal_len()))
+    }
+}
+
+/// The number of bytes a reply writes when none of its values needs escaping: each value is
+/// counted as it is, without looking at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CleanLength(pub(crate) usize);
+
+impl Output for CleanLength {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
+        Ok(CleanLength(self.0 + s.len()))
+    }
+
+    #[inline(always)]
+    fn text(self, s: &str) -> Result<Self, Infallible> {
+        Ok(CleanLength(self.0 + s.len()))
+    }
+
+    #[inline(always)]
+    fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
+        Ok(CleanLength(self.0 + n.decimal_len()))
+    }
+}
+
+/// Any sink, written piece by piece.
+pub(crate) struct SinkOutput<'s, S: ?Sized>(pub(crate) &'s mut S);
+
+impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
+    type Error = S::Error;
+
+    #[inline]
+    fn literal(self, s: &'static str) -> Result<Self, S::Error> {
+        self.0.write_str(s)?;
+        Ok(self)
+    }
+
+    #[inline]
+    fn text(self, s: &str) -> Result<Self, S::Error> {
+        cdata::write_escaped(self.0, s)?;
+        Ok(self)
+    }
+
+    #[inline]
+    fn decimal(self, n: UnixSeconds) -> Result<Self, S::Error> {
+        self.0.write_str(n.decimal(&mut DecimalBuf::new()))?;
+        Ok(self)
+    }
+}
+
+/// A derived reply's `encoded_len`.
+#[inline]
+pub fn encoded_len<R: Emit + ?Sized>(reply: &R) -> usize {
+    let Ok(Length(len)) = reply.emit(Length(0));
+    len
+}
+
+/// A derived reply's `write_to`: into the room of a `Vec<u8>` or `String` sink, or, for any other
+/// sink, its exact length reserved, then piece by piece.
+#[inline]
+pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    match sink.buffer(Token::new()) {
+        Some(mut buffer) => {
+            buffer.write(reply, Growth::Amortized);
+            Ok(())
+        }
+        None => {
+            sink.reserve(encoded_len(reply))?;
+            reply.emit(SinkOutput(sink)).map(drop)
+        }
+    }
+}
+
+/// A derived reply's `to_xml`: one allocation, of the reply's length when none of its values
+/// needs escaping, written into like any `String` (one more, of the exact length, when one does).
+#[inline]
+pub fn to_xml<R: Emit + ?Sized>(reply: &R) -> String {
+    let mut xml = String::new();
+    Buffer::of_string(&mut xml).write(reply, Growth::Exact);
+    xml
+}
