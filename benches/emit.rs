@@ -20,7 +20,14 @@ use serde::{Deserialize, Serialize};
 
 mod payloads;
 
-use payloads::{Digest, Hello, hostile_text, long_text, news, short_text};
+use payloads::{Digest, Hello, hostile_text, long_text, long_text_6k, news, short_text};
+
+/// Measures `write` again with the 16-lane vectors (SSE2) forced, as on a CPU without AVX2.
+fn sse2_forced(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, mut write: impl FnMut()) {
+    passive_reply::__private::force_narrow_vectors(true);
+    group.bench_function("derived: write_to reused Vec, SSE2 forced", |b| b.iter(&mut write));
+    passive_reply::__private::force_narrow_vectors(false);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The contenders that write.
@@ -181,13 +188,13 @@ fn text_payload(c: &mut Criterion, name: &str, reply: &Hello) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(expected.len() as u64));
     let mut buf = Vec::with_capacity(expected.len() * 2);
-    group.bench_function("derived: write_to reused Vec", |b| {
-        b.iter(|| {
-            buf.clear();
-            black_box(reply).write_to(&mut buf).unwrap();
-            black_box(&buf);
-        })
-    });
+    let mut write = || {
+        buf.clear();
+        black_box(reply).write_to(&mut buf).unwrap();
+        black_box(&buf);
+    };
+    group.bench_function("derived: write_to reused Vec", |b| b.iter(&mut write));
+    sse2_forced(&mut group, &mut write);
     group.bench_function("derived: to_xml", |b| b.iter(|| black_box(black_box(reply).to_xml())));
     group.bench_function("memcpy of the known output", |b| {
         b.iter(|| {
@@ -229,13 +236,13 @@ fn news_payload(c: &mut Criterion) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(expected.len() as u64));
     let mut buf = Vec::with_capacity(expected.len() * 2);
-    group.bench_function("derived: write_to reused Vec", |b| {
-        b.iter(|| {
-            buf.clear();
-            black_box(&reply).write_to(&mut buf).unwrap();
-            black_box(&buf);
-        })
-    });
+    let mut write = || {
+        buf.clear();
+        black_box(&reply).write_to(&mut buf).unwrap();
+        black_box(&buf);
+    };
+    group.bench_function("derived: write_to reused Vec", |b| b.iter(&mut write));
+    sse2_forced(&mut group, &mut write);
     group.bench_function("derived: to_xml", |b| b.iter(|| black_box(black_box(&reply).to_xml())));
     group.bench_function("memcpy of the known output", |b| {
         b.iter(|| {
@@ -287,6 +294,7 @@ fn parse_payload(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     text_payload(c, "short text", &short_text());
     text_payload(c, "4 KB text", &long_text());
+    text_payload(c, "6 KB text", &long_text_6k());
     text_payload(c, "hostile text", &hostile_text());
     news_payload(c);
     parse_payload(c);

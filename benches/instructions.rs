@@ -2,7 +2,8 @@
 //! which, unlike time on this VM, gives the same figure from one run to the next:
 //! `bash benches/instructions.sh` prints the instructions per reply of each payload.
 //!
-//! Run alone: `cargo bench --bench instructions -- <short|long|hostile|news> <count>`.
+//! Run alone: `cargo bench --bench instructions -- <short|long|long6|hostile|news> <count> [sse2]`
+//! (`sse2`: with the 16-lane vectors forced, as on a CPU without AVX2).
 
 use std::hint::black_box;
 
@@ -22,11 +23,13 @@ fn write_many(reply: &impl PassiveReply, count: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let count = args.get(1).and_then(|c| c.parse().ok()).unwrap_or(10_000);
+    passive_reply::__private::force_narrow_vectors(args.get(2).is_some_and(|a| a == "sse2"));
     match args.first().map(String::as_str) {
         Some("short") => write_many(&payloads::short_text(), count),
         Some("long") => write_many(&payloads::long_text(), count),
+        Some("long6") => write_many(&payloads::long_text_6k(), count),
         Some("hostile") => write_many(&payloads::hostile_text(), count),
         Some("news") => write_many(&payloads::news(), count),
-        _ => eprintln!("usage: instructions <short|long|hostile|news> [count]"),
+        _ => eprintln!("usage: instructions <short|long|long6|hostile|news> [count] [sse2]"),
     }
 }

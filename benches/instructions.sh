@@ -2,21 +2,23 @@
 # Instructions per derived `write_to` of each benchmark payload, counted by callgrind: the same
 # figure from one run to the next, where time on a shared VM is not. Needs valgrind.
 #
-#   bash benches/instructions.sh [count]      (default 20000 replies per payload)
+#   bash benches/instructions.sh [count] [sse2]   (default 20000 replies per payload; `sse2`:
+#                                                 with the 16-lane vectors forced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 count=${1:-20000}
+vectors=${2:-}
 binary=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*instructions[^"]*"' | tail -1 | cut -d'"' -f4)
 
 # Instructions of a whole run of `count` replies of payload `$1`.
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" 2>&1 |
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" $vectors 2>&1 |
         awk '/Collected/ { print $4 }'
 }
 
-for payload in short long hostile news; do
+for payload in short long long6 hostile news; do
     # The run with no reply is the program's own cost, taken off.
     base=$(instructions "$payload" 0)
     total=$(instructions "$payload" "$count")

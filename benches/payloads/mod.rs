@@ -48,6 +48,24 @@ pub fn long_text() -> Hello<'static> {
     hello(content)
 }
 
+/// 6 KB of Chinese, a fullwidth punctuation mark every twenty characters (each starts with the
+/// byte EF, as U+FFFE and U+FFFF do).
+pub fn long_text_6k() -> Hello<'static> {
+    let characters: Vec<char> =
+        "被动回复消息在五秒内返回超时则回复空串图文消息最多十条公众号的服务器收到用户发送的消息后".chars().collect();
+    let marks = ['，', '。', '！', '？', '；', '：', '、', '（', '）'];
+    let mut content = String::new();
+    let mut i = 0;
+    while content.len() < 6 * 1024 {
+        content.push(characters[i % characters.len()]);
+        i += 1;
+        if i % 20 == 0 {
+            content.push(marks[(i / 20) % marks.len()]);
+        }
+    }
+    hello(content)
+}
+
 /// Dense with what must be escaped: `]]>`, C0 controls, U+FFFF.
 pub fn hostile_text() -> Hello<'static> {
     let mut content = String::new();

@@ -40,8 +40,9 @@ use ::axum::http::{StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::get;
 
+use crate::incoming::{Incoming, ParseOptions};
+use crate::reply::PassiveReply;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, ReplyStore, RetryGuard, within};
-use crate::{Incoming, ParseOptions, PassiveReply};
 
 /// The content type of a reply.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -258,7 +259,7 @@ where
     let handler = endpoint.handler.clone();
     let budget = endpoint.budget;
     let reply = endpoint.guard.answer(key, move || within(budget, handler(msg))).await;
-    written(Bytes::from_owner(reply))
+    written(reply)
 }
 
 #[cfg(test)]

@@ -14,10 +14,10 @@
 use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
-use crate::Sink;
 use crate::cdata::{self, CopyChecked, NoRoom, PerValue};
 use crate::emit::{CleanLength, Emit, Output, SinkOutput, encoded_len};
 use crate::news::{NewsArticle, write_items};
+use crate::sink::Sink;
 use crate::value::UnixSeconds;
 
 /// What proves that a call of [`Sink::buffer`](crate::Sink) comes from this crate: it can't be
@@ -209,7 +209,7 @@ impl<C: CopyChecked> Output for Cursor<'_, C> {
         {
             let Cursor { rest, copies } = self;
             // Inlined into the function compiled for AVX2, so that it is compiled for AVX2 too.
-            let wide = cpu.run(
+            let wide = cpu.in_avx2_code(
                 #[cfg_attr(not(debug_assertions), inline(always))]
                 || write_items(Cursor { rest, copies: cdata::InAvx2(cpu) }, articles),
             )?;
@@ -222,7 +222,11 @@ impl<C: CopyChecked> Output for Cursor<'_, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cdata::tests::{PIECES, lengths, reference, values};
     use crate::emit::Length;
+    use crate::messages::{Article, News, Text};
+    use crate::news::Articles;
+    use crate::reply::PassiveReply;
 
     /// A reply of literal pieces and values, for the tests: `Ok` pieces are literals, `Err`
     /// ones values.
@@ -300,6 +304,77 @@ mod tests {
         }));
         assert!(unwound.is_err());
         assert_eq!(vec, b"<xml>");
+    }
+
+    /// Every path that writes into fresh capacity, for Miri with recursive validation
+    /// (CONTRIBUTING.md): a `Vec` and a `String` with no room, exactly the room, and more; values
+    /// of every length around the edges of the copies (16, 32, 64, 128 bytes) with every kind of
+    /// spot at several places; a news reply's articles. Each is held to the reference escaping.
+    #[test]
+    fn fresh_capacity_of_every_length() {
+        for piece in PIECES {
+            for len in lengths() {
+                for value in values(piece, len) {
+                    let reply = Text::new("oUser", "gh_account", value.as_str()).with_create_time(1_700_000_000);
+                    let expected = format!(
+                        "<xml><ToUserName><![CDATA[oUser]]></ToUserName><FromUserName><![CDATA[gh_account]]></FromUserName>\
+                         <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{}]]></Content></xml>",
+                        reference(&value)
+                    );
+                    written_every_way(&reply, &expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fresh_capacity_for_news() {
+        let lengths = if cfg!(miri) { vec![0, 16, 17, 33, 65, 129] } else { lengths() };
+        for piece in ["a", "]]>", "\u{1}", "\u{FFFF}", "，"] {
+            for &len in &lengths {
+                let value = values(piece, len).pop().unwrap_or_default();
+                let mut articles = Articles::new(Article::new().title(value.as_str()).url("https://example.com/1"));
+                let escaped = reference(&value);
+                let mut items = format!(
+                    "<item><Title><![CDATA[{escaped}]]></Title><Url><![CDATA[https://example.com/1]]></Url></item>"
+                );
+                for i in 2..=10 {
+                    let article = Article::new().description(value.as_str()).pic_url(format!("https://p/{i}.jpg"));
+                    let title = if i % 3 == 0 { "<Title><![CDATA[t]]></Title>" } else { "" };
+                    items.push_str(&format!(
+                        "<item>{title}<Description><![CDATA[{escaped}]]></Description><PicUrl><![CDATA[https://p/{i}.jpg]]></PicUrl></item>"
+                    ));
+                    articles.push(if i % 3 == 0 { article.title("t") } else { article }).unwrap();
+                }
+                let reply = News::new("oUser", "gh_account", articles).with_create_time(1_700_000_000);
+                let expected = format!(
+                    "<xml><ToUserName><![CDATA[oUser]]></ToUserName><FromUserName><![CDATA[gh_account]]></FromUserName>\
+                     <CreateTime>1700000000</CreateTime><MsgType><![CDATA[news]]></MsgType><ArticleCount>10</ArticleCount>\
+                     <Articles>{items}</Articles></xml>"
+                );
+                written_every_way(&reply, &expected);
+            }
+        }
+    }
+
+    /// `reply` written into a `Vec` and a `String` without room, with room for its clean length,
+    /// exactly its length, and more, after a prefix; and `to_xml`.
+    fn written_every_way(reply: &impl PassiveReply, expected: &str) {
+        assert_eq!(reply.encoded_len(), expected.len());
+        assert_eq!(reply.to_xml(), expected);
+        for extra in [0, 1, expected.len()] {
+            let mut vec = Vec::with_capacity(5 + expected.len() + extra);
+            vec.extend_from_slice(b"<xml>");
+            let Ok(()) = reply.write_to(&mut vec);
+            assert_eq!(&vec[5..], expected.as_bytes());
+            let mut string = String::with_capacity(3 + expected.len() + extra);
+            string.push('前');
+            let Ok(()) = reply.write_to(&mut string);
+            assert_eq!(&string[3..], expected);
+        }
+        let mut empty = Vec::new();
+        let Ok(()) = reply.write_to(&mut empty);
+        assert_eq!(empty, expected.as_bytes());
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! assert_eq!(cdata::escaped_len("a]]>b\u{1}c"), out.len());
 //! ```
 
-use crate::Sink;
+use crate::sink::Sink;
 
 mod dispatch;
 mod generic;
@@ -123,7 +123,7 @@ pub fn write_escaped<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), S::E
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use core::mem::MaybeUninit;
 
     #[cfg(target_arch = "x86_64")]
@@ -289,7 +289,7 @@ mod tests {
         {
             agrees::<Sse2>((), s, "SSE2");
             if let Some(cpu) = Avx2Cpu::get() {
-                cpu.run(|| agrees::<Avx2>(cpu, s, "AVX2"));
+                cpu.in_avx2_code(|| agrees::<Avx2>(cpu, s, "AVX2"));
             }
         }
         // The short copy, for what it takes.

@@ -34,10 +34,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::{DedupKey, PassiveReply, Sink};
+use crate::incoming::DedupKey;
+use crate::reply::PassiveReply;
+use crate::sink::Sink;
 
 /// The default budget for a handler: 4 s, under the platform's 5 s, leaving time for the network.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(4);
@@ -120,7 +123,7 @@ pub enum Claim {
     /// Another caller is running the handler; [`ReplyStore::wait`] for its reply.
     Running,
     /// Answered already, with these bytes.
-    Done(Arc<[u8]>),
+    Done(Bytes),
     /// The store is full of deliveries inside their window and can't take another without
     /// forgetting one that may still be retried. The caller answers with the empty reply.
     Full,
@@ -134,10 +137,10 @@ pub trait ReplyStore: Send + Sync + 'static {
     fn claim(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send;
 
     /// Records the reply to `key`, and wakes those waiting for it.
-    fn complete(&self, key: &DedupKey, reply: Arc<[u8]>) -> impl Future<Output = ()> + Send;
+    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = ()> + Send;
 
     /// Waits for the reply to `key`, which another caller is making. `None` if the store lost it.
-    fn wait(&self, key: &DedupKey) -> impl Future<Output = Option<Arc<[u8]>>> + Send;
+    fn wait(&self, key: &DedupKey) -> impl Future<Output = Option<Bytes>> + Send;
 }
 
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), at most a capacity of
@@ -164,7 +167,7 @@ struct State {
 #[derive(Debug)]
 struct Entry {
     since: Instant,
-    reply: watch::Sender<Option<Arc<[u8]>>>,
+    reply: watch::Sender<Option<Bytes>>,
 }
 
 impl MemoryStore {
@@ -244,13 +247,13 @@ impl ReplyStore for MemoryStore {
         Claim::Run
     }
 
-    async fn complete(&self, key: &DedupKey, reply: Arc<[u8]>) {
+    async fn complete(&self, key: &DedupKey, reply: Bytes) {
         if let Some(entry) = self.lock().entries.get(key) {
             entry.reply.send_replace(Some(reply));
         }
     }
 
-    async fn wait(&self, key: &DedupKey) -> Option<Arc<[u8]>> {
+    async fn wait(&self, key: &DedupKey) -> Option<Bytes> {
         let mut receiver = self.lock().entries.get(key)?.reply.subscribe();
         let reply = receiver.wait_for(Option::is_some).await.ok()?;
         reply.clone()
@@ -323,13 +326,13 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// it goes away, and its reply is there for the retry. A handler that panics answers with
     /// the empty reply. When the store is [full](Claim::Full), the answer is the empty reply and
     /// the handler does not run.
-    pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Arc<[u8]>
+    pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
-        let empty = || Arc::<[u8]>::from(&[][..]);
+        let empty = Bytes::new;
         match self.store.claim(&key).await {
             Claim::Done(bytes) => bytes,
             Claim::Running => self.store.wait(&key).await.unwrap_or_else(empty),
@@ -339,7 +342,9 @@ impl<S: ReplyStore> RetryGuard<S> {
                 let store = self.store.clone();
                 let task_key = key.clone();
                 let task = tokio::spawn(async move {
-                    let bytes: Arc<[u8]> = work.await.to_xml().into_bytes().into();
+                    // Written once, into the buffer the response sends and every retry shares
+                    // (`to_xml` allocates exactly its length, which `Bytes` takes as it is).
+                    let bytes = Bytes::from(work.await.to_xml().into_bytes());
                     store.complete(&task_key, bytes.clone()).await;
                     bytes
                 });

@@ -36,7 +36,7 @@ macro_rules! widest {
             match Avx2Cpu::get() {
                 Some($cpu) => {
                     type $V = Avx2;
-                    $cpu.run(|| $body)
+                    $cpu.in_avx2_code(|| $body)
                 }
                 _ => {
                     type $V = Narrow;
@@ -90,7 +90,7 @@ impl CopyChecked for PerValue {
     }
 }
 
-/// [`CopyChecked`] in code compiled for AVX2 (see `Avx2Cpu::run`; a news reply's articles): up
+/// [`CopyChecked`] in code compiled for AVX2 (see `Avx2Cpu::in_avx2_code`; a news reply's articles): up
 /// to 32 bytes with the 16-lane vectors, up to 128 with AVX2, inline; longer by a call.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]

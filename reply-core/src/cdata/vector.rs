@@ -118,18 +118,18 @@ mod x86_64 {
         /// instantiated with [`Avx2`]) then uses the instructions directly instead of calling
         /// them one by one.
         #[inline]
-        pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        pub(crate) fn in_avx2_code<R>(self, f: impl FnOnce() -> R) -> R {
             /// `f`, compiled for AVX2.
             ///
             /// # Safety
             /// The CPU has AVX2.
             #[target_feature(enable = "avx2")]
             #[inline]
-            unsafe fn compiled<R>(f: impl FnOnce() -> R) -> R {
+            unsafe fn avx2_code<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
             // SAFETY: `self` exists, so the CPU said it has AVX2 (`get`).
-            unsafe { compiled(f) }
+            unsafe { avx2_code(f) }
         }
     }
 
@@ -321,7 +321,7 @@ mod tests {
                 assert_eq!(ops::<Sse2>((), &bytes, at, splat), expected, "SSE2 at {at}");
                 if let Some(cpu) = Avx2Cpu::get() {
                     // The 32 lanes are the 16 of the first half and those of the second.
-                    let wide = cpu.run(|| ops::<Avx2>(cpu, &bytes, at, splat));
+                    let wide = cpu.in_avx2_code(|| ops::<Avx2>(cpu, &bytes, at, splat));
                     let high = ops::<Portable>((), &bytes, at + 16, splat);
                     for (i, (w, (lo, hi))) in wide.0.iter().zip(expected.0.iter().zip(&high.0)).enumerate() {
                         assert_eq!(*w, lo | hi << 16, "AVX2 op {i} at {at}");
