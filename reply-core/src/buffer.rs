@@ -84,8 +84,16 @@ impl<'a> Buffer<'a> {
         let Ok(_) = reply.emit(SinkOutput(self));
     }
 
-    #[inline]
+    /// Makes room for `additional` more bytes: nothing to do, the usual case, inline.
+    #[inline(always)]
     fn grow(&mut self, additional: usize, growth: Growth) {
+        if self.vec.capacity() - self.vec.len() < additional {
+            self.grow_to(additional, growth);
+        }
+    }
+
+    #[inline(never)]
+    fn grow_to(&mut self, additional: usize, growth: Growth) {
         match growth {
             Growth::Amortized => self.vec.reserve(additional),
             Growth::Exact if self.vec.is_empty() && self.vec.capacity() < additional => {

@@ -51,30 +51,6 @@ enum Special {
     SectionEnd,
 }
 
-/// Whether `b` is one of the C0 controls XML forbids (all but tab, LF, CR).
-#[inline(always)]
-const fn is_forbidden_control(b: u8) -> bool {
-    b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r'
-}
-
-/// What starts at `at`, if it is special: `at` is a candidate the vector search found (a
-/// forbidden control, or the pair `]]` or `EF BF`).
-#[inline(always)]
-fn classify_at(bytes: &[u8], at: usize) -> Option<Special> {
-    let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    let (b0, b1, b2) = (byte(at), byte(at + 1), byte(at + 2));
-    if is_forbidden_control(b0) {
-        Some(Special::Control)
-    } else if b0 == 0xEF && b1 == 0xBF && b2 >= 0xBE {
-        // U+FFFE is EF BF BE, U+FFFF is EF BF BF; no other character starts with EF BF BE/BF.
-        Some(Special::Nonchar)
-    } else if b0 == b']' && b1 == b']' && b2 == b'>' {
-        Some(Special::SectionEnd)
-    } else {
-        None
-    }
-}
-
 /// A piece of a value's escaped form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Piece<'a> {
@@ -242,6 +218,18 @@ pub(crate) mod tests {
             true
         }));
         assert_eq!(pieces, expected, "{name} pieces of {s:?}");
+        // The copy of two blocks, for every length it takes.
+        if s.len() > V::BYTES && s.len() <= 2 * V::BYTES {
+            let mut room = vec![MaybeUninit::new(0xAAu8); s.len() + 1];
+            let found = generic::copy_checked_two::<V>(&generic::Lanes::new(cpu), cpu, &mut room, bytes);
+            assert!(first_special(s).is_none_or(|at| at >= found.unwrap_or(s.len())), "{name} two of {s:?}");
+            if found.is_none() {
+                // SAFETY: every byte of `room` was initialized when it was made.
+                #[allow(unsafe_code)]
+                let copied: Vec<u8> = room.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert_eq!((&copied[..s.len()], copied[s.len()]), (bytes, 0xAA), "{name} two copied {s:?} wrong");
+            }
+        }
         // The copy of a few blocks, for every length it takes.
         if s.len() > V::BYTES {
             let mut room = vec![MaybeUninit::new(0xAAu8); s.len() + 1];

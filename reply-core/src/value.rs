@@ -148,19 +148,14 @@ impl UnixSeconds {
     }
 
     /// Writes its decimal form into `dst`, which is [`decimal_len`](UnixSeconds::decimal_len)
-    /// bytes long. Ten digits, every CreateTime from 2001 to 2286, straight into it: the first
-    /// two from a table of pairs, the last eight at once (`eight_digits`); one or two (an
-    /// ArticleCount), from the table.
-    #[inline]
+    /// bytes long. Ten digits, every CreateTime from 2001 to 2286, straight into it, inline: the
+    /// first two from a table of pairs, the last eight at once (`eight_digits`); any other
+    /// number by a call.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn write_decimal(&self, dst: &mut [MaybeUninit<u8>]) {
         let m = self.magnitude;
         match dst {
-            [one] if m < 10 && !self.negative => {
-                one.write(b'0' + m as u8);
-            }
-            [_, _] if m < 100 && !self.negative => {
-                dst.write_copy_of_slice(&pair(m as u32));
-            }
             [_, _, _, _, _, _, _, _, _, _] if (1_000_000_000..10_000_000_000).contains(&m) && !self.negative => {
                 let first = m / 100_000_000;
                 dst[..2].write_copy_of_slice(&pair(first as u32));
@@ -170,9 +165,22 @@ impl UnixSeconds {
         }
     }
 
-    /// [`write_decimal`](UnixSeconds::write_decimal) of any other number.
+    /// [`write_decimal`](UnixSeconds::write_decimal) of any other number: one or two digits (an
+    /// ArticleCount) from the table, the others formatted aside and copied.
     #[inline(never)]
     fn write_decimal_other(&self, dst: &mut [MaybeUninit<u8>]) {
+        let m = self.magnitude;
+        match dst {
+            [one] if m < 10 && !self.negative => {
+                one.write(b'0' + m as u8);
+                return;
+            }
+            [_, _] if m < 100 && !self.negative => {
+                dst.write_copy_of_slice(&pair(m as u32));
+                return;
+            }
+            _ => {}
+        }
         let mut buf = DecimalBuf::new();
         let digits = self.decimal(&mut buf).as_bytes();
         dst.write_copy_of_slice(&digits[digits.len() - dst.len()..]);

@@ -84,7 +84,8 @@ impl CopyChecked for PerValue {
     fn copy_checked(&self, dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<usize> {
         match src.len() {
             0..=16 => generic::copy_checked_short::<Narrow>(&Lanes::new(()), (), dst, src).then_some(0),
-            17..=64 => generic::copy_checked_few::<Narrow>(&Lanes::new(()), (), dst, src, 0),
+            17..=32 => generic::copy_checked_two::<Narrow>(&Lanes::new(()), (), dst, src),
+            33..=64 => generic::copy_checked_few::<Narrow>(&Lanes::new(()), (), dst, src, 0),
             _ => copy_checked_long(dst, src),
         }
     }
@@ -105,8 +106,9 @@ impl CopyChecked for InAvx2 {
     fn copy_checked(&self, dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<usize> {
         match src.len() {
             0..=16 => generic::copy_checked_short::<Sse2>(&Lanes::new(()), (), dst, src).then_some(0),
-            17..=32 => generic::copy_checked_few::<Sse2>(&Lanes::new(()), (), dst, src, 0),
-            33..=128 => generic::copy_checked_few::<Avx2>(&Lanes::new(self.0), self.0, dst, src, 0),
+            17..=32 => generic::copy_checked_two::<Sse2>(&Lanes::new(()), (), dst, src),
+            33..=64 => generic::copy_checked_two::<Avx2>(&Lanes::new(self.0), self.0, dst, src),
+            65..=128 => generic::copy_checked_few::<Avx2>(&Lanes::new(self.0), self.0, dst, src, 0),
             _ => copy_checked_long(dst, src),
         }
     }

@@ -6,14 +6,14 @@
 //! - the rough one ([`Lanes::rough`]), on every block of every value: a byte up to 0x1F (tab,
 //!   LF and CR included), a `]`, or the pair `EF BF`. Cheap, and never false where a special
 //!   spot starts;
-//! - the exact one ([`Lanes::exact`]), only on a block where the rough one found something: a
-//!   control XML forbids, the pair `]]`, or the pair `EF BF`. Each of its hits is a candidate that
-//!   [`classify_at`] settles by the bytes after it.
+//! - the exact one ([`Lanes::exact`]), only on a block where the rough one found something,
+//!   with the byte after the pair too: a control XML forbids, `]]>`, or U+FFFE and U+FFFF
+//!   (`EF BF BE`, `EF BF BF`), each kind a mask of its own.
 
 use core::mem::MaybeUninit;
 
 use super::vector::{FromWords, Vector};
-use super::{NoRoom, Piece, SPLIT, Special, classify_at};
+use super::{NoRoom, Piece, SPLIT, Special};
 
 /// The bytes the tests compare lanes with, each in every lane: made once per value.
 #[derive(Clone, Copy)]
@@ -23,6 +23,9 @@ pub(crate) struct Lanes<V> {
     close: V,
     ef: V,
     bf: V,
+    /// 0xBD: U+FFFE and U+FFFF end in a byte above it.
+    bd: V,
+    greater_than: V,
     tab: V,
     line_feed: V,
     carriage_return: V,
@@ -36,6 +39,8 @@ impl<V: Vector> Lanes<V> {
             close: V::splat(cpu, b']'),
             ef: V::splat(cpu, 0xEF),
             bf: V::splat(cpu, 0xBF),
+            bd: V::splat(cpu, 0xBD),
+            greater_than: V::splat(cpu, b'>'),
             tab: V::splat(cpu, b'\t'),
             line_feed: V::splat(cpu, b'\n'),
             carriage_return: V::splat(cpu, b'\r'),
@@ -53,17 +58,72 @@ impl<V: Vector> Lanes<V> {
         control.or(close).or(nonchar)
     }
 
-    /// Lanes of `a` where a candidate starts: a control other than tab, LF and CR, the pair `]]`,
-    /// or the pair `EF BF`.
+    /// The special spots that start in the lanes of `a`, by kind, `b` and `c` being the bytes
+    /// one and two on: exactly, so that no spot needs looking at again.
     #[inline(always)]
-    pub(super) fn exact(&self, a: V, b: V) -> V {
+    fn exact(&self, a: V, b: V, c: V) -> Spots {
         let low = a.min(self.last_control).eq(a);
         let allowed = a.eq(self.tab).or(a.eq(self.line_feed)).or(a.eq(self.carriage_return));
-        let control = low.and_not(allowed);
-        let close = a.eq(self.close).and(b.eq(self.close));
-        let nonchar = a.eq(self.ef).and(b.eq(self.bf));
-        control.or(close).or(nonchar)
+        let section_end = a.eq(self.close).and(b.eq(self.close)).and(c.eq(self.greater_than));
+        let nonchar = a.eq(self.ef).and(b.eq(self.bf)).and_not(c.min(self.bd).eq(c));
+        Spots { control: low.and_not(allowed).mask(), section_end: section_end.mask(), nonchar: nonchar.mask() }
     }
+}
+
+/// The special spots of a block, by kind: bit `i` for the position `i` from its start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Spots {
+    /// Controls XML forbids (one byte, replaced by U+FFFD).
+    control: u32,
+    /// `]]>` (split after `]]`).
+    section_end: u32,
+    /// U+FFFE and U+FFFF (three bytes, replaced by U+FFFD).
+    nonchar: u32,
+}
+
+impl Spots {
+    #[inline(always)]
+    fn all(&self) -> u32 {
+        self.control | self.section_end | self.nonchar
+    }
+
+    /// The kind of the spot at bit `bit`, one of those of [`all`](Spots::all).
+    #[inline(always)]
+    fn kind(&self, bit: u32) -> Special {
+        if self.control & bit != 0 {
+            Special::Control
+        } else if self.section_end & bit != 0 {
+            Special::SectionEnd
+        } else {
+            Special::Nonchar
+        }
+    }
+
+    /// Those at positions below `end`.
+    #[inline(always)]
+    fn below(self, end: usize) -> Self {
+        let keep = if end >= 32 { u32::MAX } else { (1u32 << end) - 1 };
+        Spots { control: self.control & keep, section_end: self.section_end & keep, nonchar: self.nonchar & keep }
+    }
+}
+
+/// The special spots of the block of `bytes` at `at` (of `V::BYTES` positions, or fewer at the
+/// end): the rough test first, the exact one only where it hits. The last positions are looked
+/// at after spaces, which start nothing, on the stack.
+#[inline(always)]
+fn spots_at<V: Vector>(lanes: &Lanes<V>, cpu: V::Cpu, bytes: &[u8], at: usize) -> Spots {
+    if at + V::BYTES + 2 <= bytes.len() {
+        let (a, b) = (V::load(cpu, bytes, at), V::load(cpu, bytes, at + 1));
+        return match lanes.rough(a, b).mask() {
+            0 => Spots::default(),
+            _ => lanes.exact(a, b, V::load(cpu, bytes, at + 2)),
+        };
+    }
+    let rest = &bytes[at..];
+    let mut padded = [b' '; 64];
+    padded[..rest.len()].copy_from_slice(rest);
+    let (a, b, c) = (V::load(cpu, &padded, 0), V::load(cpu, &padded, 1), V::load(cpu, &padded, 2));
+    lanes.exact(a, b, c).below(rest.len())
 }
 
 /// Copies `src` into `dst`, of its length, which is more than `V::BYTES`, and looks at it with
@@ -127,6 +187,28 @@ pub(super) fn copy_checked_few<V: Vector>(
     let (a, b) = (V::load(cpu, src, last), V::load(cpu, src, last + 1));
     b.store(dst, last + 1);
     (lanes.rough(a, b).mask() != 0 || src[n - 1] <= 0x1F).then_some(last)
+}
+
+/// [`copy_checked`] of a value of more than one block and at most two: the first block and the
+/// last, straight.
+#[inline(always)]
+pub(super) fn copy_checked_two<V: Vector>(
+    lanes: &Lanes<V>,
+    cpu: V::Cpu,
+    dst: &mut [MaybeUninit<u8>],
+    src: &[u8],
+) -> Option<usize> {
+    let n = src.len();
+    let dst = &mut dst[..n];
+    let (a0, b0) = (V::load(cpu, src, 0), V::load(cpu, src, 1));
+    let last = n - V::BYTES - 1;
+    let (a1, b1) = (V::load(cpu, src, last), V::load(cpu, src, last + 1));
+    a0.store(dst, 0);
+    b1.store(dst, last + 1);
+    match lanes.rough(a0, b0).or(lanes.rough(a1, b1)).mask() != 0 || src[n - 1] <= 0x1F {
+        true => Some(0),
+        false => None,
+    }
 }
 
 /// Copies `src` into `dst`, of its length, at most 16 bytes, with at most two moves of a word,
@@ -201,116 +283,94 @@ fn copy_under_8(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
     }
 }
 
-/// The candidates of a value from a position on, in order: each position where a control XML
-/// forbids, the pair `]]` or the pair `EF BF` starts. A block at a time: the rough test first,
-/// the exact one where it hits, and each bit of the exact one's mask in turn.
-struct Candidates<'b, V: Vector> {
-    bytes: &'b [u8],
-    cpu: V::Cpu,
-    lanes: Lanes<V>,
-    /// Where the block of `bits` starts.
-    block: usize,
-    /// The candidates of that block not yet given, one bit each.
-    bits: u32,
-    /// Where the next block starts.
-    next: usize,
-}
-
-impl<'b, V: Vector> Candidates<'b, V> {
-    #[inline(always)]
-    fn new(cpu: V::Cpu, bytes: &'b [u8], from: usize) -> Self {
-        Candidates { bytes, cpu, lanes: Lanes::new(cpu), block: from, bits: 0, next: from }
-    }
-
-    /// The candidates of the block at `at`, as bits.
-    #[inline(always)]
-    fn bits_at(&self, at: usize) -> u32 {
-        let (bytes, cpu) = (self.bytes, self.cpu);
-        if at + V::BYTES < bytes.len() {
-            let (a, b) = (V::load(cpu, bytes, at), V::load(cpu, bytes, at + 1));
-            return match self.lanes.rough(a, b).mask() {
-                0 => 0,
-                _ => self.lanes.exact(a, b).mask(),
-            };
-        }
-        // The last positions, fewer than a block and one: after spaces, which start nothing,
-        // on the stack.
-        let rest = &bytes[at..];
-        let mut padded = [b' '; 64];
-        padded[..rest.len()].copy_from_slice(rest);
-        let (a, b) = (V::load(cpu, &padded, 0), V::load(cpu, &padded, 1));
-        self.lanes.exact(a, b).mask() & ((1u64 << rest.len()) - 1) as u32
-    }
-}
-
-impl<V: Vector> Iterator for Candidates<'_, V> {
-    type Item = usize;
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<usize> {
-        while self.bits == 0 {
-            if self.next >= self.bytes.len() {
-                return None;
-            }
-            self.block = self.next;
-            self.bits = self.bits_at(self.block);
-            self.next += V::BYTES;
-        }
-        let at = self.block + self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        Some(at)
-    }
-}
-
 /// Calls `piece` with each piece of the escaped form of `s[from..]`, in order: the runs copied
 /// as they are, and what replaces each special spot between them. Stops, and returns false, when
 /// `piece` does.
 ///
 /// Every special spot starts at an ASCII byte or at the lead byte `EF`, and every cut falls
-/// before such a byte or after `]]`, so each run is on character boundaries.
+/// before such a byte or after `]]`, so each run is on character boundaries; and none starts
+/// inside another (inside a U+FFFE or U+FFFF, or at the second `]` of a `]]>`), so the runs are in
+/// order.
 #[inline(always)]
 pub(super) fn pieces<V: Vector>(cpu: V::Cpu, s: &str, from: usize, piece: &mut dyn FnMut(Piece<'_>) -> bool) -> bool {
-    let bytes = s.as_bytes();
+    let (bytes, lanes) = (s.as_bytes(), Lanes::<V>::new(cpu));
     let mut start = from;
-    for at in Candidates::<V>::new(cpu, bytes, from) {
-        let (end, replacement, resume) = match classify_at(bytes, at) {
-            Some(Special::Control) => (at, REPLACEMENT, at + 1),
-            Some(Special::Nonchar) => (at, REPLACEMENT, at + 3),
-            Some(Special::SectionEnd) => (at + 2, SPLIT, at + 2),
-            None => continue,
-        };
-        // No candidate starts inside the spot before it (inside a U+FFFE or U+FFFF, or at the
-        // second `]` of a `]]>`), so `start <= end`; equal for spots side by side.
-        if end > start && !piece(Piece::Run(&s[start..end])) {
-            return false;
+    let mut block = from;
+    while block < bytes.len() {
+        let spots = spots_at(&lanes, cpu, bytes, block);
+        let mut all = spots.all();
+        while all != 0 {
+            let at = block + all.trailing_zeros() as usize;
+            let kind = spots.kind(all & all.wrapping_neg());
+            all &= all - 1;
+            let (end, resume) = ends(kind, at);
+            if end > start && !piece(Piece::Run(&s[start..end])) {
+                return false;
+            }
+            if !piece(Piece::Replacement(replacement(kind))) {
+                return false;
+            }
+            start = resume;
         }
-        if !piece(Piece::Replacement(replacement)) {
-            return false;
-        }
-        start = resume;
+        block += V::BYTES;
     }
     start >= bytes.len() || piece(Piece::Run(&s[start..]))
+}
+
+/// Where the run before a spot of `kind` at `at` ends, and where the next one starts.
+#[inline(always)]
+fn ends(kind: Special, at: usize) -> (usize, usize) {
+    match kind {
+        Special::Control => (at, at + 1),
+        Special::Nonchar => (at, at + 3),
+        Special::SectionEnd => (at + 2, at + 2),
+    }
+}
+
+/// What replaces a spot of `kind`.
+#[inline(always)]
+fn replacement(kind: Special) -> &'static str {
+    match kind {
+        Special::SectionEnd => SPLIT,
+        Special::Control | Special::Nonchar => REPLACEMENT,
+    }
 }
 
 /// U+FFFD, what replaces a forbidden character.
 const REPLACEMENT: &str = "\u{FFFD}";
 
-/// The number of bytes escaping adds to `bytes`.
+/// The number of bytes escaping adds to `bytes`: a block at a time, by counting its spots.
 #[inline(always)]
 pub(super) fn extra_len<V: Vector>(cpu: V::Cpu, bytes: &[u8]) -> usize {
+    let lanes = Lanes::<V>::new(cpu);
     let mut extra = 0;
-    for at in Candidates::<V>::new(cpu, bytes, 0) {
-        match classify_at(bytes, at) {
-            // One byte becomes the three of U+FFFD.
-            Some(Special::Control) => extra += 2,
-            // `]]>` becomes `]]` + SPLIT + `>`.
-            Some(Special::SectionEnd) => extra += SPLIT.len(),
-            // Three bytes become three.
-            Some(Special::Nonchar) | None => {}
-        }
+    let mut block = 0;
+    while block < bytes.len() {
+        let spots = spots_at(&lanes, cpu, bytes, block);
+        // One byte becomes the three of U+FFFD; `]]>` becomes `]]` + SPLIT + `>`; the three bytes
+        // of U+FFFE or U+FFFF become three.
+        extra += 2 * spots.control.count_ones() as usize + SPLIT.len() * spots.section_end.count_ones() as usize;
+        block += V::BYTES;
     }
     extra
 }
+
+/// Copies `piece` into `room` at `out`: where it ends, or [`NoRoom`].
+#[inline(always)]
+fn put<const N: usize>(room: &mut [MaybeUninit<u8>], out: usize, piece: &[u8; N]) -> Result<usize, NoRoom> {
+    room.get_mut(out..out + N).ok_or(NoRoom)?.write_copy_of_slice(piece);
+    Ok(out + N)
+}
+
+/// [`SPLIT`] and [`REPLACEMENT`] as arrays, for copies of a known length.
+const SPLIT_BYTES: &[u8; 12] = match SPLIT.as_bytes().first_chunk() {
+    Some(bytes) => bytes,
+    None => panic!("SPLIT is 12 bytes"),
+};
+const REPLACEMENT_BYTES: &[u8; 3] = match REPLACEMENT.as_bytes().first_chunk() {
+    Some(bytes) => bytes,
+    None => panic!("U+FFFD is 3 bytes"),
+};
 
 /// Writes the escaped form of `s` into `room`, whose first `from` bytes already hold `s[..from]`,
 /// which needs no escaping: the number of bytes it holds then, or [`NoRoom`].
@@ -324,37 +384,34 @@ pub(super) fn escape_into<V: Vector>(
     s: &str,
     from: usize,
 ) -> Result<usize, NoRoom> {
-    let bytes = s.as_bytes();
-    let mut out = from;
-    let mut start = from;
-    for at in Candidates::<V>::new(cpu, bytes, from) {
-        let special = classify_at(bytes, at);
-        let end = match special {
-            Some(Special::Control | Special::Nonchar) => at,
-            Some(Special::SectionEnd) => at + 2,
-            None => continue,
-        };
-        let run = &bytes[start..end];
-        match (bytes[start..].first_chunk::<16>(), room.get_mut(out..out + 16)) {
-            (Some(sixteen), Some(dst)) if run.len() <= 16 => {
-                dst.write_copy_of_slice(sixteen);
+    let (bytes, lanes) = (s.as_bytes(), Lanes::<V>::new(cpu));
+    let (mut out, mut start, mut block) = (from, from, from);
+    while block < bytes.len() {
+        let spots = spots_at(&lanes, cpu, bytes, block);
+        let mut all = spots.all();
+        while all != 0 {
+            let at = block + all.trailing_zeros() as usize;
+            let kind = spots.kind(all & all.wrapping_neg());
+            all &= all - 1;
+            let (end, resume) = ends(kind, at);
+            let run = &bytes[start..end];
+            match (bytes[start..].first_chunk::<16>(), room.get_mut(out..out + 16)) {
+                (Some(sixteen), Some(dst)) if run.len() <= 16 => {
+                    dst.write_copy_of_slice(sixteen);
+                }
+                _ => {
+                    room.get_mut(out..out + run.len()).ok_or(NoRoom)?.write_copy_of_slice(run);
+                }
             }
-            _ => {
-                room.get_mut(out..out + run.len()).ok_or(NoRoom)?.write_copy_of_slice(run);
-            }
+            out += run.len();
+            // Each replacement a copy of a known length, not a call.
+            out = match kind {
+                Special::SectionEnd => put(room, out, SPLIT_BYTES)?,
+                Special::Control | Special::Nonchar => put(room, out, REPLACEMENT_BYTES)?,
+            };
+            start = resume;
         }
-        out += run.len();
-        let replacement = match special {
-            Some(Special::SectionEnd) => SPLIT.as_bytes(),
-            _ => REPLACEMENT.as_bytes(),
-        };
-        room.get_mut(out..out + replacement.len()).ok_or(NoRoom)?.write_copy_of_slice(replacement);
-        out += replacement.len();
-        start = match special {
-            Some(Special::Control) => at + 1,
-            Some(Special::Nonchar) => at + 3,
-            _ => at + 2,
-        };
+        block += V::BYTES;
     }
     let run = &bytes[start..];
     room.get_mut(out..out + run.len()).ok_or(NoRoom)?.write_copy_of_slice(run);
