@@ -10,10 +10,12 @@
 //! - A news reply can't carry more than ten articles: the type of its `articles` field bounds them.
 //! - CreateTime is whole seconds, from `u32`, `u64`, `i64` or [`SystemTime`](std::time::SystemTime);
 //!   never milliseconds.
-//! - `#[derive(PassiveReply)]` turns a struct into a straight-line emitter: one write per run of
-//!   static text, one escaping call per value, and [`encoded_len`](PassiveReply::encoded_len)
-//!   known exactly before writing, so [`write_to`](PassiveReply::write_to) allocates nothing when
-//!   the sink has room, and [`to_xml`](PassiveReply::to_xml) allocates once.
+//! - `#[derive(PassiveReply)]` turns a struct into a straight-line emitter: one copy per run of
+//!   static text, one per value, each value checked as it is copied and escaped where it stands
+//!   when it must be. Its length, [`encoded_len`](PassiveReply::encoded_len), comes from the same
+//!   generated code as its bytes; [`write_to`](PassiveReply::write_to) allocates nothing when the
+//!   sink has room, and [`to_xml`](PassiveReply::to_xml) allocates once when no value needs
+//!   escaping.
 //!
 //! # Quick start
 //!
@@ -117,7 +119,9 @@
 //! optional, with the same `rename` and `skip`. The reply's `articles` field must have a type
 //! whose length can't pass the limit: an array `[A; N]` with 1 <= N <= `max_articles`, or
 //! [`Articles<A>`](Articles), a list checked when it is built. ArticleCount is counted from the
-//! items, so it can't disagree with them.
+//! items, so it can't disagree with them. An article gives its values and the reply writes the
+//! `<item>`, escaping them; implement [`NewsArticle`](trait@NewsArticle) by hand with
+//! `title()`, `description()`, `pic_url()` and `url()` for a type the derive can't take.
 //!
 //! ```
 //! use passive_reply::{NewsArticle, PassiveReply};
