@@ -70,6 +70,22 @@ fn news_and_enums() {
     assert!(Answer::Greeting(hello).to_xml().ends_with("<Content><![CDATA[x]]></Content></xml>"));
 }
 
+/// API.md: "`Articles::try_from(vec)` returns an error that says the count", written as it
+/// is there, with no type annotation.
+#[test]
+fn articles_from_a_vec() {
+    let post = |title| Post { title, description: None, pic_url: None, url: "u" };
+    let Err(err) = passive_reply::Articles::try_from((0..11).map(|_| post("t")).collect::<Vec<_>>()) else {
+        panic!("eleven articles were taken");
+    };
+    assert_eq!(err.to_string(), "a news reply carries 1 to 10 articles, and this list has 11");
+    assert!(passive_reply::Articles::try_from(Vec::<Post>::new()).is_err());
+    let Ok(three) = passive_reply::Articles::try_from(vec![post("1"), post("2"), post("3")]) else {
+        panic!("three articles were refused");
+    };
+    assert_eq!(three.len(), 3);
+}
+
 /// API.md's trait, implemented by hand: the signature users write against.
 #[test]
 fn the_trait_can_be_implemented_by_hand() {
