@@ -230,7 +230,7 @@ impl<C: CopyChecked> Output for Cursor<'_, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdata::tests::{PIECES, lengths, reference, values};
+    use crate::cdata::tests::{lengths, pieces, reference, values};
     use crate::emit::Length;
     use crate::messages::{Article, News, Text};
     use crate::news::Articles;
@@ -320,7 +320,7 @@ mod tests {
     /// spot at several places; a news reply's articles. Each is held to the reference escaping.
     #[test]
     fn fresh_capacity_of_every_length() {
-        for piece in PIECES {
+        for piece in pieces() {
             for len in lengths() {
                 for value in values(piece, len) {
                     let reply = Text::new("oUser", "gh_account", value.as_str()).with_create_time(1_700_000_000);
@@ -337,8 +337,8 @@ mod tests {
 
     #[test]
     fn fresh_capacity_for_news() {
-        let lengths = if cfg!(miri) { vec![0, 16, 17, 33, 65, 129] } else { lengths() };
-        for piece in ["a", "]]>", "\u{1}", "\u{FFFF}", "，"] {
+        let lengths = if cfg!(miri) { vec![0, 17, 65, 129] } else { lengths() };
+        for &piece in if cfg!(miri) { &["a", "]]>"][..] } else { &["a", "]]>", "\u{1}", "\u{FFFF}", "，"] } {
             for &len in &lengths {
                 let value = values(piece, len).pop().unwrap_or_default();
                 let mut articles = Articles::new(Article::new().title(value.as_str()).url("https://example.com/1"));
@@ -370,7 +370,8 @@ mod tests {
     fn written_every_way(reply: &impl PassiveReply, expected: &str) {
         assert_eq!(reply.encoded_len(), expected.len());
         assert_eq!(reply.to_xml(), expected);
-        for extra in [0, 1, expected.len()] {
+        let extras: &[usize] = if cfg!(miri) { &[0, expected.len()] } else { &[0, 1, expected.len()] };
+        for &extra in extras {
             let mut vec = Vec::with_capacity(5 + expected.len() + extra);
             vec.extend_from_slice(b"<xml>");
             let Ok(()) = reply.write_to(&mut vec);

@@ -104,11 +104,12 @@ impl CopyChecked for InAvx2 {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn copy_checked(&self, dst: &mut [MaybeUninit<u8>], src: &[u8]) -> Option<usize> {
+        // The lengths of an article's values (a title, a link) first.
         match src.len() {
-            0..=16 => generic::copy_checked_short::<Sse2>(&Lanes::new(()), (), dst, src).then_some(0),
-            17..=32 => generic::copy_checked_two::<Sse2>(&Lanes::new(()), (), dst, src),
             33..=64 => generic::copy_checked_two::<Avx2>(&Lanes::new(self.0), self.0, dst, src),
             65..=128 => generic::copy_checked_few::<Avx2>(&Lanes::new(self.0), self.0, dst, src, 0),
+            0..=16 => generic::copy_checked_short::<Sse2>(&Lanes::new(()), (), dst, src).then_some(0),
+            17..=32 => generic::copy_checked_two::<Sse2>(&Lanes::new(()), (), dst, src),
             _ => copy_checked_long(dst, src),
         }
     }
