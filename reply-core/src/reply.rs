@@ -32,9 +32,11 @@ pub trait PassiveReply {
     /// The exact number of bytes that [`write_to`](PassiveReply::write_to) writes.
     fn encoded_len(&self) -> usize;
 
-    /// Writes the reply into `sink`. Calls [`Sink::reserve`] once with
-    /// [`encoded_len`](PassiveReply::encoded_len) first, so no heap allocation happens when the
-    /// sink already has room, and a fixed buffer that is too small is left untouched.
+    /// Writes the reply into `sink`: exactly [`encoded_len`](PassiveReply::encoded_len) bytes.
+    /// No heap allocation happens when the sink already has room; a fixed buffer that is too small
+    /// is left untouched. A derived reply calls [`Sink::reserve`] once with its length first, then
+    /// writes piece by piece, except into a `Vec<u8>` or `String`, where it is copied straight
+    /// into the room the buffer has (grown first when it has too little).
     fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
 
     /// The reply as a `String`, of exactly [`encoded_len`](PassiveReply::encoded_len) bytes,
