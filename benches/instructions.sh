@@ -2,19 +2,21 @@
 # Instructions per derived `write_to` of each benchmark payload, counted by callgrind: the same
 # figure from one run to the next, where time on a shared VM is not. Needs valgrind.
 #
-#   bash benches/instructions.sh [count] [sse2]   (default 20000 replies per payload; `sse2`:
-#                                                 with the 16-lane vectors forced)
+#   bash benches/instructions.sh [count] [sse2] [to_xml]
+#       (default 20000 replies per payload; `sse2`: with the 16-lane vectors forced; `to_xml`: each
+#       reply by `to_xml`, allocation and free included, instead of into a reused `Vec`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 count=${1:-20000}
-vectors=${2:-}
+shift || true
+options="$*"
 binary=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*instructions[^"]*"' | tail -1 | cut -d'"' -f4)
 
 # Instructions of a whole run of `count` replies of payload `$1`.
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" $vectors 2>&1 |
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" "$1" "$2" $options 2>&1 |
         awk '/Collected/ { print $4 }'
 }
 
