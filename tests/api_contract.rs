@@ -1,5 +1,6 @@
-//! The examples of `shared/API.md` ("Deriving a reply", "News and articles", "Enums"), as
-//! written there, so a change that breaks the public contract fails here.
+//! The examples of `shared/API.md` ("Deriving a reply", "News and articles", "Enums", "Inbound
+//! messages", "Safe mode"), as written there, so a change that breaks the public contract fails
+//! here.
 
 use std::borrow::Cow;
 
@@ -123,5 +124,40 @@ fn inbound_messages() -> Result<(), passive_reply::ParseError> {
     assert_eq!(std::collections::HashSet::from([key.clone()]).len(), 1);
     assert_eq!(key, passive_reply::DedupKey::MsgId(42));
     assert_eq!((reply.to_user_name.as_ref(), reply.from_user_name.as_ref()), ("oUser", "gh"));
+    Ok(())
+}
+
+/// API.md's "Safe mode", as written there, over the platform's worked example (its all-`A` key,
+/// its delivery, its random bytes) from `tests/data/crypto-vector.json`.
+#[test]
+fn safe_mode() -> Result<(), Box<dyn std::error::Error>> {
+    use passive_reply::crypto::{CryptoError, CryptoErrorKind, MessageCrypto};
+
+    let vectors: serde_json::Value = serde_json::from_str(include_str!("data/crypto-vector.json"))?;
+    let v = &vectors["vectors"][0];
+    let field = |name: &str| v[name].as_str().unwrap();
+    let (msg_signature, timestamp, nonce, body) =
+        (field("msg_signature"), field("timestamp"), field("nonce"), field("body"));
+    let encrypt = v["derived"]["encrypt"].as_str().unwrap();
+
+    let crypto = MessageCrypto::new("AAAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "wx134c8103faa5a59e")?;
+    let xml: String = crypto.decrypt_delivery(msg_signature, timestamp, nonce, body)?;
+    let msg = passive_reply::Incoming::parse(&xml)?;
+    assert_eq!(msg.field("Event"), Some("debug_demo"));
+
+    crypto.verify(msg_signature, timestamp, nonce, encrypt)?;
+    let xml: String = crypto.decrypt(encrypt)?;
+    let again: String = crypto.encrypt_with_random(*b"1205899eaf019bbd", &xml);
+    assert_eq!(again, encrypt);
+    let signature: String = passive_reply::crypto::msg_signature("AAAAA", timestamp, nonce, &again);
+    assert_eq!(signature, msg_signature);
+
+    let reply = msg.reply_text("hi");
+    let envelope: String = crypto.encrypt_reply(&reply, timestamp, nonce);
+    assert!(envelope.starts_with("<xml><Encrypt><![CDATA[") && envelope.ends_with("]]></Nonce></xml>"));
+    assert_eq!(crypto.encrypt_reply(&passive_reply::Empty, timestamp, nonce), "");
+
+    let err: CryptoError = crypto.decrypt("not base64!").unwrap_err();
+    assert_eq!(err.kind(), CryptoErrorKind::BadBase64);
     Ok(())
 }

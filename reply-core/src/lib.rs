@@ -28,6 +28,8 @@
 pub mod axum;
 mod buffer;
 pub mod cdata;
+#[cfg(feature = "crypto")]
+pub mod crypto;
 mod emit;
 mod incoming;
 mod messages;

@@ -43,3 +43,10 @@ pub fn items<A: NewsArticle, O: Output>(out: O, articles: &[A]) -> Result<O, O::
 pub fn force_narrow_vectors(yes: bool) {
     crate::cdata::force_narrow(yes);
 }
+
+/// The text of a delivery's `<Encrypt>` element, as `MessageCrypto::decrypt_delivery` reads it:
+/// for the fuzz target, which signs it to reach the decryption behind the signature.
+#[cfg(feature = "crypto")]
+pub fn encrypt_element(body: &str) -> Result<String, crate::crypto::CryptoError> {
+    crate::crypto::encrypt_element(body)
+}
