@@ -3,12 +3,20 @@
 //!
 //! `cargo run --example echo_server [-- --addr 127.0.0.1:8080 --token passive-reply]`
 //!
-//! Then try it with the URL check the platform makes (the signature is the SHA-1 of the token,
-//! timestamp and nonce, sorted and joined), and a delivery; `--help` prints both as curl commands.
+//! With `--aes-key KEY --app-id ID` it serves an account in safe or compatible mode too
+//! (encrypted deliveries, encrypted replies); `--replay-window SECONDS` sets how old a delivery
+//! may be (0 switches the check off; default 300).
+//!
+//! It prints curl commands to try it with: the URL check the platform makes (the signature is the
+//! SHA-1 of the token, timestamp and nonce, sorted and joined), a delivery, and, with a key, an
+//! encrypted delivery. They carry the time they were made, so they are refused as replays once
+//! the window has passed: `--requests` prints fresh ones and exits.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use passive_reply::axum::{Endpoint, signature_of};
+use passive_reply::crypto::{MessageCrypto, msg_signature};
 use passive_reply::{Article, Articles, Empty, Event, Incoming, Message, News, PassiveReply, Text};
 
 /// What the server answers with: one of three kinds, without boxing.
@@ -45,10 +53,21 @@ pub async fn answer(msg: Incoming<'static>) -> Answer {
 struct Options {
     addr: SocketAddr,
     token: String,
+    aes_key: Option<String>,
+    app_id: Option<String>,
+    replay_window: u64,
+    requests_only: bool,
 }
 
 fn options() -> Result<Options, String> {
-    let mut options = Options { addr: SocketAddr::from(([127, 0, 0, 1], 8080)), token: "passive-reply".into() };
+    let mut options = Options {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        token: "passive-reply".into(),
+        aes_key: None,
+        app_id: None,
+        replay_window: 300,
+        requests_only: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -58,6 +77,13 @@ fn options() -> Result<Options, String> {
                 options.addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
             }
             "--token" => options.token = value("--token")?,
+            "--aes-key" => options.aes_key = Some(value("--aes-key")?),
+            "--app-id" => options.app_id = Some(value("--app-id")?),
+            "--replay-window" => {
+                let seconds = value("--replay-window")?;
+                options.replay_window = seconds.parse().map_err(|e| format!("--replay-window {seconds}: {e}"))?;
+            }
+            "--requests" => options.requests_only = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -65,18 +91,67 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
+/// The account's safe-mode settings, when a key and an AppID are given.
+fn crypto(options: &Options) -> Result<Option<MessageCrypto>, String> {
+    match (&options.aes_key, &options.app_id) {
+        (Some(key), Some(app_id)) => MessageCrypto::new(options.token.clone(), key, app_id.clone())
+            .map(Some)
+            .map_err(|e| format!("--aes-key/--app-id: {e}")),
+        (None, None) => Ok(None),
+        _ => Err("--aes-key and --app-id go together".into()),
+    }
+}
+
+/// curl commands that try the server at `addr`, made now.
+fn requests(addr: SocketAddr, options: &Options, crypto: Option<&MessageCrypto>) -> Vec<String> {
+    let timestamp = passive_reply::now().to_string();
+    let nonce = "nonce";
+    let signature = signature_of(&options.token, &timestamp, nonce);
+    let query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
+    let delivery = format!(
+        "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>{timestamp}</CreateTime>\
+         <MsgType>text</MsgType><Content>你好</Content><MsgId>{timestamp}</MsgId></xml>"
+    );
+    let mut commands = vec![
+        format!("curl 'http://{addr}/?{query}&echostr=hello'"),
+        format!("curl -d '{delivery}' 'http://{addr}/?{query}'"),
+    ];
+    if let Some(crypto) = crypto {
+        // A message of its own (another MsgId: the same one would be answered as a retry).
+        let encrypted = delivery
+            .replace("你好", "加密的你好")
+            .replace(&format!("<MsgId>{timestamp}</MsgId>"), &format!("<MsgId>{}</MsgId>", passive_reply::now() + 1));
+        let encrypt = crypto.encrypt(&encrypted);
+        let msg_signature = msg_signature(&options.token, &timestamp, nonce, &encrypt);
+        commands.push(format!(
+            "curl -d '<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>' \
+             'http://{addr}/?{query}&openid=oUser&encrypt_type=aes&msg_signature={msg_signature}'"
+        ));
+    }
+    commands
+}
+
+fn exit_with(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("echo_server: {problem}");
+    }
+    eprintln!(
+        "usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN \
+         [--aes-key KEY --app-id ID] [--replay-window SECONDS] [--requests]]"
+    );
+    std::process::exit(if problem.is_empty() { 0 } else { 2 });
+}
+
 #[tokio::main]
 async fn main() {
-    let options = match options() {
-        Ok(options) => options,
-        Err(problem) => {
-            if !problem.is_empty() {
-                eprintln!("echo_server: {problem}");
-            }
-            eprintln!("usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN]");
-            std::process::exit(if problem.is_empty() { 0 } else { 2 });
+    let options = options().unwrap_or_else(|problem| exit_with(&problem));
+    let crypto = crypto(&options).unwrap_or_else(|problem| exit_with(&problem));
+    if options.requests_only {
+        for command in requests(options.addr, &options, crypto.as_ref()) {
+            println!("{command}");
         }
-    };
+        return;
+    }
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -85,17 +160,18 @@ async fn main() {
         }
     };
     let addr = listener.local_addr().unwrap_or(options.addr);
-    let (timestamp, nonce) = ("1700000000", "nonce");
-    let signature = signature_of(&options.token, timestamp, nonce);
-    let query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
-    println!("listening on http://{addr}/ with token {:?}", options.token);
-    println!("try:");
-    println!("  curl 'http://{addr}/?{query}&echostr=hello'");
-    println!(
-        "  curl -d '<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1700000000</CreateTime><MsgType>text</MsgType><Content>你好</Content><MsgId>1</MsgId></xml>' 'http://{addr}/?{query}'"
-    );
-    let app = Endpoint::new(options.token, answer).into_router();
-    if let Err(e) = axum::serve(listener, app).await {
+    let mode = if crypto.is_some() { "plaintext, compatible and safe mode" } else { "plaintext mode" };
+    println!("listening on http://{addr}/ with token {:?}, {mode}", options.token);
+    println!("try (for the next {} s; --requests prints fresh ones):", options.replay_window);
+    for command in requests(addr, &options, crypto.as_ref()) {
+        println!("  {command}");
+    }
+    let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
+    let mut endpoint = Endpoint::new(options.token, answer).replay_window(window);
+    if let Some(crypto) = crypto {
+        endpoint = endpoint.crypto(crypto);
+    }
+    if let Err(e) = axum::serve(listener, endpoint.into_router()).await {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }

@@ -213,7 +213,33 @@
 //! platform's 5), and [`serve::RetryGuard`] runs the handler once per delivery however often
 //! the platform retries it. With the feature `axum`, [`axum::Endpoint`] serves the platform's
 //! URL: the URL check, signatures, parsing, the budget and the retry guard, in one router.
-//! `examples/echo_server.rs` is a complete server.
+//! A delivery whose timestamp is more than 300 s from the server's clock is refused as a replay
+//! ([`axum::Endpoint::replay_window`]). `examples/echo_server.rs` is a complete server.
+//!
+//! # Safe mode
+//!
+//! An account in safe mode (the platform's recommendation) or compatible mode gets encrypted
+//! deliveries and must answer with encrypted replies. Give the endpoint the account's
+//! EncodingAESKey and AppID; plaintext, compatible and safe deliveries are then all answered, each
+//! in its own mode, and the handler sees an ordinary [`Incoming`]:
+//!
+//! ```no_run
+//! use passive_reply::axum::Endpoint;
+//! use passive_reply::crypto::MessageCrypto;
+//! # async fn answer(msg: passive_reply::Incoming<'static>) -> passive_reply::Empty { passive_reply::Empty }
+//!
+//! # fn main() -> Result<(), passive_reply::crypto::CryptoError> {
+//! let crypto = MessageCrypto::new("my-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef")?;
+//! let app = Endpoint::new("my-token", answer).crypto(crypto).into_router();
+//! # Ok(()) }
+//! ```
+//!
+//! `msg_signature` is checked before anything is decrypted; the padding (PKCS#7 to 32 bytes,
+//! every pad byte), the length inside and the AppID are checked after; each refusal is a
+//! [`crypto::CryptoError`] whose kind says which. While the platform still uses an account's
+//! previous key, [`crypto::MessageCrypto::with_previous_key`] accepts it too, and the reply goes
+//! out with the key that decrypted the delivery. [`crypto`] has the steps alone, for other
+//! servers.
 //!
 //! # For frameworks that re-export this crate
 //!
@@ -331,7 +357,8 @@
 //!
 //! - `bytes`: [`Sink`] for `bytes::BytesMut`.
 //! - `tokio`: [`serve`], the 5-second rule and the retry guard.
-//! - `axum`: [`axum`], the router for the platform's URL; implies `tokio`.
+//! - `crypto`: [`crypto`], safe mode (RustCrypto's AES and CBC, no OpenSSL).
+//! - `axum`: [`axum`], the router for the platform's URL; implies `tokio` and `crypto`.
 #![forbid(unsafe_code)]
 
 pub use reply_core::*;

@@ -202,3 +202,19 @@ fn parsing_allocates_only_the_field_list() {
     let msg = passive_reply::Incoming::parse(event).unwrap();
     assert_eq!(allocations(|| msg.dedup_key()).0, 1);
 }
+
+#[test]
+fn an_encrypted_reply_allocates_its_plaintext_and_its_envelope() {
+    use passive_reply::crypto::{KeyUsed, MessageCrypto};
+    let crypto =
+        MessageCrypto::new("token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef").unwrap();
+    for reply in clean_replies().into_iter().chain(replies()) {
+        let (count, envelope) =
+            allocations(|| crypto.envelope(KeyUsed::Current, [7; 16], &reply, "1713424427", "415670741").unwrap());
+        // The reply written straight into the plaintext after its header, encrypted there; its
+        // base64 written straight into the envelope, allocated at its length.
+        assert_eq!(count, 2, "the plaintext and the envelope");
+        assert_eq!(envelope.capacity(), envelope.len());
+        assert_eq!(crypto.envelope_len(reply.encoded_len(), "1713424427", "415670741"), envelope.len());
+    }
+}

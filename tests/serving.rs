@@ -50,9 +50,15 @@ async fn request(addr: SocketAddr, method: &str, target: &str, body: &str) -> Re
     Response { status, content_type, body: body.to_string() }
 }
 
+/// A query signed with `token`, timestamped now (a delivery further than five minutes from the
+/// server's clock is refused as a replay).
 fn signed_query(token: &str) -> String {
-    let (timestamp, nonce) = ("1409304348", "1234567");
-    format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, timestamp, nonce))
+    signed_query_at(token, passive_reply::now())
+}
+
+fn signed_query_at(token: &str, timestamp: u64) -> String {
+    let (timestamp, nonce) = (timestamp.to_string(), "1234567");
+    format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, &timestamp, nonce))
 }
 
 async fn serve(app: axum::Router) -> SocketAddr {
@@ -274,4 +280,140 @@ async fn the_store_forgets_after_its_window_and_is_bounded() {
     assert!(!guard.answer(key(3), reply).await.is_empty());
     assert_eq!(guard.store().len(), 1);
     let _ = PassiveReply::encoded_len(&Empty);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safe and compatible mode, and replays.
+
+use passive_reply::crypto::{MessageCrypto, msg_signature};
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const OLD_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const APP_ID: &str = "wx0123456789abcdef";
+
+fn account(key: &str, app_id: &str) -> MessageCrypto {
+    MessageCrypto::new(TOKEN, key, app_id).unwrap()
+}
+
+/// An encrypted delivery as the platform sends it: the query with both signatures and
+/// `encrypt_type=aes`, and the body in safe mode (`compatible`: with the plaintext elements too).
+fn encrypted_delivery(with: &MessageCrypto, xml: &str, compatible: bool) -> (String, String) {
+    let (timestamp, nonce) = (passive_reply::now().to_string(), "1234567");
+    let encrypt = with.encrypt(xml);
+    let query = format!(
+        "signature={}&timestamp={timestamp}&nonce={nonce}&openid=oUser&encrypt_type=aes&msg_signature={}",
+        signature_of(TOKEN, &timestamp, nonce),
+        msg_signature(TOKEN, &timestamp, nonce, &encrypt)
+    );
+    let plaintext = match compatible {
+        true => xml.trim_start_matches("<xml>").trim_end_matches("</xml>"),
+        false => "<ToUserName><![CDATA[gh_account]]></ToUserName>",
+    };
+    (format!("/?{query}"), format!("<xml>{plaintext}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
+}
+
+/// The reply inside an envelope, decrypted with `with`, after the envelope's own signature is
+/// checked.
+fn opened(with: &MessageCrypto, envelope: &str) -> String {
+    let field = |name: &str| {
+        let start = envelope.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+        let end = envelope.find(&format!("</{name}>")).unwrap();
+        envelope[start..end].trim_start_matches("<![CDATA[").trim_end_matches("]]>").to_string()
+    };
+    let (encrypt, signature) = (field("Encrypt"), field("MsgSignature"));
+    assert_eq!(signature, msg_signature(TOKEN, &field("TimeStamp"), &field("Nonce"), &encrypt), "{envelope}");
+    with.decrypt(&encrypt).unwrap()
+}
+
+#[tokio::test]
+async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply() {
+    let crypto = account(KEY, APP_ID);
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(crypto.clone()).into_router()).await;
+    for (msg_id, compatible) in [(10, false), (11, true)] {
+        let (target, body) = encrypted_delivery(&crypto, &text_delivery(msg_id, "加密 ]]]]><![CDATA[> hi"), compatible);
+        let response = request(addr, "POST", &target, &body).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert!(response.body.starts_with("<xml><Encrypt><![CDATA["), "{}", response.body);
+        let reply = opened(&crypto, &response.body);
+        let reply = Incoming::parse(&reply).unwrap();
+        assert_eq!(reply.message(), Message::Text { content: "加密 ]]> hi" });
+        // The platform's retry gets the same envelope.
+        let again = request(addr, "POST", &target, &body).await;
+        assert_eq!(again.body, response.body);
+    }
+    // The empty reply stays empty, encrypted or not.
+    let (target, body) = encrypted_delivery(&crypto, &event_delivery("CLICK", 1348831870), false);
+    let empty = request(addr, "POST", &target, &body).await;
+    assert_eq!((empty.status, empty.body.as_str()), (200, ""));
+    // A plaintext delivery to the same endpoint: a plaintext reply.
+    let plain = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(12, "plain")).await;
+    assert_eq!(Incoming::parse(&plain.body).unwrap().message(), Message::Text { content: "plain" });
+}
+
+#[tokio::test]
+async fn forged_foreign_and_unknown_encrypted_deliveries_are_refused() {
+    let crypto = account(KEY, APP_ID);
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(crypto.clone()).into_router()).await;
+    let (target, body) = encrypted_delivery(&crypto, &text_delivery(20, "hi"), false);
+    // A wrong msg_signature: 403, before anything is decrypted.
+    let forged = target.replace("msg_signature=", "msg_signature=0");
+    let response = request(addr, "POST", &forged, &body).await;
+    assert_eq!((response.status, response.body.as_str()), (403, "msg_signature does not match\n"));
+    let unsigned = target.split("&msg_signature").next().unwrap().to_string();
+    assert_eq!(request(addr, "POST", &unsigned, &body).await.status, 403);
+    // Another account's message, signed with this token: 400, and why.
+    let foreign = account(KEY, "wxffffffffffffffff");
+    let (target, body) = encrypted_delivery(&foreign, &text_delivery(21, "hi"), false);
+    let response = request(addr, "POST", &target, &body).await;
+    assert_eq!((response.status, response.body.as_str()), (400, "the message is for another AppID\n"));
+    // A body without <Encrypt>.
+    let (target, _) = encrypted_delivery(&crypto, &text_delivery(22, "hi"), false);
+    let response = request(addr, "POST", &target, "<xml><ToUserName>gh</ToUserName></xml>").await;
+    assert_eq!((response.status, response.body.as_str()), (400, "the body has no <Encrypt> element\n"));
+    let response = request(addr, "POST", &target, "not xml").await;
+    assert_eq!((response.status, response.body.as_str()), (400, "the body has no <Encrypt> element\n"));
+    let response = request(addr, "POST", &target, "<xml><Encrypt>abc</Wrong></xml>").await;
+    assert_eq!((response.status, response.body.as_str()), (400, "the body is not well-formed XML\n"));
+}
+
+#[tokio::test]
+async fn a_previous_key_is_accepted_only_when_given_and_the_reply_uses_it() {
+    let old = account(OLD_KEY, APP_ID);
+    let rotated = account(KEY, APP_ID).with_previous_key(OLD_KEY).unwrap();
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(rotated).into_router()).await;
+    let (target, body) = encrypted_delivery(&old, &text_delivery(30, "old key"), false);
+    let response = request(addr, "POST", &target, &body).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let reply = opened(&old, &response.body);
+    assert_eq!(Incoming::parse(&reply).unwrap().message(), Message::Text { content: "old key" });
+
+    let current_only =
+        serve(Endpoint::new(TOKEN, echo_server::answer).crypto(account(KEY, APP_ID)).into_router()).await;
+    let response = request(current_only, "POST", &target, &body).await;
+    assert_eq!(response.status, 400, "{}", response.body);
+}
+
+#[tokio::test]
+async fn stale_timestamps_are_refused_as_replays_and_retries_inside_the_window_answered() {
+    let now = passive_reply::now();
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let stale =
+        request(addr, "POST", &format!("/?{}", signed_query_at(TOKEN, now - 301)), &text_delivery(40, "hi")).await;
+    assert_eq!(stale.status, 403);
+    assert!(stale.body.contains("more than the 300 s a delivery may be"), "{}", stale.body);
+    let future =
+        request(addr, "POST", &format!("/?{}", signed_query_at(TOKEN, now + 400)), &text_delivery(41, "hi")).await;
+    assert_eq!(future.status, 403);
+    // A delivery of four minutes ago, and its retry, still inside the window: answered alike.
+    let target = format!("/?{}", signed_query_at(TOKEN, now - 240));
+    let first = request(addr, "POST", &target, &text_delivery(42, "late")).await;
+    let retry = request(addr, "POST", &target, &text_delivery(42, "late")).await;
+    assert_eq!((first.status, retry.status), (200, 200));
+    assert_eq!(first.body, retry.body);
+    assert!(first.body.contains("<Content><![CDATA[late]]></Content>"));
+    // Switched off, a delivery of 2014 is answered.
+    let open = serve(Endpoint::new(TOKEN, echo_server::answer).replay_window(None).into_router()).await;
+    let old =
+        request(open, "POST", &format!("/?{}", signed_query_at(TOKEN, 1409304348)), &text_delivery(43, "hi")).await;
+    assert_eq!(old.status, 200);
 }

@@ -4,10 +4,16 @@
 //!
 //! - `GET` is the platform's URL check: the query's `signature` must be the SHA-1 of the token,
 //!   `timestamp` and `nonce`, sorted and joined; the answer is `echostr`, otherwise 403.
-//! - `POST` is a delivery: the same signature in the query string (otherwise 403), the body read
-//!   with [`Incoming::parse`] (400 with a short plain-text reason when it is not a delivery),
-//!   then the handler's reply, through [`within`] (the 5-second rule) and a [`RetryGuard`] (the
-//!   platform's retries get the same reply, and the handler runs once).
+//! - `POST` is a delivery: the same signature in the query string, and a timestamp within the
+//!   replay window of the server's clock (otherwise 403 with the reason), the body read with
+//!   [`Incoming::parse`] (400 with a short plain-text reason when it is not a delivery), then the
+//!   handler's reply, through [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's
+//!   retries get the same reply, and the handler runs once).
+//! - With [`Endpoint::crypto`], an encrypted delivery (`encrypt_type=aes`, in safe or compatible
+//!   mode) has its `msg_signature` checked before anything is decrypted (403), is decrypted (400
+//!   with the reason if that fails), and is answered with an encrypted reply, with the key that
+//!   decrypted it. Plaintext deliveries are answered as before. The handler sees an ordinary
+//!   [`Incoming`] either way.
 //!
 //! ```no_run
 //! use reply_core::axum::Endpoint;
@@ -40,9 +46,15 @@ use ::axum::http::{StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::get;
 
+use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
 use crate::incoming::{Incoming, ParseOptions};
 use crate::reply::PassiveReply;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, ReplyStore, RetryGuard, within};
+use crate::sink::Sink;
+
+/// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
+/// of signed webhooks elsewhere (Stripe's, Slack's).
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
 
 /// The content type of a reply.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -87,6 +99,8 @@ pub struct Endpoint<H, S = MemoryStore> {
     budget: Duration,
     options: ParseOptions,
     guard: RetryGuard<S>,
+    crypto: Option<Arc<MessageCrypto>>,
+    replay_window: Option<Duration>,
 }
 
 impl<H> Endpoint<H> {
@@ -100,6 +114,8 @@ impl<H> Endpoint<H> {
             budget: DEFAULT_BUDGET,
             options: ParseOptions::new(),
             guard: RetryGuard::new(),
+            crypto: None,
+            replay_window: Some(DEFAULT_REPLAY_WINDOW),
         }
     }
 }
@@ -123,7 +139,50 @@ impl<H, S> Endpoint<H, S> {
     /// that several instances share.
     #[must_use]
     pub fn retry_guard<T>(self, guard: RetryGuard<T>) -> Endpoint<H, T> {
-        Endpoint { token: self.token, handler: self.handler, budget: self.budget, options: self.options, guard }
+        Endpoint {
+            token: self.token,
+            handler: self.handler,
+            budget: self.budget,
+            options: self.options,
+            guard,
+            crypto: self.crypto,
+            replay_window: self.replay_window,
+        }
+    }
+
+    /// Serves an account in safe or compatible mode too: encrypted deliveries are verified and
+    /// decrypted with `crypto`, and answered encrypted. (Its token is the one it signs with; give
+    /// the endpoint the same.)
+    ///
+    /// ```no_run
+    /// use reply_core::axum::Endpoint;
+    /// use reply_core::crypto::MessageCrypto;
+    /// use reply_core::{Incoming, Text};
+    ///
+    /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
+    ///     msg.reply_text("hello").into_owned()
+    /// }
+    ///
+    /// # fn main() -> Result<(), reply_core::crypto::CryptoError> {
+    /// let crypto = MessageCrypto::new("my-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef")?;
+    /// let app = Endpoint::new("my-token", answer).crypto(crypto).into_router();
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn crypto(mut self, crypto: MessageCrypto) -> Self {
+        self.crypto = Some(Arc::new(crypto));
+        self
+    }
+
+    /// How far a delivery's `timestamp` may be from the server's clock, either way, before it is
+    /// refused as a replay (403): the platform signs only the query, never a plaintext body, so
+    /// a captured query would otherwise authorise any body forever. Default
+    /// [`DEFAULT_REPLAY_WINDOW`] (300 s); `None` switches the check off. The platform's retries
+    /// of a delivery carry its timestamp, and are answered while they are inside the window.
+    #[must_use]
+    pub fn replay_window(mut self, window: Option<Duration>) -> Self {
+        self.replay_window = window;
+        self
     }
 
     /// The router, with the URL at `/`; nest it to serve it elsewhere.
@@ -138,39 +197,58 @@ impl<H, S> Endpoint<H, S> {
     }
 }
 
-/// The query string's parameters the platform signs with.
+/// The query string's parameters the platform signs with, percent-decoded.
 #[derive(Default)]
 struct Signed {
     signature: Option<String>,
     timestamp: Option<String>,
     nonce: Option<String>,
     echostr: Option<String>,
+    msg_signature: Option<String>,
+    encrypt_type: Option<String>,
 }
 
 impl Signed {
     fn from_query(query: Option<&str>) -> Self {
         let mut signed = Signed::default();
-        for pair in query.unwrap_or("").split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let slot = match name {
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match name.as_ref() {
                 "signature" => &mut signed.signature,
                 "timestamp" => &mut signed.timestamp,
                 "nonce" => &mut signed.nonce,
                 "echostr" => &mut signed.echostr,
+                "msg_signature" => &mut signed.msg_signature,
+                "encrypt_type" => &mut signed.encrypt_type,
                 _ => continue,
             };
-            *slot = percent_decode(value);
+            *slot = Some(value.into_owned());
         }
         signed
     }
 
-    /// Whether `signature` is the SHA-1 of the sorted token, timestamp and nonce.
+    /// Whether `signature` is the SHA-1 of the sorted token, timestamp and nonce, compared in
+    /// constant time.
     fn is_valid(&self, token: &str) -> bool {
         let (Some(signature), Some(timestamp), Some(nonce)) = (&self.signature, &self.timestamp, &self.nonce) else {
             return false;
         };
-        let expected = signature_of(token, timestamp, nonce);
-        constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes())
+        crypto::signature_matches(&crypto::signature_hex([token, timestamp, nonce]), signature)
+    }
+
+    /// Why the timestamp is refused as a replay, if it is: further than `window` from `now`
+    /// (seconds since the Unix epoch), or not a number.
+    fn replayed(&self, window: Option<Duration>, now: u64) -> Option<String> {
+        let window = window?;
+        let Some(timestamp) = self.timestamp.as_deref().and_then(|t| t.trim().parse::<u64>().ok()) else {
+            return Some("the timestamp is not a whole number of seconds\n".to_string());
+        };
+        let off = now.abs_diff(timestamp);
+        (off > window.as_secs()).then(|| {
+            format!(
+                "the timestamp is {off} s from the server's clock, more than the {} s a delivery may be (a replay?)\n",
+                window.as_secs()
+            )
+        })
     }
 }
 
@@ -178,59 +256,58 @@ impl Signed {
 /// joined.
 ///
 /// ```
-/// // The three strings sorted: "1409304348", "xxxxxx", "yyyyyy".
-/// let signature = reply_core::axum::signature_of("xxxxxx", "1409304348", "yyyyyy");
-/// assert_eq!(signature.len(), 40);
+/// // Sorted and joined, the three are "abc", whose SHA-1 is FIPS 180's first test vector.
+/// assert_eq!(reply_core::axum::signature_of("b", "c", "a"), "a9993e364706816aba3e25717850c26c9cd0d89d");
 /// ```
 pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
-    let mut parts = [token, timestamp, nonce];
-    parts.sort_unstable();
-    let mut hash = sha1_smol::Sha1::new();
-    for part in parts {
-        hash.update(part.as_bytes());
+    // Hex digits only.
+    String::from_utf8_lossy(&crypto::signature_hex([token, timestamp, nonce])).into_owned()
+}
+
+fn forbidden(reason: &str) -> Response {
+    (StatusCode::FORBIDDEN, reason.to_string()).into_response()
+}
+
+/// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
+/// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own
+/// allocation.
+struct Sealed<R> {
+    reply: R,
+    crypto: Arc<MessageCrypto>,
+    key: KeyUsed,
+    timestamp: String,
+    nonce: String,
+}
+
+impl<R: PassiveReply> Sealed<R> {
+    /// The envelope; empty for the empty reply, and for the rare failure of the operating system
+    /// to give random bytes (the platform then shows nothing, and doesn't retry).
+    fn envelope(&self) -> String {
+        self.crypto.try_encrypt_reply_with_key(self.key, &self.reply, &self.timestamp, &self.nonce).unwrap_or_default()
     }
-    hash.digest().to_string()
 }
 
-/// Compares without stopping at the first difference, so the time taken says nothing of where
-/// a forged signature goes wrong.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-/// `%XX` and `+` decoded; `None` when the result is not UTF-8.
-fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' => match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
+impl<R: PassiveReply> PassiveReply for Sealed<R> {
+    fn encoded_len(&self) -> usize {
+        self.envelope().len()
     }
-    String::from_utf8(out).ok()
-}
 
-fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "the signature does not match\n").into_response()
+    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        let envelope = self.envelope();
+        sink.reserve(envelope.len())?;
+        sink.write_str(&envelope)
+    }
+
+    fn to_xml(&self) -> String {
+        self.envelope()
+    }
 }
 
 async fn url_check<H, S>(State(endpoint): State<Arc<Endpoint<H, S>>>, RawQuery(query): RawQuery) -> Response {
     let signed = Signed::from_query(query.as_deref());
     match &signed.echostr {
         Some(echostr) if signed.is_valid(&endpoint.token) => (StatusCode::OK, echostr.clone()).into_response(),
-        _ => forbidden(),
+        _ => forbidden("the signature does not match\n"),
     }
 }
 
@@ -245,20 +322,54 @@ where
     R: PassiveReply + Send + 'static,
     S: ReplyStore,
 {
-    if !Signed::from_query(query.as_deref()).is_valid(&endpoint.token) {
-        return forbidden();
+    let signed = Signed::from_query(query.as_deref());
+    if !signed.is_valid(&endpoint.token) {
+        return forbidden("the signature does not match\n");
+    }
+    if let Some(reason) = signed.replayed(endpoint.replay_window, crate::value::now()) {
+        return forbidden(&reason);
     }
     let Ok(text) = std::str::from_utf8(&body) else {
         return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
     };
-    let msg = match Incoming::parse_with(text, endpoint.options) {
+    // An encrypted delivery, when the endpoint has the account's key: opened, its signature
+    // checked first. (Without the key, a compatible-mode body still parses as plaintext.)
+    let opened = match (&endpoint.crypto, signed.encrypt_type.as_deref()) {
+        (Some(crypto), Some("aes")) => {
+            let (Some(msg_signature), Some(timestamp), Some(nonce)) =
+                (&signed.msg_signature, &signed.timestamp, &signed.nonce)
+            else {
+                return forbidden("an encrypted delivery needs msg_signature\n");
+            };
+            match crypto.decrypt_delivery_with_key(msg_signature, timestamp, nonce, text) {
+                Ok((xml, key)) => Some((xml, crypto.clone(), key)),
+                Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
+                Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+            }
+        }
+        _ => None,
+    };
+    let xml = opened.as_ref().map_or(text, |(xml, _, _)| xml.as_str());
+    let msg = match Incoming::parse_with(xml, endpoint.options) {
         Ok(msg) => msg.into_owned(),
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let key = msg.dedup_key();
     let handler = endpoint.handler.clone();
     let budget = endpoint.budget;
-    let reply = endpoint.guard.answer(key, move || within(budget, handler(msg))).await;
+    let reply = match opened {
+        Some((_, crypto, key_used)) => {
+            let (timestamp, nonce) = (signed.timestamp.unwrap_or_default(), signed.nonce.unwrap_or_default());
+            endpoint
+                .guard
+                .answer(key, move || async move {
+                    let reply = within(budget, handler(msg)).await;
+                    Sealed { reply, crypto, key: key_used, timestamp, nonce }
+                })
+                .await
+        }
+        None => endpoint.guard.answer(key, move || within(budget, handler(msg))).await,
+    };
     written(reply)
 }
 
@@ -268,17 +379,15 @@ mod tests {
 
     #[test]
     fn query_strings() {
-        let signed = Signed::from_query(Some("signature=ab&timestamp=1&nonce=n%20o&echostr=a+b%2Bc&other=x"));
+        let signed =
+            Signed::from_query(Some("signature=ab&timestamp=1&nonce=n%20o&echostr=a+b%2Bc&other=x&encrypt_type=aes"));
         assert_eq!(signed.signature.as_deref(), Some("ab"));
         assert_eq!(signed.nonce.as_deref(), Some("n o"));
         assert_eq!(signed.echostr.as_deref(), Some("a b+c"));
-        assert_eq!(percent_decode("%"), Some("%".into()));
-        assert_eq!(percent_decode("%4"), Some("%4".into()));
-        assert_eq!(percent_decode("%41"), Some("A".into()));
-        assert_eq!(percent_decode("%zz"), Some("%zz".into()));
-        assert_eq!(percent_decode("%E4%BD%A0"), Some("你".into()));
-        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(signed.encrypt_type.as_deref(), Some("aes"));
         assert!(Signed::from_query(None).signature.is_none());
+        // Not UTF-8 once decoded: replaced, not refused (it can only fail the signature).
+        assert!(Signed::from_query(Some("nonce=%FF")).nonce.is_some());
     }
 
     #[test]
@@ -291,11 +400,23 @@ mod tests {
             signature: Some(expected.to_uppercase()),
             timestamp: Some("c".into()),
             nonce: Some("a".into()),
-            echostr: None,
+            ..Signed::default()
         };
         assert!(signed.is_valid("b"));
         assert!(!signed.is_valid("d"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+        let short = Signed { signature: Some("a9993e".into()), ..signed };
+        assert!(!short.is_valid("b"));
+    }
+
+    #[test]
+    fn replays() {
+        let at = |timestamp: &str| Signed { timestamp: Some(timestamp.into()), ..Signed::default() };
+        let window = Some(Duration::from_secs(300));
+        assert_eq!(at("1000").replayed(window, 1300), None);
+        assert_eq!(at("1600").replayed(window, 1300), None);
+        assert!(at("999").replayed(window, 1300).unwrap().contains("301 s"));
+        assert!(at("1601").replayed(window, 1300).is_some());
+        assert!(at("soon").replayed(window, 1300).is_some());
+        assert_eq!(at("1").replayed(None, 1300), None);
     }
 }
