@@ -234,6 +234,7 @@ mod x86_64 {
 #[derive(Clone, Copy)]
 pub(crate) struct Portable([u8; 16]);
 
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 impl Portable {
     #[inline(always)]
     fn lanes(self, other: Self, f: impl Fn(u8, u8) -> u8) -> Self {
