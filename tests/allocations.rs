@@ -208,13 +208,25 @@ fn an_encrypted_reply_allocates_its_plaintext_and_its_envelope() {
     use passive_reply::crypto::{KeyUsed, MessageCrypto};
     let crypto =
         MessageCrypto::new("token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef").unwrap();
-    for reply in clean_replies().into_iter().chain(replies()) {
+    // The reply written straight into the plaintext after its header, encrypted there; its
+    // base64 written straight into the envelope, allocated at its length. The plaintext is sized
+    // as `to_xml` sizes a reply: when escaping makes a value longer (the text's and the news
+    // reply's in `replies()`), it grows once more.
+    let all = clean_replies().into_iter().map(|reply| (reply, false));
+    for (reply, longer) in all.chain(replies().into_iter().zip([true, false, false, true])) {
         let (count, envelope) =
             allocations(|| crypto.envelope(KeyUsed::Current, [7; 16], &reply, "1713424427", "415670741").unwrap());
-        // The reply written straight into the plaintext after its header, encrypted there; its
-        // base64 written straight into the envelope, allocated at its length.
-        assert_eq!(count, 2, "the plaintext and the envelope");
+        assert_eq!(count, 2 + usize::from(longer), "the plaintext and the envelope");
         assert_eq!(envelope.capacity(), envelope.len());
         assert_eq!(crypto.envelope_len(reply.encoded_len(), "1713424427", "415670741"), envelope.len());
+        assert_eq!(crypto.decrypt(envelope_encrypt(&envelope)).unwrap(), reply.to_xml());
     }
+    let (count, envelope) = allocations(|| crypto.envelope(KeyUsed::Current, [7; 16], &passive_reply::Empty, "1", "n"));
+    assert_eq!((count, envelope.unwrap()), (0, String::new()), "the empty reply stays empty, unallocated");
+}
+
+/// The text of an envelope's `<Encrypt>`.
+fn envelope_encrypt(envelope: &str) -> &str {
+    let start = envelope.find("<Encrypt><![CDATA[").unwrap() + "<Encrypt><![CDATA[".len();
+    &envelope[start..start + envelope[start..].find("]]>").unwrap()]
 }

@@ -316,3 +316,38 @@ fn compatible_mode_takes_what_encrypt_says() {
         "<xml><Content>signed</Content></xml>"
     );
 }
+
+/// A reply written by hand, piece by piece (reserving first or not), a boxed one, and one that
+/// writes only empty pieces: each envelope holds exactly what `to_xml` gives, and the one that
+/// writes nothing stays empty.
+#[test]
+fn replies_written_by_hand_are_sealed_as_written() {
+    struct Pieces(&'static [&'static str], bool);
+    impl PassiveReply for Pieces {
+        fn encoded_len(&self) -> usize {
+            self.0.iter().map(|piece| piece.len()).sum()
+        }
+        fn write_to<S: passive_reply::Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+            if self.1 {
+                sink.reserve(self.encoded_len())?;
+            }
+            self.0.iter().try_for_each(|piece| sink.write_str(piece))
+        }
+    }
+    let crypto = MessageCrypto::new("token", KEY, "wx0123456789abcdef").unwrap();
+    let open = |envelope: &str| {
+        let start = envelope.find("<Encrypt><![CDATA[").unwrap() + "<Encrypt><![CDATA[".len();
+        crypto.decrypt(&envelope[start..start + envelope[start..].find("]]>").unwrap()]).unwrap()
+    };
+    let long: &'static str = "长".repeat(300).leak();
+    let pieces: &'static [&'static str] = vec!["", "<xml>", long, "", "<a>b</a>", "</xml>"].leak();
+    for reserves in [false, true] {
+        let reply = Pieces(pieces, reserves);
+        let envelope = crypto.envelope(KeyUsed::Current, [1; 16], &reply, "1", "n").unwrap();
+        assert_eq!(open(&envelope), reply.to_xml());
+        let boxed = reply.boxed();
+        assert_eq!(open(&crypto.envelope(KeyUsed::Current, [1; 16], &boxed, "1", "n").unwrap()), boxed.to_xml());
+        let nothing = Pieces(&["", ""], reserves);
+        assert_eq!(crypto.envelope(KeyUsed::Current, [1; 16], &nothing, "1", "n").unwrap(), "");
+    }
+}

@@ -261,7 +261,7 @@ impl Signed {
 /// ```
 pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
     // Hex digits only.
-    String::from_utf8_lossy(&crypto::signature_hex([token, timestamp, nonce])).into_owned()
+    crypto::hex_str(&crypto::signature_hex([token, timestamp, nonce])).to_owned()
 }
 
 fn forbidden(reason: &str) -> Response {

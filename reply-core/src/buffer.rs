@@ -36,6 +36,17 @@ impl Token {
 #[derive(Debug)]
 pub struct Buffer<'a> {
     vec: &'a mut Vec<u8>,
+    frame: Frame,
+}
+
+/// The room a [`Buffer`] keeps around what is written into it, for the bytes its owner puts
+/// there: `before` zero bytes put first when it grows from empty (the header of an encrypted
+/// reply's plaintext, filled in later), and `after` bytes of room left past the reply whenever
+/// it grows (the AppID and padding that follow). A framed buffer grows to exactly that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) before: usize,
+    pub(crate) after: usize,
 }
 
 /// How a [`Buffer`] grows when the reply needs more room than it has.
@@ -50,19 +61,25 @@ pub(crate) enum Growth {
 
 impl<'a> Buffer<'a> {
     pub(crate) fn of_vec(vec: &'a mut Vec<u8>) -> Self {
-        Buffer { vec }
+        Buffer { vec, frame: Frame::default() }
+    }
+
+    /// A buffer that keeps `frame` around what is written into it.
+    #[cfg(feature = "crypto")]
+    pub(crate) fn framed(vec: &'a mut Vec<u8>, frame: Frame) -> Self {
+        Buffer { vec, frame }
     }
 
     #[allow(unsafe_code)]
     pub(crate) fn of_string(string: &'a mut String) -> Self {
         // SAFETY: a `Buffer` only ever appends whole `&str`s (`write_str`) and what a `Cursor`
         // wrote (whole pieces of UTF-8, see `write_in_room`), so the string stays UTF-8.
-        Buffer { vec: unsafe { string.as_mut_vec() } }
+        Buffer { vec: unsafe { string.as_mut_vec() }, frame: Frame::default() }
     }
 
     /// This buffer, for a shorter while.
     pub(crate) fn reborrow(&mut self) -> Buffer<'_> {
-        Buffer { vec: self.vec }
+        Buffer { vec: self.vec, frame: self.frame }
     }
 
     /// Appends `reply`. First into the room the buffer has, grown to the reply's length if none
@@ -84,22 +101,29 @@ impl<'a> Buffer<'a> {
         let Ok(_) = reply.emit(SinkOutput(self));
     }
 
-    /// Makes room for `additional` more bytes: nothing to do, the usual case, inline.
+    /// Makes room for `additional` more bytes (and the frame's after them): nothing to do, the
+    /// usual case, inline.
     #[inline(always)]
     fn grow(&mut self, additional: usize, growth: Growth) {
-        if self.vec.capacity() - self.vec.len() < additional {
+        if self.vec.capacity() - self.vec.len() < additional.saturating_add(self.frame.after) {
             self.grow_to(additional, growth);
         }
     }
 
     #[inline(never)]
     fn grow_to(&mut self, additional: usize, growth: Growth) {
+        let Frame { before, after } = self.frame;
+        let additional = additional + after;
         match growth {
-            Growth::Amortized => self.vec.reserve(additional),
+            _ if before > 0 && self.vec.is_empty() => {
+                *self.vec = Vec::with_capacity(before + additional);
+                self.vec.resize(before, 0);
+            }
+            Growth::Amortized if after == 0 => self.vec.reserve(additional),
             Growth::Exact if self.vec.is_empty() && self.vec.capacity() < additional => {
                 *self.vec = Vec::with_capacity(additional);
             }
-            Growth::Exact => self.vec.reserve_exact(additional),
+            _ => self.vec.reserve_exact(additional),
         }
     }
 
@@ -110,18 +134,21 @@ impl<'a> Buffer<'a> {
     fn write_in_room<R: Emit + ?Sized>(&mut self, reply: &R) -> bool {
         let len = self.vec.len();
         let spare = self.vec.spare_capacity_mut();
-        let (room, end) = (spare.len(), spare.as_ptr_range().end);
+        // The room the frame keeps after the reply is not the reply's.
+        let room = spare.len().saturating_sub(self.frame.after);
+        let spare = &mut spare[..room];
+        let end = spare.as_ptr_range().end;
         match reply.emit(Cursor { rest: spare, copies: PerValue }) {
             // The cursor that comes back is one this room was lent as, or one made from it: the
             // only cursors there are were made here, and a reply's writer is generic over its
-            // output, so it has no other. Its room ends where the spare capacity ends; compared
-            // all the same, for two instructions.
+            // output, so it has no other. Its room ends where the room lent ends; compared all
+            // the same, for two instructions.
             Ok(cursor) if cursor.rest.as_ptr_range().end == end && cursor.rest.len() <= room => {
                 let written = room - cursor.rest.len();
-                // SAFETY: the `written` bytes after `len` are the start of the spare capacity,
-                // so within it, and the cursor has written every one of them (see the module's
-                // documentation: a cursor's room starts past what it has written), as whole
-                // pieces of UTF-8.
+                // SAFETY: the `written` bytes after `len` are the start of the room lent, the
+                // first `room` bytes of the spare capacity, so within it, and the cursor has
+                // written every one of them (see the module's documentation: a cursor's room
+                // starts past what it has written), as whole pieces of UTF-8.
                 unsafe { self.vec.set_len(len + written) };
                 true
             }
@@ -135,13 +162,19 @@ impl Sink for Buffer<'_> {
 
     #[inline]
     fn reserve(&mut self, additional: usize) -> Result<(), Infallible> {
-        self.vec.reserve(additional);
+        // Nothing for nothing: a framed buffer that is never written into stays empty.
+        if additional > 0 {
+            self.grow(additional, Growth::Amortized);
+        }
         Ok(())
     }
 
     #[inline]
     fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
-        self.vec.extend_from_slice(s.as_bytes());
+        if !s.is_empty() {
+            self.grow(s.len(), Growth::Amortized);
+            self.vec.extend_from_slice(s.as_bytes());
+        }
         Ok(())
     }
 
@@ -257,6 +290,45 @@ mod tests {
         vec.extend_from_slice(b"<xml>");
         Buffer::of_vec(&mut vec).write(&Pieces(pieces), Growth::Amortized);
         vec
+    }
+
+    /// A framed buffer (an encrypted reply's plaintext): the header's room first, the reply
+    /// after it in room that leaves the frame's after it, clean or escaped, written whole or
+    /// piece by piece; nothing at all for a reply that writes nothing.
+    #[cfg(feature = "crypto")]
+    #[test]
+    fn a_framed_buffer_keeps_its_frame() {
+        let frame = Frame { before: 20, after: 50 };
+        for (pieces, expected) in [
+            (&[Ok("<xml>"), Err("你好"), Ok("</xml>")][..], "<xml>你好</xml>"),
+            (&[Ok("<xml>"), Err("a]]>b\u{1}"), Ok("</xml>")][..], "<xml>a]]]]><![CDATA[>b\u{FFFD}</xml>"),
+        ] {
+            let mut vec = Vec::new();
+            Buffer::framed(&mut vec, frame).write(&Pieces(pieces), Growth::Amortized);
+            assert_eq!((&vec[..20], &vec[20..]), (&[0; 20][..], expected.as_bytes()));
+            assert!(vec.capacity() - vec.len() >= 50, "the frame's room after");
+
+            let mut vec = Vec::new();
+            let mut buffer = Buffer::framed(&mut vec, frame);
+            for piece in pieces {
+                let Ok(()) = cdata::write_escaped(&mut buffer, piece.unwrap_or_else(|value| value));
+            }
+            assert_eq!(
+                &vec[20..],
+                pieces
+                    .iter()
+                    .map(|p| p.unwrap_or_else(|v| v))
+                    .collect::<String>()
+                    .replace("]]>", "]]]]><![CDATA[>")
+                    .replace('\u{1}', "\u{FFFD}")
+                    .as_bytes()
+            );
+            assert!(vec.capacity() - vec.len() >= 50);
+        }
+        let mut vec = Vec::new();
+        let mut buffer = Buffer::framed(&mut vec, frame);
+        let (Ok(()), Ok(())) = (buffer.reserve(0), buffer.write_str(""));
+        assert_eq!(vec.capacity(), 0, "nothing written, nothing allocated");
     }
 
     #[test]

@@ -43,6 +43,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::convert::Infallible;
 use std::fmt;
 
 use aes::Aes256;
@@ -54,8 +55,10 @@ use quick_xml::events::Event;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+use crate::buffer::{Buffer, Frame, Token};
 use crate::cdata;
 use crate::reply::PassiveReply;
+use crate::sink::Sink;
 
 /// The length of an EncodingAESKey.
 pub const ENCODING_AES_KEY_LEN: usize = 43;
@@ -82,9 +85,13 @@ const KEY_BASE64: GeneralPurpose =
 /// assert_eq!(signature, "03e0812039325c2712ef5f0f980fd14c70d6e307");
 /// ```
 pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
-    let hex = signature_hex([token, timestamp, nonce, encrypt]);
-    // Hex digits only.
-    String::from_utf8_lossy(&hex).into_owned()
+    hex_str(&signature_hex([token, timestamp, nonce, encrypt])).to_owned()
+}
+
+/// A signature's hex digits as text.
+pub(crate) fn hex_str(hex: &[u8; 40]) -> &str {
+    // Hex digits are ASCII: never the empty default.
+    std::str::from_utf8(hex).unwrap_or_default()
 }
 
 /// The hex SHA-1 of `parts`, sorted and joined, without allocating: the platform's signatures
@@ -418,7 +425,8 @@ impl MessageCrypto {
 
     /// The envelope of `reply` with `random` as its random bytes: two allocations, the plaintext
     /// (the reply written straight into it after the room of its header, then encrypted in
-    /// place) and the envelope (the ciphertext's base64 written straight into it).
+    /// place) and the envelope (the ciphertext's base64 written straight into it). The plaintext
+    /// is sized as `to_xml` sizes a reply: one more allocation when escaping lengthens it.
     pub fn envelope<R: PassiveReply + ?Sized>(
         &self,
         key: KeyUsed,
@@ -427,15 +435,12 @@ impl MessageCrypto {
         timestamp: &str,
         nonce: &str,
     ) -> Result<String, CryptoError> {
-        let len = reply.encoded_len();
-        if len == 0 {
+        let mut plaintext = Plaintext { bytes: Vec::new(), after: self.app_id.len() + PAD_BLOCK };
+        let Ok(()) = reply.write_to(&mut plaintext);
+        if plaintext.bytes.is_empty() {
             return Ok(String::new());
         }
-        let padded = padded_len(HEADER + len + self.app_id.len());
-        let mut plaintext = Vec::with_capacity(padded);
-        plaintext.extend_from_slice(&[0; HEADER]);
-        let Ok(()) = reply.write_to(&mut plaintext);
-        Ok(self.seal_envelope(key, random, plaintext, timestamp, nonce))
+        Ok(self.seal_envelope(key, random, plaintext.bytes, timestamp, nonce))
     }
 
     /// The length of the envelope of a reply of `len` bytes (zero for zero).
@@ -469,14 +474,45 @@ impl MessageCrypto {
         self.seal(key, random, &mut plaintext, &mut envelope);
         let signature = signature_hex([&self.token, timestamp, nonce, &envelope[BEFORE.len()..]]);
         envelope.push_str(SIGNATURE);
-        // Hex digits: ASCII.
-        envelope.extend(signature.iter().map(|&b| char::from(b)));
+        envelope.push_str(hex_str(&signature));
         envelope.push_str(TIMESTAMP);
         write_text(&mut envelope, timestamp);
         envelope.push_str(NONCE);
         let Ok(()) = cdata::write_escaped(&mut envelope, nonce);
         envelope.push_str(AFTER);
         envelope
+    }
+}
+
+/// The sink a reply is written into for its envelope: the plaintext, which starts, once the reply
+/// writes anything, with the room of its header, and keeps `after` bytes of room past the reply
+/// for the AppID and the padding. The reply's length is not counted first: a derived reply is
+/// written into room of its length as it would be without escaping, grown only if escaping
+/// needs more (as `to_xml` does).
+struct Plaintext {
+    bytes: Vec<u8>,
+    after: usize,
+}
+
+impl Plaintext {
+    fn buffer(&mut self) -> Buffer<'_> {
+        Buffer::framed(&mut self.bytes, Frame { before: HEADER, after: self.after })
+    }
+}
+
+impl Sink for Plaintext {
+    type Error = Infallible;
+
+    fn reserve(&mut self, additional: usize) -> Result<(), Infallible> {
+        self.buffer().reserve(additional)
+    }
+
+    fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
+        self.buffer().write_str(s)
+    }
+
+    fn buffer(&mut self, _: Token) -> Option<Buffer<'_>> {
+        Some(Plaintext::buffer(self))
     }
 }
 
@@ -511,6 +547,9 @@ fn text_len(s: &str) -> usize {
 /// Writes `s` as the text of an element: `<` and `&` as references. (A timestamp is digits;
 /// this keeps any other text from being read as markup.)
 fn write_text(out: &mut String, s: &str) {
+    if !s.contains(['<', '&']) {
+        return out.push_str(s);
+    }
     for c in s.chars() {
         match c {
             '<' => out.push_str("&lt;"),
