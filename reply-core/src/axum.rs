@@ -289,7 +289,9 @@ impl<R: PassiveReply> Sealed<R> {
 
 impl<R: PassiveReply> PassiveReply for Sealed<R> {
     fn encoded_len(&self) -> usize {
-        self.envelope().len()
+        // Counted, not encrypted. (Off only when the operating system has no random bytes: the
+        // envelope is then empty.)
+        self.crypto.envelope_len(self.reply.encoded_len(), &self.timestamp, &self.nonce)
     }
 
     fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
@@ -376,6 +378,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sealed reply counts its envelope's length without encrypting, and the count is right:
+    /// for a reply, one that escaping lengthens, and the empty one.
+    #[test]
+    fn sealed_replies_count_their_envelopes() {
+        let crypto = Arc::new(MessageCrypto::new("t", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx1").unwrap());
+        let seal = |reply| Sealed {
+            reply,
+            crypto: crypto.clone(),
+            key: KeyUsed::Current,
+            timestamp: "1".into(),
+            nonce: "n<]]>".into(),
+        };
+        let long = "长".repeat(100);
+        for text in ["hi", "a]]>b\u{1}", &long] {
+            let sealed = seal(crate::Text::new("u", "gh", text).boxed());
+            assert_eq!(sealed.encoded_len(), sealed.to_xml().len(), "{text}");
+        }
+        let empty = seal(crate::Empty.boxed());
+        assert_eq!((empty.encoded_len(), empty.to_xml()), (0, String::new()));
+    }
 
     #[test]
     fn query_strings() {
