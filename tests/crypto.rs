@@ -6,6 +6,8 @@ use passive_reply::{Empty, Incoming, PassiveReply, Text};
 use proptest::prelude::*;
 use serde_json::Value;
 
+mod common;
+
 fn vector(id: &str) -> Value {
     let all: Value = serde_json::from_str(include_str!("data/crypto-vector.json")).unwrap();
     let vectors = all["vectors"].as_array().unwrap();
@@ -61,37 +63,17 @@ fn the_platforms_reply_is_encrypted_and_signed_as_published() {
     // Any reply, in its envelope, in the platform's order, signed over what it says.
     let reply = Text::new("oUser", "gh_account", "你好 ]]> \u{1}").with_create_time(1713424427);
     let envelope = crypto.envelope(KeyUsed::Current, random, &reply, timestamp, nonce).unwrap();
-    let parsed = envelope_parts(&envelope);
-    assert_eq!(parsed.len(), 4, "{envelope}");
-    let [(e, encrypt), (s, signature), (t, stamp), (n, nonce_written)] =
-        [&parsed[0], &parsed[1], &parsed[2], &parsed[3]];
-    assert_eq!([e.as_str(), s, t, n], ["Encrypt", "MsgSignature", "TimeStamp", "Nonce"]);
-    assert_eq!((stamp.as_str(), nonce_written.as_str()), (timestamp, nonce));
-    assert_eq!(signature, &msg_signature(text(&v, "token"), timestamp, nonce, encrypt));
+    let paths: Vec<String> = common::parse(&envelope).into_iter().map(|(path, _)| path).collect();
+    assert_eq!(paths, ["xml", "xml/Encrypt", "xml/MsgSignature", "xml/TimeStamp", "xml/Nonce"], "{envelope}");
+    let field = |name| common::envelope_field(&envelope, name);
+    let (encrypt, signature) = (&field("Encrypt"), field("MsgSignature"));
+    assert_eq!((field("TimeStamp").as_str(), field("Nonce").as_str()), (timestamp, nonce));
+    assert_eq!(signature, msg_signature(text(&v, "token"), timestamp, nonce, encrypt));
     assert_eq!(crypto.decrypt(encrypt).unwrap(), reply.to_xml());
     assert_eq!(encrypt, &crypto.encrypt_with_random(random, &reply.to_xml()));
 
     // The empty reply stays empty.
     assert_eq!(crypto.encrypt_reply(&Empty, timestamp, nonce), "");
-}
-
-/// The elements of an envelope and their text, with quick-xml.
-fn envelope_parts(xml: &str) -> Vec<(String, String)> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut out: Vec<(String, String)> = Vec::new();
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Start(s) if s.name().as_ref() != b"xml" => {
-                out.push((String::from_utf8(s.name().as_ref().to_vec()).unwrap(), String::new()))
-            }
-            Event::CData(t) => out.last_mut().unwrap().1.push_str(std::str::from_utf8(&t).unwrap()),
-            Event::Text(t) => out.last_mut().unwrap().1.push_str(&t.decode().unwrap()),
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    out
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -210,9 +192,9 @@ fn a_previous_key_is_taken_and_the_reply_uses_it() {
     assert!(current_only.decrypt_delivery(&signature, "1", "n", &body(&encrypt)).is_err());
     // The reply, with the key that decrypted the delivery: the old one reads it.
     let envelope = rotated.encrypt_reply_with_key(used, &Text::new("u", "a", "hi").with_create_time(1), "1", "n");
-    let parts = envelope_parts(&envelope);
-    assert!(old.decrypt(&parts[0].1).is_ok());
-    assert!(current_only.decrypt(&parts[0].1).is_err());
+    let encrypt = common::envelope_field(&envelope, "Encrypt");
+    assert!(old.decrypt(&encrypt).is_ok());
+    assert!(current_only.decrypt(&encrypt).is_err());
     // And one encrypted with the current key, with the current one.
     let new = rotated.encrypt("<xml>new</xml>");
     assert_eq!(rotated.decrypt_with_key(&new).unwrap().1, KeyUsed::Current);
@@ -335,10 +317,7 @@ fn replies_written_by_hand_are_sealed_as_written() {
         }
     }
     let crypto = MessageCrypto::new("token", KEY, "wx0123456789abcdef").unwrap();
-    let open = |envelope: &str| {
-        let start = envelope.find("<Encrypt><![CDATA[").unwrap() + "<Encrypt><![CDATA[".len();
-        crypto.decrypt(&envelope[start..start + envelope[start..].find("]]>").unwrap()]).unwrap()
-    };
+    let open = |envelope: &str| crypto.decrypt(&common::envelope_field(envelope, "Encrypt")).unwrap();
     let long: &'static str = "长".repeat(300).leak();
     let pieces: &'static [&'static str] = vec!["", "<xml>", long, "", "<a>b</a>", "</xml>"].leak();
     for reserves in [false, true] {

@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+mod common;
+
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)]
 mod echo_server;
@@ -315,11 +317,7 @@ fn encrypted_delivery(with: &MessageCrypto, xml: &str, compatible: bool) -> (Str
 /// The reply inside an envelope, decrypted with `with`, after the envelope's own signature is
 /// checked.
 fn opened(with: &MessageCrypto, envelope: &str) -> String {
-    let field = |name: &str| {
-        let start = envelope.find(&format!("<{name}>")).unwrap() + name.len() + 2;
-        let end = envelope.find(&format!("</{name}>")).unwrap();
-        envelope[start..end].trim_start_matches("<![CDATA[").trim_end_matches("]]>").to_string()
-    };
+    let field = |name| common::envelope_field(envelope, name);
     let (encrypt, signature) = (field("Encrypt"), field("MsgSignature"));
     assert_eq!(signature, msg_signature(TOKEN, &field("TimeStamp"), &field("Nonce"), &encrypt), "{envelope}");
     with.decrypt(&encrypt).unwrap()

@@ -57,3 +57,14 @@ pub fn parse(xml: &str) -> Vec<Node> {
     assert!(open.is_empty(), "unclosed elements in {xml:?}");
     nodes
 }
+
+/// The text of the element `name` (`Encrypt`, `MsgSignature`, `TimeStamp`, `Nonce`) of an
+/// encrypted reply's envelope, read with [`parse`]; panics if it has none.
+#[allow(dead_code)] // not every test file that shares this module reads envelopes
+pub fn envelope_field(envelope: &str, name: &str) -> String {
+    let path = format!("xml/{name}");
+    parse(envelope)
+        .into_iter()
+        .find_map(|(at, text)| (at == path).then(|| text.unwrap_or_default()))
+        .unwrap_or_else(|| panic!("no <{name}> in {envelope:?}"))
+}
