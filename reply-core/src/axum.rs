@@ -260,7 +260,6 @@ impl Signed {
 /// assert_eq!(reply_core::axum::signature_of("b", "c", "a"), "a9993e364706816aba3e25717850c26c9cd0d89d");
 /// ```
 pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
-    // Hex digits only.
     crypto::hex_str(&crypto::signature_hex([token, timestamp, nonce])).to_owned()
 }
 

@@ -280,10 +280,10 @@ impl MessageCrypto {
     /// [`decrypt`](MessageCrypto::decrypt), and which key did it: the current one, or the
     /// previous one when it is set and the current one fails.
     pub fn decrypt_with_key(&self, encrypt: &str) -> Result<(String, KeyUsed), CryptoError> {
-        let Some(previous) = &self.previous else {
-            return self.open(&self.current, decode_ciphertext(encrypt)?).map(|xml| (xml, KeyUsed::Current));
-        };
         let ciphertext = decode_ciphertext(encrypt)?;
+        let Some(previous) = &self.previous else {
+            return self.open(&self.current, ciphertext).map(|xml| (xml, KeyUsed::Current));
+        };
         match self.open(&self.current, ciphertext.clone()) {
             Ok(xml) => Ok((xml, KeyUsed::Current)),
             // What the current key's failure said, if the previous one fails too.
@@ -466,10 +466,7 @@ impl MessageCrypto {
         timestamp: &str,
         nonce: &str,
     ) -> String {
-        let padded = padded_len(plaintext.len() + self.app_id.len());
-        let mut envelope = String::with_capacity(
-            ENVELOPE_STATIC + padded.div_ceil(3) * 4 + text_len(timestamp) + cdata::escaped_len(nonce),
-        );
+        let mut envelope = String::with_capacity(self.envelope_len(plaintext.len() - HEADER, timestamp, nonce));
         envelope.push_str(BEFORE);
         self.seal(key, random, &mut plaintext, &mut envelope);
         let signature = signature_hex([&self.token, timestamp, nonce, &envelope[BEFORE.len()..]]);
