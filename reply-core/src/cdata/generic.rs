@@ -52,10 +52,7 @@ impl<V: Vector> Lanes<V> {
     /// the pair `EF BF`.
     #[inline(always)]
     pub(super) fn rough(&self, a: V, b: V) -> V {
-        let control = a.min(self.last_control).eq(a);
-        let close = a.eq(self.close);
-        let nonchar = a.eq(self.ef).and(b.eq(self.bf));
-        control.or(close).or(nonchar)
+        self.low(a).or(a.eq(self.close)).or(self.pair(a, b))
     }
 
     /// [`rough`](Lanes::rough) of the last block of a value, `a` the bytes before its last byte
@@ -64,10 +61,7 @@ impl<V: Vector> Lanes<V> {
     /// out, was looked at by the block before.)
     #[inline(always)]
     pub(super) fn rough_last(&self, a: V, b: V) -> V {
-        let control = b.min(self.last_control).eq(b);
-        let close = b.eq(self.close);
-        let nonchar = a.eq(self.ef).and(b.eq(self.bf));
-        control.or(close).or(nonchar)
+        self.low(b).or(b.eq(self.close)).or(self.pair(a, b))
     }
 
     /// [`rough`](Lanes::rough) of a first block and [`rough_last`](Lanes::rough_last) of a last
@@ -75,34 +69,42 @@ impl<V: Vector> Lanes<V> {
     /// set is asked). Their controls are found by their least byte.
     #[inline(always)]
     pub(super) fn rough_two(&self, (a0, b0): (V, V), (a1, b1): (V, V)) -> V {
-        let least = a0.min(b1);
-        let control = least.min(self.last_control).eq(least);
         let close = a0.eq(self.close).or(b1.eq(self.close));
-        let nonchar = a0.eq(self.ef).and(b0.eq(self.bf)).or(a1.eq(self.ef).and(b1.eq(self.bf)));
-        control.or(close).or(nonchar)
+        let nonchar = self.pair(a0, b0).or(self.pair(a1, b1));
+        self.low(a0.min(b1)).or(close).or(nonchar)
     }
 
     /// [`rough`](Lanes::rough) of four blocks at once, in fewer operations: a lane is set if it
     /// is set in any of the four. The controls of the four are found by their least byte.
     #[inline(always)]
     pub(super) fn rough4(&self, [a0, a1, a2, a3]: [V; 4], [b0, b1, b2, b3]: [V; 4]) -> V {
-        let least = a0.min(a1).min(a2.min(a3));
-        let control = least.min(self.last_control).eq(least);
         let close = a0.eq(self.close).or(a1.eq(self.close)).or(a2.eq(self.close).or(a3.eq(self.close)));
-        let pair = |a: V, b: V| a.eq(self.ef).and(b.eq(self.bf));
-        let nonchar = pair(a0, b0).or(pair(a1, b1)).or(pair(a2, b2).or(pair(a3, b3)));
-        control.or(close).or(nonchar)
+        let nonchar = self.pair(a0, b0).or(self.pair(a1, b1)).or(self.pair(a2, b2).or(self.pair(a3, b3)));
+        self.low(a0.min(a1).min(a2.min(a3))).or(close).or(nonchar)
     }
 
     /// The special spots that start in the lanes of `a`, by kind, `b` and `c` being the bytes
     /// one and two on: exactly, so that no spot needs looking at again.
     #[inline(always)]
     fn exact(&self, a: V, b: V, c: V) -> Spots {
-        let low = a.min(self.last_control).eq(a);
         let allowed = a.eq(self.tab).or(a.eq(self.line_feed)).or(a.eq(self.carriage_return));
         let section_end = a.eq(self.close).and(b.eq(self.close)).and(c.eq(self.greater_than));
-        let nonchar = a.eq(self.ef).and(b.eq(self.bf)).and_not(c.min(self.bd).eq(c));
-        Spots { control: low.and_not(allowed).mask(), section_end: section_end.mask(), nonchar: nonchar.mask() }
+        let nonchar = self.pair(a, b).and_not(c.min(self.bd).eq(c));
+        Spots { control: self.low(a).and_not(allowed).mask(), section_end: section_end.mask(), nonchar: nonchar.mask() }
+    }
+
+    /// Lanes of `x` that hold a byte up to 0x1F: a control (or a tab, line feed or carriage
+    /// return, which [`exact`](Lanes::exact) tells apart).
+    #[inline(always)]
+    fn low(&self, x: V) -> V {
+        x.min(self.last_control).eq(x)
+    }
+
+    /// Lanes where `a` and `b`, the bytes one on, are the pair `EF BF` that starts U+FFFE and
+    /// U+FFFF.
+    #[inline(always)]
+    fn pair(&self, a: V, b: V) -> V {
+        a.eq(self.ef).and(b.eq(self.bf))
     }
 }
 
