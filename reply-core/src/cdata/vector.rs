@@ -141,8 +141,8 @@ mod x86_64 {
     /// forms have no alignment requirement.
     macro_rules! vector {
         ($name:ident($inner:ty, $bytes:literal, $cpu:ty) {
-            splat: $splat:ident, load: $load:ident, store: $store:ident, eq: $eq:ident, min: $min:ident,
-            and: $and:ident, or: $or:ident, and_not: $and_not:ident, mask: $mask:ident,
+            splat: $splat:ident, load: $load:ident, store: $store:ident,
+            lane_wise: [$($op:ident: $lane_wise:ident),+], and_not: $and_not:ident, mask: $mask:ident,
         }) => {
             impl Vector for $name {
                 const BYTES: usize = $bytes;
@@ -168,29 +168,13 @@ mod x86_64 {
                     unsafe { $store(dst.as_mut_ptr().cast(), self.0) }
                 }
 
-                #[inline(always)]
-                fn eq(self, other: Self) -> Self {
-                    // SAFETY: see `vector!`.
-                    $name(unsafe { $eq(self.0, other.0) })
-                }
-
-                #[inline(always)]
-                fn min(self, other: Self) -> Self {
-                    // SAFETY: see `vector!`.
-                    $name(unsafe { $min(self.0, other.0) })
-                }
-
-                #[inline(always)]
-                fn and(self, other: Self) -> Self {
-                    // SAFETY: see `vector!`.
-                    $name(unsafe { $and(self.0, other.0) })
-                }
-
-                #[inline(always)]
-                fn or(self, other: Self) -> Self {
-                    // SAFETY: see `vector!`.
-                    $name(unsafe { $or(self.0, other.0) })
-                }
+                $(
+                    #[inline(always)]
+                    fn $op(self, other: Self) -> Self {
+                        // SAFETY: see `vector!`.
+                        $name(unsafe { $lane_wise(self.0, other.0) })
+                    }
+                )+
 
                 #[inline(always)]
                 fn and_not(self, other: Self) -> Self {
@@ -208,9 +192,9 @@ mod x86_64 {
     }
 
     vector!(Sse2(__m128i, 16, ()) {
-        splat: _mm_set1_epi8, load: _mm_loadu_si128, store: _mm_storeu_si128, eq: _mm_cmpeq_epi8,
-        min: _mm_min_epu8, and: _mm_and_si128, or: _mm_or_si128, and_not: _mm_andnot_si128,
-        mask: _mm_movemask_epi8,
+        splat: _mm_set1_epi8, load: _mm_loadu_si128, store: _mm_storeu_si128,
+        lane_wise: [eq: _mm_cmpeq_epi8, min: _mm_min_epu8, and: _mm_and_si128, or: _mm_or_si128],
+        and_not: _mm_andnot_si128, mask: _mm_movemask_epi8,
     });
 
     impl FromWords for Sse2 {
@@ -222,9 +206,9 @@ mod x86_64 {
     }
 
     vector!(Avx2(__m256i, 32, Avx2Cpu) {
-        splat: _mm256_set1_epi8, load: _mm256_loadu_si256, store: _mm256_storeu_si256, eq: _mm256_cmpeq_epi8,
-        min: _mm256_min_epu8, and: _mm256_and_si256, or: _mm256_or_si256, and_not: _mm256_andnot_si256,
-        mask: _mm256_movemask_epi8,
+        splat: _mm256_set1_epi8, load: _mm256_loadu_si256, store: _mm256_storeu_si256,
+        lane_wise: [eq: _mm256_cmpeq_epi8, min: _mm256_min_epu8, and: _mm256_and_si256, or: _mm256_or_si256],
+        and_not: _mm256_andnot_si256, mask: _mm256_movemask_epi8,
     });
 }
 
