@@ -118,11 +118,15 @@ fn inbound_messages() -> Result<(), passive_reply::ParseError> {
     let seconds: u64 = msg.create_time(); // whole seconds, an unsigned integer
     let kind: &str = msg.msg_type(); // &str, the raw MsgType value ("text", "event", or anything new)
     let id: Option<u64> = msg.msg_id();
-    let key = msg.dedup_key(); // Clone + Eq + Hash: MsgId, or FromUserName + CreateTime (the seed's rule)
+    // API.md: "Clone + Eq + Hash: MsgId, or FromUserName + CreateTime (the seed's rule)". Since
+    // issue 14 the seed's rule is `seed_dedup_key()`, and `dedup_key()` adds the sender to MsgId
+    // (and Event and EventKey to events), which MsgIds repeated across users made necessary.
+    let key = msg.dedup_key(); // Clone + Eq + Hash
     let reply = msg.reply_text("hi"); // a Text with the two addresses swapped and CreateTime now
     assert_eq!((to, from, seconds, kind, id), ("gh", "oUser", 1348831860, "text", Some(42)));
     assert_eq!(std::collections::HashSet::from([key.clone()]).len(), 1);
-    assert_eq!(key, passive_reply::DedupKey::MsgId(42));
+    assert_eq!(key.as_bytes(), b"m:2:gh:5:oUser:42");
+    assert_eq!(msg.seed_dedup_key().as_bytes(), b"i:2:gh:42");
     assert_eq!((reply.to_user_name.as_ref(), reply.from_user_name.as_ref()), ("oUser", "gh"));
     Ok(())
 }

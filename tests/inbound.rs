@@ -5,7 +5,7 @@
 //! the variations are those seen in deliveries: newlines and indentation between elements, values
 //! as CDATA or as plain text, fields in another order, and elements this crate does not know.
 
-use passive_reply::{DedupKey, Event, Incoming, Message, ParseErrorKind, ParseOptions, PassiveReply};
+use passive_reply::{Event, Incoming, Message, ParseErrorKind, ParseOptions, PassiveReply};
 
 /// Wraps body elements in a header, as the platform sends it (CDATA, newlines, indentation).
 fn delivery(msg_type: &str, body: &str) -> String {
@@ -136,7 +136,9 @@ fn ordinary_messages() {
         let msg = parse(body);
         check_header(&msg, msg_type, Some(1234567890123456));
         assert_eq!(&msg.message(), expected, "{body}");
-        assert_eq!(msg.dedup_key(), DedupKey::MsgId(1234567890123456));
+        // Written out by hand: tag m, then account, sender (each after its length) and MsgId.
+        assert_eq!(msg.dedup_key().as_bytes(), b"m:10:gh_account:5:oUser:1234567890123456".as_slice());
+        assert_eq!(msg.seed_dedup_key().as_bytes(), b"i:10:gh_account:1234567890123456".as_slice());
     }
 }
 
@@ -268,10 +270,14 @@ fn events() {
         let msg = parse(body);
         check_header(&msg, "event", None);
         assert_eq!(msg.message(), Message::Event(expected.clone()), "{body}");
-        assert_eq!(
-            msg.dedup_key(),
-            DedupKey::SenderAndTime { from_user_name: "oUser".into(), create_time: 1348831860 }
-        );
+        // The platform's rule: sender and time, the same for every event here.
+        assert_eq!(msg.seed_dedup_key().as_bytes(), b"t:10:gh_account:5:oUser:1348831860".as_slice());
+        // The default adds Event and EventKey: each of these events has its own key.
+        let default = msg.dedup_key();
+        let (event, event_key) = (msg.field("Event").unwrap(), msg.field("EventKey").unwrap_or(""));
+        let expected =
+            format!("e:10:gh_account:5:oUser:1348831860:{}:{event}:{}:{event_key}", event.len(), event_key.len());
+        assert_eq!(default.as_bytes(), expected.as_bytes());
     }
 }
 
@@ -403,4 +409,48 @@ fn a_billion_laughs_is_refused_not_expanded() {
 <xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol3;</Content></xml>"#;
     let err = Incoming::parse(body).unwrap_err();
     assert_eq!((err.kind(), err.offset()), (ParseErrorKind::Dtd, body.find("<!DOCTYPE").unwrap()));
+}
+
+/// The cases peers' users reported: two events from one user in one second, and one MsgId sent
+/// by two users. The default key tells them apart; a retry (the same body again, whitespace and
+/// all) still gets the same key; the platform's rule, kept as `seed_dedup_key`, is what confused
+/// them.
+#[test]
+fn dedup_keys_tell_apart_what_the_platforms_rule_confuses() {
+    let subscribe = event("subscribe", "  <EventKey><![CDATA[qrscene_7]]></EventKey>\n  <Ticket>T</Ticket>\n");
+    let scan = event("SCAN", "  <EventKey><![CDATA[7]]></EventKey>\n  <Ticket>T</Ticket>\n");
+    let location = event("LOCATION", "  <Latitude>23.1</Latitude>\n  <Longitude>113.3</Longitude>\n");
+    let click = event("CLICK", "  <EventKey><![CDATA[MENU_1]]></EventKey>\n");
+    let text = |from: &str| {
+        format!(
+            "<xml><ToUserName>gh_account</ToUserName><FromUserName>{from}</FromUserName>\
+             <CreateTime>1348831860</CreateTime><MsgType>text</MsgType><Content>hi</Content>\
+             <MsgId>6054768590064713728</MsgId></xml>"
+        )
+    };
+    let (alice, bob) = (text("oAlice"), text("oBob"));
+    let pairs = [(&subscribe, &scan), (&location, &click), (&alice, &bob)];
+    for (first, second) in pairs {
+        let (first, second) = (parse(first), parse(second));
+        assert_ne!(first.dedup_key(), second.dedup_key(), "{first:?}");
+        assert_eq!(
+            first.seed_dedup_key(),
+            second.seed_dedup_key(),
+            "the platform's rule takes one for a retry of the other"
+        );
+    }
+    for body in [&subscribe, &scan, &location, &click, &alice, &bob] {
+        // A retry is the same body: the same key, by either rule.
+        let copy = body.clone();
+        let (first, retry) = (parse(body), parse(&copy));
+        assert_eq!(first.dedup_key(), retry.dedup_key());
+        assert_eq!(first.seed_dedup_key(), retry.seed_dedup_key());
+        // And no rule's key equals another rule's.
+        assert_ne!(first.dedup_key(), first.seed_dedup_key());
+    }
+    // The account is part of every key: the same user and MsgId sent to two accounts are two
+    // deliveries (two accounts may share a store).
+    let other_account = alice.replace("gh_account", "gh_other");
+    assert_ne!(parse(&alice).dedup_key(), parse(&other_account).dedup_key());
+    assert_ne!(parse(&alice).seed_dedup_key(), parse(&other_account).seed_dedup_key());
 }

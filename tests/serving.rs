@@ -2,81 +2,20 @@
 //! HTTP/1.1 client written here, so what is tested is what goes over the wire.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use passive_reply::axum::{Endpoint, signature_of};
 use passive_reply::serve::{MemoryStore, RetryGuard};
-use passive_reply::{Empty, Incoming, Message, PassiveReply, Text};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use passive_reply::{Incoming, Message, Text};
 use tokio::time::Instant;
 
 mod common;
+use common::http::{TOKEN, request, serve, signed_query, signed_query_at, text_delivery};
 
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)]
 mod echo_server;
-
-const TOKEN: &str = "test-token";
-
-struct Response {
-    status: u16,
-    content_type: Option<String>,
-    body: String,
-}
-
-/// One request over a new connection.
-async fn request(addr: SocketAddr, method: &str, target: &str, body: &str) -> Response {
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a response head");
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let mut content_type = None;
-    for line in lines {
-        let (name, value) = line.split_once(": ").unwrap();
-        if name.eq_ignore_ascii_case("content-type") {
-            content_type = Some(value.to_string());
-        }
-    }
-    Response { status, content_type, body: body.to_string() }
-}
-
-/// A query signed with `token`, timestamped now (a delivery further than five minutes from the
-/// server's clock is refused as a replay).
-fn signed_query(token: &str) -> String {
-    signed_query_at(token, passive_reply::now())
-}
-
-fn signed_query_at(token: &str, timestamp: u64) -> String {
-    let (timestamp, nonce) = (timestamp.to_string(), "1234567");
-    format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, &timestamp, nonce))
-}
-
-async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-fn text_delivery(msg_id: u64, content: &str) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
-         <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
-         <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
-}
 
 /// An event. Events have no MsgId: FromUserName and CreateTime identify them, so each event
 /// here has a CreateTime of its own.
@@ -260,28 +199,38 @@ async fn a_thousand_messages_from_32_clients_are_each_handled_once() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn the_store_forgets_after_its_window_and_is_bounded() {
-    let guard = RetryGuard::with_store(MemoryStore::with_limits(Duration::from_secs(30), 2));
-    let key = |id| passive_reply::DedupKey::MsgId(id);
+async fn a_full_store_still_answers_and_forgets_after_its_window() {
+    // Room for two deliveries with short replies, and not a third.
+    let guard = RetryGuard::with_store(MemoryStore::with_budget(Duration::from_secs(30), 2 * 300));
+    let key = |id: u64| passive_reply::DedupKey::new("gh", &id.to_string());
     let reply = || async { Text::new("u", "gh", "r").with_create_time(1) };
     assert!(!guard.answer(key(1), reply).await.is_empty());
     assert!(!guard.answer(key(2), reply).await.is_empty());
-    // Full of deliveries inside their window: a third is answered empty, and not run.
-    let ran = Arc::new(Mutex::new(false));
-    let flag = ran.clone();
-    let third = guard
-        .answer(key(3), move || async move {
-            *flag.lock().unwrap() = true;
-            Empty
-        })
-        .await;
-    assert!(third.is_empty() && !*ran.lock().unwrap());
-    assert_eq!(guard.store().len(), 2);
-    // After the window they are forgotten, and there is room again.
+    // Full of deliveries the platform may still retry: a third is handled without the guard
+    // (not answered empty), and counted.
+    let runs = Arc::new(Mutex::new(0));
+    let handler = || {
+        let runs = runs.clone();
+        move || async move {
+            *runs.lock().unwrap() += 1;
+            Text::new("u", "gh", "third").with_create_time(1)
+        }
+    };
+    let third = guard.answer(key(3), handler()).await;
+    assert!(third.ends_with(b"<Content><![CDATA[third]]></Content></xml>"));
+    assert_eq!((guard.store().len(), guard.counts().unguarded_full), (2, 1));
+    // Unguarded, so its retry runs it again: the price of never answering empty for want of room.
+    let _ = guard.answer(key(3), handler()).await;
+    assert_eq!(*runs.lock().unwrap(), 2);
+    // Past the platform's retry span the first two may go, and the guard works again.
+    tokio::time::sleep(passive_reply::serve::RETRY_SPAN).await;
+    let _ = guard.answer(key(3), handler()).await;
+    let _ = guard.answer(key(3), handler()).await;
+    assert_eq!((*runs.lock().unwrap(), guard.store().len(), guard.counts().unguarded_full), (3, 1, 2));
+    // After the window every reply is forgotten.
     tokio::time::sleep(Duration::from_secs(31)).await;
-    assert!(!guard.answer(key(3), reply).await.is_empty());
+    assert!(!guard.answer(key(4), reply).await.is_empty());
     assert_eq!(guard.store().len(), 1);
-    let _ = PassiveReply::encoded_len(&Empty);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::get;
 
 use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
-use crate::incoming::{Incoming, ParseOptions};
+use crate::incoming::{DedupKey, Incoming, ParseOptions};
 use crate::reply::PassiveReply;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, ReplyStore, RetryGuard, within};
 use crate::sink::Sink;
@@ -101,6 +101,7 @@ pub struct Endpoint<H, S = MemoryStore> {
     guard: RetryGuard<S>,
     crypto: Option<Arc<MessageCrypto>>,
     replay_window: Option<Duration>,
+    dedup_key: fn(&Incoming<'static>) -> DedupKey,
 }
 
 impl<H> Endpoint<H> {
@@ -116,6 +117,7 @@ impl<H> Endpoint<H> {
             guard: RetryGuard::new(),
             crypto: None,
             replay_window: Some(DEFAULT_REPLAY_WINDOW),
+            dedup_key: Incoming::dedup_key,
         }
     }
 }
@@ -147,6 +149,7 @@ impl<H, S> Endpoint<H, S> {
             guard,
             crypto: self.crypto,
             replay_window: self.replay_window,
+            dedup_key: self.dedup_key,
         }
     }
 
@@ -182,6 +185,29 @@ impl<H, S> Endpoint<H, S> {
     #[must_use]
     pub fn replay_window(mut self, window: Option<Duration>) -> Self {
         self.replay_window = window;
+        self
+    }
+
+    /// How the retry guard tells deliveries apart: by default [`Incoming::dedup_key`] (account,
+    /// sender and MsgId; for events account, sender, CreateTime, Event and EventKey).
+    /// [`Incoming::seed_dedup_key`] is the platform's documented rule, and a function of the
+    /// application's own makes its keys with [`DedupKey::new`]. A retry must get the key its
+    /// first try got, so the key can only depend on the body.
+    ///
+    /// ```
+    /// use reply_core::axum::Endpoint;
+    /// use reply_core::{DedupKey, Empty, Incoming};
+    ///
+    /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
+    ///
+    /// let seed = Endpoint::new("token", answer).dedup_key(Incoming::seed_dedup_key);
+    /// let own = Endpoint::new("token", answer).dedup_key(|msg| {
+    ///     DedupKey::new(msg.to_user_name(), msg.field("OrderId").unwrap_or(msg.from_user_name()))
+    /// });
+    /// ```
+    #[must_use]
+    pub fn dedup_key(mut self, key: fn(&Incoming<'static>) -> DedupKey) -> Self {
+        self.dedup_key = key;
         self
     }
 
@@ -355,7 +381,7 @@ where
         Ok(msg) => msg.into_owned(),
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let key = msg.dedup_key();
+    let key = (endpoint.dedup_key)(&msg);
     let handler = endpoint.handler.clone();
     let budget = endpoint.budget;
     let reply = match opened {

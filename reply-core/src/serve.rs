@@ -29,28 +29,38 @@
 //! # }
 //! ```
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::incoming::DedupKey;
 use crate::reply::PassiveReply;
 use crate::sink::Sink;
 
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use memory::{DEFAULT_MEMORY_BUDGET, MemoryStore};
+#[cfg(feature = "redis")]
+pub use redis::{
+    DEFAULT_LEASE, DEFAULT_MAX_REPLY_LEN, DEFAULT_PAUSE_AFTER_FAILURE, DEFAULT_STORE_TIMEOUT, RedisOptions, RedisStore,
+    Wake,
+};
+
 /// The default budget for a handler: 4 s, under the platform's 5 s, leaving time for the network.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(4);
 
-/// How long a [`MemoryStore`] keeps a reply by default: 30 s, longer than the platform's three
-/// tries of five seconds each.
+/// How long a store keeps a reply by default: 30 s, twice the span of the platform's three tries.
 pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
 
-/// How many deliveries a [`MemoryStore`] remembers by default.
-pub const DEFAULT_CAPACITY: usize = 100_000;
+/// How long after its first try the platform may still retry a delivery: three tries, five
+/// seconds apart, each waiting five seconds. A store short of room forgets replies older than
+/// this first.
+pub const RETRY_SPAN: Duration = Duration::from_secs(15);
 
 /// A handler's reply, or nothing when it did not come in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,147 +130,95 @@ where
 pub enum Claim {
     /// Nothing: the caller now owns it, runs the handler and calls [`ReplyStore::complete`].
     Run,
-    /// Another caller is running the handler; [`ReplyStore::wait`] for its reply.
+    /// Another caller (here or on another instance) is running the handler;
+    /// [`ReplyStore::wait`] for its reply.
     Running,
     /// Answered already, with these bytes.
     Done(Bytes),
-    /// The store is full of deliveries inside their window and can't take another without
-    /// forgetting one that may still be retried. The caller answers with the empty reply.
+    /// The store has no room without forgetting a delivery the platform may still retry. The
+    /// guard runs the handler without it, counts that and logs it; it never answers empty for
+    /// want of room.
     Full,
+    /// The store can't be reached, or didn't answer in time. The guard does what its
+    /// [`OnStoreError`] says.
+    Failed(StoreError),
 }
 
+/// Why a store failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// It didn't answer within its timeout.
+    Timeout,
+    /// It answered with an error, or the connection to it failed.
+    Unavailable,
+    /// It answered with something this crate didn't write.
+    Corrupt,
+}
+
+/// A store's failure: which kind, and what the store said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    detail: Box<str>,
+}
+
+impl StoreError {
+    /// A failure of `kind`, described by `detail`.
+    pub fn new(kind: StoreErrorKind, detail: impl Into<Box<str>>) -> Self {
+        StoreError { kind, detail: detail.into() }
+    }
+
+    /// Which kind of failure.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            StoreErrorKind::Timeout => "the reply store did not answer in time",
+            StoreErrorKind::Unavailable => "the reply store is unavailable",
+            StoreErrorKind::Corrupt => "the reply store holds a value this crate did not write",
+        };
+        write!(f, "{what}: {}", self.detail)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
 /// Where a [`RetryGuard`] keeps what it knows of deliveries. [`MemoryStore`] keeps it in the
-/// process; a deployment of several instances behind one URL implements this over a shared
-/// store, so a retry that reaches another instance is still answered from the first.
+/// process; `RedisStore` (feature `redis`) in a Redis that several instances behind one URL
+/// share, so a retry that reaches another instance is answered from the first.
 pub trait ReplyStore: Send + Sync + 'static {
     /// Looks `key` up, and claims it when it is unknown.
     fn claim(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send;
 
-    /// Records the reply to `key`, and wakes those waiting for it.
-    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = ()> + Send;
+    /// Records the reply to `key`, and wakes those waiting for it, here and elsewhere.
+    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Waits for the reply to `key`, which another caller is making. `None` if the store lost it.
-    fn wait(&self, key: &DedupKey) -> impl Future<Output = Option<Bytes>> + Send;
+    /// Waits for the reply to `key`, which another caller is making: [`Claim::Done`] with it,
+    /// or [`Claim::Run`] when that caller went away without answering (its claim expired) and
+    /// this one now owns the delivery, or [`Claim::Failed`]. Never [`Claim::Running`].
+    fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send;
 }
 
-/// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), at most a capacity of
-/// deliveries (default 100,000).
-///
-/// Memory is bounded by the capacity. An entry leaves when its window has passed and its reply
-/// is made; an entry still inside its window is never dropped to make room, because the
-/// platform may still retry it and the handler would run again. When every entry is inside its
-/// window, a new delivery gets [`Claim::Full`].
-#[derive(Debug)]
-pub struct MemoryStore {
-    window: Duration,
-    capacity: usize,
-    state: Mutex<State>,
+/// What a [`RetryGuard`] does with a delivery when its store fails ([`Claim::Failed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OnStoreError {
+    /// Run the handler without the guard and log a warning (the default). Every user is
+    /// answered; a delivery that the platform retries while the store is down may be handled
+    /// twice. (The platform retries only a delivery it got no answer to within five seconds.)
+    #[default]
+    RunUnguarded,
+    /// Answer with the empty reply, which the platform neither retries nor shows: no delivery
+    /// is ever handled twice, and none is handled at all while the store is down.
+    AnswerEmpty,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    entries: HashMap<DedupKey, Entry>,
-    /// Keys in the order they were claimed, for expiry.
-    order: VecDeque<(Instant, DedupKey)>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    since: Instant,
-    reply: watch::Sender<Option<Bytes>>,
-}
-
-impl MemoryStore {
-    /// A store with the default window and capacity.
-    pub fn new() -> Self {
-        MemoryStore::with_limits(DEFAULT_RETRY_WINDOW, DEFAULT_CAPACITY)
-    }
-
-    /// A store that keeps each reply for `window` and remembers at most `capacity` deliveries.
-    pub fn with_limits(window: Duration, capacity: usize) -> Self {
-        MemoryStore { window, capacity, state: Mutex::new(State::default()) }
-    }
-
-    /// How many deliveries it remembers now.
-    pub fn len(&self) -> usize {
-        self.lock().entries.len()
-    }
-
-    /// Whether it remembers none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while the lock is held leaves the map consistent (every change is one insert
-        // or remove), so a poisoned lock is still good to use.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        MemoryStore::new()
-    }
-}
-
-impl State {
-    /// Forgets deliveries whose window has passed and whose reply is made.
-    fn expire(&mut self, now: Instant, window: Duration) {
-        while let Some((since, _)) = self.order.front() {
-            if now.duration_since(*since) < window {
-                break;
-            }
-            let Some((since, key)) = self.order.pop_front() else { break };
-            match self.entries.get(&key) {
-                // Still running: kept (and looked at again once it is done).
-                Some(entry) if entry.since == since && entry.reply.borrow().is_none() => {
-                    self.order.push_back((since, key));
-                    break;
-                }
-                Some(entry) if entry.since == since => {
-                    self.entries.remove(&key);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-impl ReplyStore for MemoryStore {
-    async fn claim(&self, key: &DedupKey) -> Claim {
-        let now = Instant::now();
-        let mut state = self.lock();
-        state.expire(now, self.window);
-        if let Some(entry) = state.entries.get(key) {
-            return match &*entry.reply.borrow() {
-                Some(bytes) => Claim::Done(bytes.clone()),
-                None => Claim::Running,
-            };
-        }
-        if state.entries.len() >= self.capacity {
-            return Claim::Full;
-        }
-        let (reply, _) = watch::channel(None);
-        state.entries.insert(key.clone(), Entry { since: now, reply });
-        state.order.push_back((now, key.clone()));
-        Claim::Run
-    }
-
-    async fn complete(&self, key: &DedupKey, reply: Bytes) {
-        if let Some(entry) = self.lock().entries.get(key) {
-            entry.reply.send_replace(Some(reply));
-        }
-    }
-
-    async fn wait(&self, key: &DedupKey) -> Option<Bytes> {
-        let mut receiver = self.lock().entries.get(key)?.reply.subscribe();
-        let reply = receiver.wait_for(Option::is_some).await.ok()?;
-        reply.clone()
-    }
-}
-
-/// Runs a handler once per delivery, however often the platform retries it.
+/// Runs a handler once per delivery, however often the platform retries it, and wherever the
+/// retry lands when the store is shared.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -274,7 +232,7 @@ impl ReplyStore for MemoryStore {
 /// for _ in 0..3 {
 ///     let runs = runs.clone();
 ///     let reply = guard
-///         .answer(DedupKey::MsgId(1), move || async move {
+///         .answer(DedupKey::new("gh", "delivery-1"), move || async move {
 ///             runs.fetch_add(1, Ordering::SeqCst);
 ///             reply_core::Text::new("u", "gh", "hello").with_create_time(1)
 ///         })
@@ -287,16 +245,37 @@ impl ReplyStore for MemoryStore {
 #[derive(Debug)]
 pub struct RetryGuard<S = MemoryStore> {
     store: Arc<S>,
+    on_error: OnStoreError,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    unguarded_full: AtomicU64,
+    unguarded_failed: AtomicU64,
+    empty_failed: AtomicU64,
+}
+
+/// What a [`RetryGuard`] did without its store, since it was made: each count a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GuardCounts {
+    /// Handled without the guard because the store was full ([`Claim::Full`]).
+    pub unguarded_full: u64,
+    /// Handled without the guard because the store failed ([`OnStoreError::RunUnguarded`]).
+    pub unguarded_failed: u64,
+    /// Answered empty because the store failed ([`OnStoreError::AnswerEmpty`]).
+    pub empty_failed: u64,
 }
 
 impl<S> Clone for RetryGuard<S> {
     fn clone(&self) -> Self {
-        RetryGuard { store: self.store.clone() }
+        RetryGuard { store: self.store.clone(), on_error: self.on_error, counts: self.counts.clone() }
     }
 }
 
 impl RetryGuard<MemoryStore> {
-    /// A guard over a [`MemoryStore`] with the default window and capacity.
+    /// A guard over a [`MemoryStore`] with the default window and budget.
     pub fn new() -> Self {
         RetryGuard::with_store(MemoryStore::new())
     }
@@ -308,10 +287,24 @@ impl Default for RetryGuard<MemoryStore> {
     }
 }
 
+/// Counts one more, and says whether to log it: the first, then every 1,024th, so a store that
+/// stays full or down is reported without a line per delivery.
+fn count(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    (n == 1 || n.is_multiple_of(1024)).then_some(n)
+}
+
 impl<S: ReplyStore> RetryGuard<S> {
-    /// A guard over `store`.
+    /// A guard over `store`, that runs the handler unguarded when the store fails.
     pub fn with_store(store: S) -> Self {
-        RetryGuard { store: Arc::new(store) }
+        RetryGuard { store: Arc::new(store), on_error: OnStoreError::default(), counts: Arc::default() }
+    }
+
+    /// What to do with a delivery when the store fails. Default [`OnStoreError::RunUnguarded`].
+    #[must_use]
+    pub fn on_store_error(mut self, on_error: OnStoreError) -> Self {
+        self.on_error = on_error;
+        self
     }
 
     /// The store.
@@ -319,43 +312,102 @@ impl<S: ReplyStore> RetryGuard<S> {
         &self.store
     }
 
+    /// What the guard did without its store so far (shared by its clones).
+    pub fn counts(&self) -> GuardCounts {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        GuardCounts {
+            unguarded_full: load(&self.counts.unguarded_full),
+            unguarded_failed: load(&self.counts.unguarded_failed),
+            empty_failed: load(&self.counts.empty_failed),
+        }
+    }
+
     /// The reply to the delivery `key`, written: made by `handler` if this is the first time the
-    /// key is seen, otherwise the one made (or being made) for it.
+    /// key is seen, otherwise the one made (or being made, here or on another instance) for it.
     ///
     /// The handler runs in a task of its own, so it finishes even when the request that started
     /// it goes away, and its reply is there for the retry. A handler that panics answers with
-    /// the empty reply. When the store is [full](Claim::Full), the answer is the empty reply and
-    /// the handler does not run.
+    /// the empty reply. When the store is full, the handler runs without it (counted in
+    /// [`counts`](RetryGuard::counts) and logged); when the store fails, the guard's
+    /// [`OnStoreError`] decides.
     pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
-        let empty = Bytes::new;
-        match self.store.claim(&key).await {
-            Claim::Done(bytes) => bytes,
-            Claim::Running => self.store.wait(&key).await.unwrap_or_else(empty),
-            Claim::Full => empty(),
-            Claim::Run => {
-                let work = handler();
-                let store = self.store.clone();
-                let task_key = key.clone();
-                let task = tokio::spawn(async move {
-                    // Written once, into the buffer the response sends and every retry shares
-                    // (`to_xml` allocates exactly its length, which `Bytes` takes as it is).
-                    let bytes = Bytes::from(work.await.to_xml().into_bytes());
-                    store.complete(&task_key, bytes.clone()).await;
-                    bytes
-                });
-                match task.await {
-                    Ok(bytes) => bytes,
-                    Err(_) => {
-                        self.store.complete(&key, empty()).await;
-                        empty()
+        let mut claim = self.store.claim(&key).await;
+        loop {
+            claim = match claim {
+                Claim::Done(bytes) => return bytes,
+                Claim::Running => self.store.wait(&key).await,
+                Claim::Run => return self.run(Some(key), handler()).await,
+                Claim::Full => {
+                    if let Some(n) = count(&self.counts.unguarded_full) {
+                        log::warn!(
+                            "passive-reply: the reply store is full; deliveries handled without the retry guard so far: {n} (this one: {key:?})"
+                        );
                     }
+                    return self.run(None, handler()).await;
                 }
+                Claim::Failed(error) => match self.on_error {
+                    OnStoreError::RunUnguarded => {
+                        if let Some(n) = count(&self.counts.unguarded_failed) {
+                            log::warn!(
+                                "passive-reply: {error}; deliveries handled without the retry guard so far: {n} (this one: {key:?})"
+                            );
+                        }
+                        return self.run(None, handler()).await;
+                    }
+                    OnStoreError::AnswerEmpty => {
+                        if let Some(n) = count(&self.counts.empty_failed) {
+                            log::warn!(
+                                "passive-reply: {error}; deliveries answered empty so far: {n} (this one: {key:?})"
+                            );
+                        }
+                        return Bytes::new();
+                    }
+                },
+            };
+        }
+    }
+
+    /// Runs the handler's future in a task of its own; with a key, records its reply in the store.
+    async fn run<Fut, R>(&self, key: Option<DedupKey>, work: Fut) -> Bytes
+    where
+        Fut: Future<Output = R> + Send + 'static,
+        R: PassiveReply + Send + 'static,
+    {
+        let store = self.store.clone();
+        let task_key = key.clone();
+        let (made, reply) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            // Written once, into the buffer the response sends and every retry shares
+            // (`to_xml` allocates exactly its length, which `Bytes` takes as it is).
+            let bytes = Bytes::from(work.await.to_xml().into_bytes());
+            // The response goes out now; the store records the reply for the retries meanwhile.
+            let _ = made.send(bytes.clone());
+            if let Some(key) = task_key {
+                complete(&*store, &key, bytes).await;
+            }
+        });
+        match reply.await {
+            Ok(bytes) => bytes,
+            // The handler panicked (and dropped the sender as it unwound).
+            Err(_) => {
+                if let Some(key) = key {
+                    complete(&*self.store, &key, Bytes::new()).await;
+                }
+                Bytes::new()
             }
         }
+    }
+}
+
+/// Records a reply; a store that fails to is logged (the reply still goes out, and a retry will
+/// find the claim expired and run the handler again).
+async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
+    if let Err(error) = store.complete(key, reply).await {
+        log::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
     }
 }

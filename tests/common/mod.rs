@@ -1,5 +1,10 @@
 //! What more than one test file needs.
 
+#[allow(dead_code)] // not every test file that shares this module serves
+pub mod http;
+#[allow(dead_code)] // only the cross-instance tests start Redis
+pub mod redis_server;
+
 /// The value a parser reads back from an emitted element: every character XML forbids replaced
 /// by U+FFFD, everything else as given.
 #[allow(dead_code)] // not every test file that shares this module reads values back

@@ -29,29 +29,124 @@ pub struct Incoming<'a> {
     pub(super) fields: Vec<Field<'a>>,
 }
 
-/// The key that identifies a delivery across the platform's retries, by the platform's rule:
-/// MsgId when the message has one, otherwise FromUserName and CreateTime (events).
+/// The key that identifies a delivery across the platform's retries: equal for every try of one
+/// delivery, different for any two deliveries.
+///
+/// [`Incoming::dedup_key`] gives the default, which is collision-free where the platform's own
+/// rule is not:
+///
+/// - a message: its account (ToUserName), FromUserName and MsgId. MsgIds have been seen to
+///   repeat across users, so the sender is part of the key.
+/// - an event (no MsgId): its account, FromUserName, CreateTime, Event and EventKey. Two events
+///   from one user in the same second (a `subscribe` and a `SCAN`, a `LOCATION` and a `CLICK`)
+///   are two deliveries; a retry is the same body, so it still matches.
+///
+/// [`Incoming::seed_dedup_key`] is the platform's documented rule (MsgId, otherwise FromUserName
+/// and CreateTime), and [`DedupKey::new`] makes a key of the application's own (for
+/// [`Endpoint::dedup_key`](crate::axum::Endpoint::dedup_key)). Every key carries the account it
+/// was delivered to, so two accounts that share a store never share a key.
 ///
 /// ```
 /// use reply_core::{DedupKey, Incoming};
 ///
-/// let event = "<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName>\
-///     <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>";
-/// let key = Incoming::parse(event)?.dedup_key();
-/// assert_eq!(key, DedupKey::SenderAndTime { from_user_name: "u".into(), create_time: 1 });
+/// let event = |event: &str, key: &str| {
+///     format!("<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
+///         <MsgType>event</MsgType><Event>{event}</Event><EventKey>{key}</EventKey></xml>")
+/// };
+/// let (subscribe, scan) = (event("subscribe", "qrscene_7"), event("SCAN", "7"));
+/// let (subscribe, scan) = (Incoming::parse(&subscribe)?, Incoming::parse(&scan)?);
+/// // Same sender, same second: two deliveries by default, one by the platform's rule.
+/// assert_ne!(subscribe.dedup_key(), scan.dedup_key());
+/// assert_eq!(subscribe.seed_dedup_key(), scan.seed_dedup_key());
+/// // A key of the application's own, in the account's namespace.
+/// assert_eq!(DedupKey::new("gh", "order-42"), DedupKey::new("gh", "order-42"));
+/// assert_ne!(DedupKey::new("gh", "order-42"), DedupKey::new("gh2", "order-42"));
 /// # Ok::<(), reply_core::ParseError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DedupKey {
-    /// The message's MsgId.
-    MsgId(u64),
-    /// FromUserName and CreateTime, for a message without MsgId.
-    SenderAndTime {
-        /// The sender's OpenID.
-        from_user_name: Box<str>,
-        /// Whole seconds since the Unix epoch.
-        create_time: u64,
-    },
+///
+/// A key is one allocation, its [bytes](DedupKey::as_bytes) an unambiguous text (every
+/// variable-length part is prefixed with its length) that a shared store uses as it is.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DedupKey(Box<[u8]>);
+
+/// One part of a [`DedupKey`]'s text.
+enum Part<'a> {
+    /// Text whose length is written before it, so whatever it holds can't run into the next part.
+    Text(&'a str),
+    Number(u64),
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Part::Text(text) => decimal_len(text.len() as u64) + 1 + text.len(),
+            Part::Number(n) => decimal_len(*n),
+        }
+    }
+}
+
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+impl DedupKey {
+    /// A key of the application's own: `key` in the namespace of `account` (the ToUserName the
+    /// delivery came to). Never equal to a key the crate makes.
+    pub fn new(account: &str, key: &str) -> Self {
+        DedupKey::from_parts(b'c', &[Part::Text(account), Part::Text(key)])
+    }
+
+    /// The key's bytes: a tag (`m` a message, `e` an event, `i` and `t` the platform's rule, `c`
+    /// the application's), then its parts separated by `:`, each text preceded by its length.
+    ///
+    /// ```
+    /// let key = reply_core::DedupKey::new("gh", "a:b");
+    /// assert_eq!(key.as_bytes(), b"c:2:gh:3:a:b");
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key written once, into an allocation of exactly its length.
+    fn from_parts(tag: u8, parts: &[Part<'_>]) -> Self {
+        let len = 1 + parts.iter().map(|part| 1 + part.len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(len);
+        bytes.push(tag);
+        for part in parts {
+            bytes.push(b':');
+            match part {
+                Part::Text(text) => {
+                    push_decimal(&mut bytes, text.len() as u64);
+                    bytes.push(b':');
+                    bytes.extend_from_slice(text.as_bytes());
+                }
+                Part::Number(n) => push_decimal(&mut bytes, *n),
+            }
+        }
+        debug_assert_eq!(bytes.len(), len);
+        DedupKey(bytes.into_boxed_slice())
+    }
+}
+
+fn push_decimal(bytes: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&digits[at..]);
+}
+
+impl std::fmt::Debug for DedupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DedupKey({:?})", String::from_utf8_lossy(&self.0))
+    }
 }
 
 impl<'a> Incoming<'a> {
@@ -80,14 +175,32 @@ impl<'a> Incoming<'a> {
         self.msg_id
     }
 
-    /// The key that identifies this delivery across the platform's retries.
+    /// The key that identifies this delivery across the platform's retries, by the default rule:
+    /// account, FromUserName and MsgId for a message; account, FromUserName, CreateTime, Event and
+    /// EventKey for an event. See [`DedupKey`].
     pub fn dedup_key(&self) -> DedupKey {
+        let (account, from) = (Part::Text(&self.to_user_name), Part::Text(&self.from_user_name));
         match self.msg_id {
-            Some(id) => DedupKey::MsgId(id),
-            None => DedupKey::SenderAndTime {
-                from_user_name: self.from_user_name.as_ref().into(),
-                create_time: self.create_time,
-            },
+            Some(id) => DedupKey::from_parts(b'm', &[account, from, Part::Number(id)]),
+            None => {
+                let event = Part::Text(self.field("Event").unwrap_or(""));
+                let event_key = Part::Text(self.field("EventKey").unwrap_or(""));
+                DedupKey::from_parts(b'e', &[account, from, Part::Number(self.create_time), event, event_key])
+            }
+        }
+    }
+
+    /// The key by the platform's documented rule: MsgId when the message has one, otherwise
+    /// FromUserName and CreateTime (in the account's namespace). Two events from one user in the
+    /// same second share it, so the second is taken for a retry of the first: prefer
+    /// [`dedup_key`](Incoming::dedup_key) unless another system must agree with this rule.
+    pub fn seed_dedup_key(&self) -> DedupKey {
+        let account = Part::Text(&self.to_user_name);
+        match self.msg_id {
+            Some(id) => DedupKey::from_parts(b'i', &[account, Part::Number(id)]),
+            None => {
+                DedupKey::from_parts(b't', &[account, Part::Text(&self.from_user_name), Part::Number(self.create_time)])
+            }
         }
     }
 

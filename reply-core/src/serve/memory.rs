@@ -1,0 +1,279 @@
+//! The in-process store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Claim, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
+use crate::incoming::DedupKey;
+
+/// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 170,000 deliveries with
+/// 200-byte replies; at 10,000 deliveries a second, more than the 15 s the platform may retry them.
+pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
+
+/// What one remembered delivery costs besides its key's bytes and its reply's: the map's slot
+/// (key, time, state) at the map's lowest load after it grows, and the allocator's rounding of
+/// the key. Checked against a counting allocator in `tests/allocations.rs`.
+const ENTRY_COST: usize = 2 * std::mem::size_of::<(DedupKey, Slot)>() + 2 + 16;
+
+/// How often a store looks for replies past their window, at most.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a full store looks again for replies it may forget, at most.
+const FULL_SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
+/// (default [`DEFAULT_MEMORY_BUDGET`]).
+///
+/// A delivery costs its reply's bytes (shared, not copied, by every retry), its key's, and a
+/// fixed overhead under 200 bytes (`tests/allocations.rs` measures it). Replies leave once their
+/// window has passed. When a new delivery would go over the budget, the replies the platform can
+/// no longer ask for again (older than [`RETRY_SPAN`], 15 s) leave first; if that is not enough,
+/// the store answers [`Claim::Full`] and the guard runs the handler without it (counted and
+/// logged), so no user goes unanswered for want of room. A delivery whose handler is still
+/// running is never forgotten.
+///
+/// ```
+/// use std::time::Duration;
+/// use reply_core::serve::{MemoryStore, RetryGuard};
+///
+/// let store = MemoryStore::with_budget(Duration::from_secs(30), 16 << 20);
+/// let guard = RetryGuard::with_store(store);
+/// assert_eq!(guard.store().len(), 0);
+/// ```
+#[derive(Debug)]
+pub struct MemoryStore {
+    window: Duration,
+    budget: usize,
+    origin: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<DedupKey, Slot>,
+    /// What the entries cost, by [`cost`].
+    bytes: usize,
+    /// When to look for replies past their window again (time since `origin`).
+    next_sweep: Duration,
+    /// When a full store may look for replies to forget again.
+    next_full_sweep: Duration,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// When it was claimed, in milliseconds since the store's origin.
+    since: u64,
+    reply: Reply,
+}
+
+#[derive(Debug)]
+enum Reply {
+    /// The handler is running; the waiters' signal, made when the first retry waits.
+    Running(Option<Arc<Notify>>),
+    Done(Bytes),
+}
+
+fn cost(key: &DedupKey, reply: usize) -> usize {
+    ENTRY_COST + key.as_bytes().len() + reply
+}
+
+impl MemoryStore {
+    /// A store with the default window (30 s) and budget ([`DEFAULT_MEMORY_BUDGET`]).
+    pub fn new() -> Self {
+        MemoryStore::with_budget(DEFAULT_RETRY_WINDOW, DEFAULT_MEMORY_BUDGET)
+    }
+
+    /// A store that keeps each reply for `window` and holds at most about `budget` bytes (the
+    /// replies of handlers running when it fills may take it a little over).
+    pub fn with_budget(window: Duration, budget: usize) -> Self {
+        MemoryStore { window, budget, origin: Instant::now(), state: Mutex::new(State::default()) }
+    }
+
+    /// How many deliveries it remembers now.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What the deliveries it remembers cost, in bytes, as counted against its budget.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held leaves the map consistent (every change is one insert,
+        // remove or replacement, with its cost), so a poisoned lock is still good to use.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl State {
+    /// Forgets the replies claimed `age` or longer before `now`. Running handlers are kept.
+    fn forget_older(&mut self, now: Duration, age: Duration) {
+        let Some(before) = now.checked_sub(age) else { return };
+        let before = before.as_millis() as u64;
+        let bytes = &mut self.bytes;
+        self.entries.retain(|key, slot| match &slot.reply {
+            Reply::Done(reply) if slot.since <= before => {
+                *bytes -= cost(key, reply.len());
+                false
+            }
+            _ => true,
+        });
+    }
+}
+
+impl ReplyStore for MemoryStore {
+    async fn claim(&self, key: &DedupKey) -> Claim {
+        let now = self.now();
+        let mut state = self.lock();
+        if now >= state.next_sweep {
+            state.forget_older(now, self.window);
+            state.next_sweep = now + SWEEP_EVERY;
+        }
+        if let Some(slot) = state.entries.get(key) {
+            return match &slot.reply {
+                Reply::Done(bytes) => Claim::Done(bytes.clone()),
+                Reply::Running(_) => Claim::Running,
+            };
+        }
+        let cost = cost(key, 0);
+        if state.bytes + cost > self.budget {
+            if now < state.next_full_sweep {
+                return Claim::Full;
+            }
+            state.forget_older(now, RETRY_SPAN.min(self.window));
+            state.next_full_sweep = now + FULL_SWEEP_EVERY;
+            if state.bytes + cost > self.budget {
+                return Claim::Full;
+            }
+        }
+        state.bytes += cost;
+        let slot = Slot { since: now.as_millis() as u64, reply: Reply::Running(None) };
+        state.entries.insert(key.clone(), slot);
+        Claim::Run
+    }
+
+    async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        if let Some(slot) = state.entries.get_mut(key)
+            && let Reply::Running(waiters) = &mut slot.reply
+        {
+            let waiters = waiters.take();
+            state.bytes += reply.len();
+            slot.reply = Reply::Done(reply);
+            if let Some(waiters) = waiters {
+                waiters.notify_waiters();
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait(&self, key: &DedupKey) -> Claim {
+        loop {
+            let waiters = {
+                let mut state = self.lock();
+                match state.entries.get_mut(key).map(|slot| &mut slot.reply) {
+                    Some(Reply::Done(bytes)) => return Claim::Done(bytes.clone()),
+                    Some(Reply::Running(waiters)) => Some(waiters.get_or_insert_with(Arc::default).clone()),
+                    None => None,
+                }
+            };
+            let Some(waiters) = waiters else {
+                // Forgotten: unknown again, so claimed again.
+                match self.claim(key).await {
+                    Claim::Running => continue,
+                    claim => return claim,
+                }
+            };
+            // Registered before the lock is taken again, so a `complete` in between still wakes
+            // it (`notify_waiters` wakes every `Notified` made before it).
+            let notified = waiters.notified();
+            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key).map(|slot| &slot.reply) {
+                return Claim::Done(bytes.clone());
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u64) -> DedupKey {
+        DedupKey::new("gh", &n.to_string())
+    }
+
+    /// Past its window a reply is forgotten; a running handler's claim never is.
+    #[tokio::test(start_paused = true)]
+    async fn replies_leave_after_their_window() {
+        let store = MemoryStore::with_budget(Duration::from_secs(30), 1 << 20);
+        assert_eq!(store.claim(&key(1)).await, Claim::Run);
+        assert_eq!(store.claim(&key(2)).await, Claim::Run);
+        store.complete(&key(1), Bytes::from_static(b"one")).await.unwrap();
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(store.claim(&key(3)).await, Claim::Run);
+        assert_eq!(store.len(), 2, "1 forgotten, 2 still running, 3 new");
+        assert_eq!(store.claim(&key(2)).await, Claim::Running);
+        assert_eq!(store.claim(&key(1)).await, Claim::Run);
+    }
+
+    /// Over budget, replies past the platform's retry span go first; when none can go, `Full`;
+    /// and the count of bytes comes back to zero when everything has left.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_store_forgets_what_cant_be_retried_first() {
+        let one = cost(&key(1), 100);
+        let store = MemoryStore::with_budget(Duration::from_secs(30), 3 * one);
+        for n in 1..=3 {
+            assert_eq!(store.claim(&key(n)).await, Claim::Run);
+            store.complete(&key(n), Bytes::from(vec![b'x'; 100])).await.unwrap();
+        }
+        assert_eq!(store.claim(&key(4)).await, Claim::Full, "all three may still be retried");
+        tokio::time::advance(RETRY_SPAN).await;
+        assert_eq!(store.claim(&key(4)).await, Claim::Run, "past the retry span: room made");
+        assert_eq!(store.len(), 1);
+        store.complete(&key(4), Bytes::new()).await.unwrap();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(store.claim(&key(5)).await, Claim::Run);
+        assert_eq!(store.bytes(), cost(&key(5), 0));
+    }
+
+    /// A waiter is woken by the reply, and gets its bytes.
+    #[tokio::test]
+    async fn waiters_get_the_reply() {
+        let store = Arc::new(MemoryStore::new());
+        assert_eq!(store.claim(&key(1)).await, Claim::Run);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.wait(&key(1)).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        store.complete(&key(1), Bytes::from_static(b"made")).await.unwrap();
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap(), Claim::Done(Bytes::from_static(b"made")));
+        }
+    }
+}

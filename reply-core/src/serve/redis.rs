@@ -1,0 +1,460 @@
+//! The store that instances share, on Redis (feature `redis`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::{Claim, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
+use crate::incoming::DedupKey;
+
+/// How long a claim holds by default when its owner never completes it (the process died
+/// mid-handler): 6 s. Longer than one try of the platform (5 s) and than the default budget
+/// (4 s), so a live owner always completes first; short enough that the platform's second try,
+/// 5 s after the first, sees it expire and runs the handler itself.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(6);
+
+/// How long one request to Redis may take by default before the store gives up on it: 250 ms,
+/// well inside the platform's 5 s.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How long a store stops asking Redis after a request failed, by default: 500 ms. Deliveries in
+/// that time are answered at once without the guard (or as [`OnStoreError`](super::OnStoreError)
+/// says) instead of each waiting out a timeout; the first request after it tries Redis again.
+pub const DEFAULT_PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(500);
+
+/// The largest reply the store keeps by default: 64 KiB (ten articles with long links,
+/// encrypted, take under 10 KiB). A longer one is kept as the empty reply, and logged.
+pub const DEFAULT_MAX_REPLY_LEN: usize = 64 << 10;
+
+/// How a waiting retry learns that another instance has made the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Redis pub/sub (the default): the completing instance publishes the key on one channel,
+    /// every instance's one subscription wakes its waiters for it at once. A waiter also looks
+    /// again every `backstop`, for a message lost while a connection was down.
+    PubSub {
+        /// How often a waiter looks again anyway.
+        backstop: Duration,
+    },
+    /// Waiters look again every interval; no subscription.
+    Poll(Duration),
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake::PubSub { backstop: Duration::from_millis(250) }
+    }
+}
+
+/// The settings of a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    prefix: String,
+    window: Duration,
+    lease: Duration,
+    timeout: Duration,
+    pause_after_failure: Duration,
+    max_reply_len: usize,
+    wake: Wake,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "passive-reply:".to_owned(),
+            window: DEFAULT_RETRY_WINDOW,
+            lease: DEFAULT_LEASE,
+            timeout: DEFAULT_STORE_TIMEOUT,
+            pause_after_failure: DEFAULT_PAUSE_AFTER_FAILURE,
+            max_reply_len: DEFAULT_MAX_REPLY_LEN,
+            wake: Wake::default(),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults: prefix `passive-reply:`, window 30 s, lease [`DEFAULT_LEASE`], timeout
+    /// [`DEFAULT_STORE_TIMEOUT`], a pause of [`DEFAULT_PAUSE_AFTER_FAILURE`] after a failure,
+    /// replies up to [`DEFAULT_MAX_REPLY_LEN`], [`Wake::PubSub`].
+    pub fn new() -> Self {
+        RedisOptions::default()
+    }
+
+    /// What every key (and the channel) starts with. Keys go on with the delivery's key, which
+    /// holds its account (ToUserName), so accounts sharing a prefix still never share a key.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a reply is kept after it is made.
+    #[must_use]
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// How long a claim holds without a reply. Keep it longer than the endpoint's budget.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long one request to Redis may take (connecting included) before the store reports
+    /// [`StoreErrorKind::Timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long to stop asking Redis after a request failed ([`DEFAULT_PAUSE_AFTER_FAILURE`]);
+    /// zero asks every time.
+    #[must_use]
+    pub fn pause_after_failure(mut self, pause: Duration) -> Self {
+        self.pause_after_failure = pause;
+        self
+    }
+
+    /// The longest reply kept; a longer one is kept as the empty reply.
+    #[must_use]
+    pub fn max_reply_len(mut self, len: usize) -> Self {
+        self.max_reply_len = len;
+        self
+    }
+
+    /// How waiters learn of replies made on other instances.
+    #[must_use]
+    pub fn wake(mut self, wake: Wake) -> Self {
+        self.wake = wake;
+        self
+    }
+}
+
+/// The [`ReplyStore`] that instances behind one URL share, on Redis 7 or later.
+///
+/// Each delivery is one key, `{prefix}{key}`, whose value is `R{owner}` while its handler runs
+/// (claimed with one `SET … NX GET PX lease`, which also reads what is there) and `D{reply}` once
+/// it is made (kept for the window). A claim whose owner dies leaves with its lease, and the next
+/// try, on any instance, runs the handler. Waiters on every instance are woken by a message on
+/// `{prefix}done` (see [`Wake`]).
+///
+/// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
+/// reports [`Claim::Failed`], and the guard's
+/// [`OnStoreError`](super::OnStoreError) decides. The connection is re-made in the background,
+/// so the guard works again once Redis is back, without a restart.
+///
+/// ```no_run
+/// use reply_core::axum::Endpoint;
+/// use reply_core::serve::{RedisStore, RetryGuard};
+/// use reply_core::{Incoming, Text};
+///
+/// async fn answer(msg: Incoming<'static>) -> Text<'static> {
+///     msg.reply_text("hello").into_owned()
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// let app = Endpoint::new("token", answer).retry_guard(RetryGuard::with_store(store)).into_router();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    options: Arc<RedisOptions>,
+    /// The value of a claim: `R` and this store's name.
+    running: Arc<[u8]>,
+    channel: Arc<[u8]>,
+    waiters: Arc<Waiters>,
+    /// Until when (milliseconds since `origin`) requests fail without asking Redis.
+    paused_until: Arc<AtomicU64>,
+    origin: Instant,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("options", &self.options)
+            .field("owner", &String::from_utf8_lossy(&self.running[1..]))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The waiters of this instance, by Redis key: woken when the key's reply is published.
+#[derive(Debug, Default)]
+struct Waiters(Mutex<ByKey>);
+
+/// For each Redis key waited on here: the signal, and how many wait on it.
+type ByKey = HashMap<Box<[u8]>, (Arc<Notify>, usize)>;
+
+impl Waiters {
+    fn lock(&self) -> MutexGuard<'_, ByKey> {
+        // Every change is one insert, remove or count: a poisoned lock is still consistent.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(self: &Arc<Self>, key: &[u8]) -> Registration {
+        let mut waiters = self.lock();
+        let entry = waiters.entry(key.into()).or_insert_with(|| (Arc::default(), 0));
+        entry.1 += 1;
+        Registration { waiters: self.clone(), key: key.into(), notify: entry.0.clone() }
+    }
+
+    fn wake(&self, key: &[u8]) {
+        if let Some((notify, _)) = self.lock().get(key) {
+            notify.notify_waiters();
+        }
+    }
+
+    fn wake_all(&self) {
+        for (notify, _) in self.lock().values() {
+            notify.notify_waiters();
+        }
+    }
+
+    fn receive(&self, push: PushInfo) {
+        match push.kind {
+            // [channel, message]: the message is the key whose reply was made.
+            PushKind::Message => {
+                if let Some(Value::BulkString(key)) = push.data.get(1) {
+                    self.wake(key);
+                }
+            }
+            // Messages may have been lost: everyone looks again.
+            PushKind::Disconnection => self.wake_all(),
+            _ => {}
+        }
+    }
+}
+
+/// A waiter's place in [`Waiters`], given up when dropped.
+struct Registration {
+    waiters: Arc<Waiters>,
+    key: Box<[u8]>,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut waiters = self.waiters.lock();
+        if let Some(entry) = waiters.get_mut(&self.key) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                waiters.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// What a key holds.
+enum Held {
+    Nothing,
+    Running,
+    Done(Bytes),
+}
+
+impl Held {
+    fn read(value: Option<Vec<u8>>) -> Result<Held, StoreError> {
+        let Some(value) = value else { return Ok(Held::Nothing) };
+        match value.first() {
+            Some(b'R') => Ok(Held::Running),
+            // The reply is the value after its tag, shared, not copied.
+            Some(b'D') => Ok(Held::Done(Bytes::from(value).slice(1..))),
+            _ => Err(StoreError::new(StoreErrorKind::Corrupt, "a key under the prefix holds neither R… nor D…")),
+        }
+    }
+}
+
+fn store_error(error: RedisError) -> StoreError {
+    let kind = if error.is_timeout() { StoreErrorKind::Timeout } else { StoreErrorKind::Unavailable };
+    StoreError::new(kind, error.to_string())
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://host:port/db`) with the default options.
+    pub async fn connect(url: &str) -> Result<RedisStore, RedisError> {
+        RedisStore::new(Client::open(url)?, RedisOptions::default()).await
+    }
+
+    /// A store on `client`'s Redis, with `options`. Connects (and subscribes, for
+    /// [`Wake::PubSub`]) before it returns, so a wrong address is an error here, not on the first
+    /// delivery.
+    pub async fn new(client: Client, options: RedisOptions) -> Result<RedisStore, RedisError> {
+        let waiters = Arc::new(Waiters::default());
+        let mut config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            // Re-made in the background when lost: a few quick tries, then again at the next
+            // request, so a request never waits on a long backoff.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(options.timeout);
+        let client = match options.wake {
+            Wake::PubSub { .. } => {
+                let receiver = waiters.clone();
+                config = config
+                    .set_push_sender(move |push: PushInfo| {
+                        receiver.receive(push);
+                        Ok::<(), std::convert::Infallible>(())
+                    })
+                    .set_automatic_resubscription();
+                // Push messages need RESP3.
+                let info = client.get_connection_info().clone();
+                let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+                Client::open(info.set_redis_settings(resp3).into_connection_info()?)?
+            }
+            Wake::Poll(_) => client,
+        };
+        let mut connection = client.get_connection_manager_with_config(config).await?;
+        let channel: Arc<[u8]> = format!("{}done", options.prefix).into_bytes().into();
+        if let Wake::PubSub { .. } = options.wake {
+            connection.subscribe(&*channel).await?;
+        }
+        let owner = format!("R{}-{:x}", std::process::id(), Arc::as_ptr(&waiters) as usize);
+        Ok(RedisStore {
+            connection,
+            options: Arc::new(options),
+            running: owner.into_bytes().into(),
+            channel,
+            waiters,
+            paused_until: Arc::default(),
+            origin: Instant::now(),
+        })
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.options
+    }
+
+    fn redis_key(&self, key: &DedupKey) -> Vec<u8> {
+        let mut redis_key = Vec::with_capacity(self.options.prefix.len() + key.as_bytes().len());
+        redis_key.extend_from_slice(self.options.prefix.as_bytes());
+        redis_key.extend_from_slice(key.as_bytes());
+        redis_key
+    }
+
+    /// Runs one request with the store's timeout, unless a recent failure paused the store.
+    async fn request<T: FromRedisValue>(
+        &self,
+        request: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        let now = || u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let paused_until = self.paused_until.load(Ordering::Relaxed);
+        if now() < paused_until {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!(
+                    "Redis failed less than {:?} ago; not asked again until then",
+                    self.options.pause_after_failure
+                ),
+            ));
+        }
+        let result = match tokio::time::timeout(self.options.timeout, request).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                format!("no answer from Redis within {:?}", self.options.timeout),
+            )),
+        };
+        if result.is_err() {
+            let pause = u64::try_from(self.options.pause_after_failure.as_millis()).unwrap_or(u64::MAX);
+            self.paused_until.store(now().saturating_add(pause), Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Claims `redis_key` unless it is there, and says what was there: one atomic step.
+    async fn claim_key(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut set = ::redis::cmd("SET");
+        set.arg(redis_key).arg(&*self.running).arg("NX").arg("GET").arg("PX").arg(millis(self.options.lease));
+        Held::read(self.request(set.query_async(&mut connection)).await?)
+    }
+
+    async fn get(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut get = ::redis::cmd("GET");
+        get.arg(redis_key);
+        Held::read(self.request(get.query_async(&mut connection)).await?)
+    }
+
+    fn backstop(&self) -> Duration {
+        match self.options.wake {
+            Wake::PubSub { backstop } => backstop,
+            Wake::Poll(every) => every,
+        }
+    }
+}
+
+fn claimed(held: Result<Held, StoreError>) -> Claim {
+    match held {
+        Ok(Held::Nothing) => Claim::Run,
+        Ok(Held::Running) => Claim::Running,
+        Ok(Held::Done(bytes)) => Claim::Done(bytes),
+        Err(error) => Claim::Failed(error),
+    }
+}
+
+impl ReplyStore for RedisStore {
+    async fn claim(&self, key: &DedupKey) -> Claim {
+        claimed(self.claim_key(&self.redis_key(key)).await)
+    }
+
+    async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
+        let redis_key = self.redis_key(key);
+        let reply = if reply.len() > self.options.max_reply_len {
+            log::warn!(
+                "passive-reply: the reply to {key:?} is {} bytes, more than the store keeps ({}): its retries get the empty reply",
+                reply.len(),
+                self.options.max_reply_len
+            );
+            Bytes::new()
+        } else {
+            reply
+        };
+        let mut value = Vec::with_capacity(1 + reply.len());
+        value.push(b'D');
+        value.extend_from_slice(&reply);
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("SET").arg(&redis_key).arg(value).arg("PX").arg(millis(self.options.window)).ignore();
+        pipe.cmd("PUBLISH").arg(&*self.channel).arg(&redis_key).ignore();
+        let mut connection = self.connection.clone();
+        self.request(pipe.query_async::<()>(&mut connection)).await
+    }
+
+    async fn wait(&self, key: &DedupKey) -> Claim {
+        let redis_key = self.redis_key(key);
+        let registration = self.waiters.register(&redis_key);
+        loop {
+            // Made before looking, so a message that comes between the look and the wait still
+            // wakes it.
+            let notified = registration.notify.notified();
+            match self.get(&redis_key).await {
+                Ok(Held::Done(bytes)) => return Claim::Done(bytes),
+                Ok(Held::Running) => {}
+                // The owner's lease expired without a reply: this try takes the delivery over
+                // (unless another took it first).
+                Ok(Held::Nothing) => match claimed(self.claim_key(&redis_key).await) {
+                    Claim::Running => {}
+                    claim => return claim,
+                },
+                Err(error) => return Claim::Failed(error),
+            }
+            let _ = tokio::time::timeout(self.backstop(), notified).await;
+        }
+    }
+}

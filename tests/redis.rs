@@ -1,0 +1,467 @@
+//! Several instances behind one URL, sharing a real Redis (`redis-server`, started by each test
+//! on a free loopback port): each delivery handled once wherever its copies land, an instance
+//! killed mid-handler, Redis stopped and slow, and what the store keeps.
+//!
+//! Needs `redis-server` on the PATH (Debian's package; `.ci/run` installs it), or its path in
+//! `REDIS_SERVER`: without it these tests fail and say so.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use passive_reply::axum::Endpoint;
+use passive_reply::serve::{
+    Claim, DEFAULT_PAUSE_AFTER_FAILURE, OnStoreError, RedisOptions, RedisStore, ReplyStore, RetryGuard, Wake,
+};
+use passive_reply::{DedupKey, Incoming, Text};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod common;
+use common::http::{TOKEN, request, serve, signed_query, text_delivery};
+use common::redis_server::RedisServer;
+
+/// Which deliveries each instance's handler ran, by MsgId.
+#[derive(Clone, Default)]
+struct Runs(Arc<Mutex<HashMap<u64, Vec<&'static str>>>>);
+
+impl Runs {
+    fn record(&self, msg: &Incoming, instance: &'static str) {
+        self.0.lock().unwrap().entry(msg.msg_id().unwrap()).or_default().push(instance);
+    }
+
+    fn of(&self, msg_id: u64) -> usize {
+        self.0.lock().unwrap().get(&msg_id).map_or(0, Vec::len)
+    }
+}
+
+async fn store(server: &RedisServer, options: RedisOptions) -> RedisStore {
+    let client = redis::Client::open(server.url()).unwrap();
+    RedisStore::new(client, options).await.expect("connects to the test's redis-server")
+}
+
+/// An instance: an endpoint on its own store (its own connections) over the shared Redis, whose
+/// handler records its runs and answers with its name, after `delay`.
+async fn instance(
+    name: &'static str,
+    store: RedisStore,
+    runs: &Runs,
+    delay: Duration,
+    on_error: OnStoreError,
+) -> (SocketAddr, RetryGuard<RedisStore>) {
+    let runs = runs.clone();
+    let handler = move |msg: Incoming<'static>| {
+        let runs = runs.clone();
+        async move {
+            runs.record(&msg, name);
+            tokio::time::sleep(delay).await;
+            let answer = format!("{name} answered {}", msg.msg_id().unwrap());
+            Text::new(msg.from_user_name(), msg.to_user_name(), answer).with_create_time(1).into_owned()
+        }
+    };
+    let guard = RetryGuard::with_store(store).on_store_error(on_error);
+    let app = Endpoint::new(TOKEN, handler).budget(Duration::from_secs(2)).retry_guard(guard.clone()).into_router();
+    (serve(app).await, guard)
+}
+
+fn percentile(mut values: Vec<Duration>, p: f64) -> Duration {
+    values.sort();
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+/// 1,000 deliveries, each sent three times at once, the copies spread over two instances: every
+/// handler runs once in all, and the three copies get the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_handle_each_delivery_once_wherever_its_copies_land() {
+    let server = RedisServer::start();
+    let runs = Runs::default();
+    // A handler that takes a few milliseconds, so copies arrive while it runs.
+    let delay = Duration::from_millis(5);
+    let a = instance("A", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let b = instance("B", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let (a, b) = (a.0, b.0);
+    let target = Arc::new(format!("/?{}", signed_query(TOKEN)));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(48));
+    let started = Instant::now();
+    let mut copies = Vec::new();
+    for id in 0..1000u64 {
+        let body = Arc::new(text_delivery(id, "hi"));
+        for copy in 0..3u64 {
+            let (target, body, in_flight) = (target.clone(), body.clone(), in_flight.clone());
+            // Copies alternate between the instances, starting on either.
+            let (addr, name) = if (id + copy) % 2 == 0 { (a, "A") } else { (b, "B") };
+            copies.push(tokio::spawn(async move {
+                let _permit = in_flight.acquire().await.unwrap();
+                let sent = Instant::now();
+                let response = request(addr, "POST", &target, &body).await;
+                (id, name, response.status, response.body, sent.elapsed())
+            }));
+        }
+    }
+    let mut bodies: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut other_instance = Vec::new();
+    for copy in copies {
+        let (id, name, status, body, took) = copy.await.unwrap();
+        assert_eq!(status, 200);
+        // A copy answered by the instance that didn't run the handler: the cross-instance path.
+        if !body.contains(&format!("{name} answered")) {
+            other_instance.push(took);
+        }
+        bodies.entry(id).or_default().push(body);
+    }
+    let wall = started.elapsed();
+    for id in 0..1000 {
+        assert_eq!(runs.of(id), 1, "delivery {id} was handled {} times", runs.of(id));
+        let copies = &bodies[&id];
+        assert!(copies[0].contains(&format!(" answered {id}]]>")), "{copies:?}");
+        assert!(copies.iter().all(|body| body == &copies[0]), "copies of {id} got different bytes: {copies:?}");
+    }
+    eprintln!(
+        "3,000 copies of 1,000 deliveries over two instances: {wall:?}; {} answered by the other instance, p50 {:?}, p99 {:?} (the handler takes {delay:?})",
+        other_instance.len(),
+        percentile(other_instance.clone(), 0.5),
+        percentile(other_instance, 0.99),
+    );
+}
+
+/// How long a retry that lands on the other instance, while the handler runs there, waits after
+/// the reply is made, for each way of waking it: pub/sub, and polling every 10 and 50 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_the_other_instance_is_woken_by_the_reply() {
+    let server = RedisServer::start();
+    let handler_time = Duration::from_millis(30);
+    let mut report = Vec::new();
+    for (what, wake) in [
+        ("pub/sub", Wake::default()),
+        ("poll 10 ms", Wake::Poll(Duration::from_millis(10))),
+        ("poll 50 ms", Wake::Poll(Duration::from_millis(50))),
+    ] {
+        let options = || RedisOptions::new().prefix(format!("wake-{what}:")).wake(wake);
+        let owner = RetryGuard::with_store(store(&server, options()).await);
+        let other = RetryGuard::with_store(store(&server, options()).await);
+        let mut after_reply = Vec::new();
+        for n in 0..200 {
+            let key = DedupKey::new("gh", &n.to_string());
+            let made = Arc::new(Mutex::new(None));
+            let first = {
+                let (owner, key, made) = (owner.clone(), key.clone(), made.clone());
+                tokio::spawn(async move {
+                    owner
+                        .answer(key, move || async move {
+                            tokio::time::sleep(handler_time).await;
+                            *made.lock().unwrap() = Some(Instant::now());
+                            Text::new("u", "gh", "made once").with_create_time(1)
+                        })
+                        .await
+                })
+            };
+            tokio::time::sleep(handler_time / 3).await;
+            let retry = other.answer(key, || async { Text::new("u", "gh", "made twice").with_create_time(1) }).await;
+            let answered = Instant::now();
+            assert_eq!(retry, first.await.unwrap(), "the retry gets the first reply");
+            after_reply.push(answered - made.lock().unwrap().unwrap());
+        }
+        report.push(format!(
+            "{what}: p50 {:?}, p99 {:?}",
+            percentile(after_reply.clone(), 0.5),
+            percentile(after_reply.clone(), 0.99)
+        ));
+        // Whatever the mode, the retry is answered well inside a try.
+        assert!(percentile(after_reply, 0.99) < Duration::from_secs(1));
+    }
+    eprintln!("a retry on the other instance, answered after the reply was made: {}", report.join("; "));
+}
+
+/// The child process of `a_killed_instance_s_delivery_is_answered_by_the_other`: an instance
+/// that serves until it is killed. Run only as that child.
+#[tokio::test]
+#[ignore = "the child process of a_killed_instance_s_delivery_is_answered_by_the_other"]
+async fn instance_process() {
+    let Ok(url) = std::env::var("PASSIVE_REPLY_TEST_REDIS") else { return };
+    let options = RedisOptions::new().lease(Duration::from_secs(2));
+    let store = RedisStore::new(redis::Client::open(url.as_str()).unwrap(), options).await.unwrap();
+    let counter = redis::Client::open(url.as_str()).unwrap();
+    let handler = move |msg: Incoming<'static>| {
+        let counter = counter.clone();
+        async move {
+            // Counted in Redis, where the parent reads it; then a long piece of work.
+            let mut connection = counter.get_multiplexed_async_connection().await.unwrap();
+            let _: u64 = redis::cmd("INCR").arg("runs").query_async(&mut connection).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            msg.reply_text("never").into_owned()
+        }
+    };
+    let app = Endpoint::new(TOKEN, handler).budget(Duration::from_secs(60)).retry_guard(RetryGuard::with_store(store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("listening on {}", listener.local_addr().unwrap());
+    axum::serve(listener, app.into_router()).await.unwrap();
+}
+
+/// An instance (a process of its own) killed while its handler runs: the retry on the other
+/// instance waits out the dead claim's lease, runs the handler and answers. The handler ran twice
+/// in all, once in each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_s_delivery_is_answered_by_the_other() {
+    use std::io::BufRead;
+
+    let server = RedisServer::start();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["instance_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("PASSIVE_REPLY_TEST_REDIS", server.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let doomed: SocketAddr = loop {
+        let line = lines.next().expect("the child says where it listens").unwrap();
+        // After libtest's "test instance_process ... ", on the same line.
+        if let Some((_, addr)) = line.split_once("listening on ") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    let counter = redis::Client::open(server.url()).unwrap();
+    let mut counter = counter.get_multiplexed_async_connection().await.unwrap();
+    let target = format!("/?{}", signed_query(TOKEN));
+    let body = text_delivery(7, "slow");
+    // The first try, on the instance about to die: sent, never answered.
+    let mut first = tokio::net::TcpStream::connect(doomed).await.unwrap();
+    let head = format!("POST {target} HTTP/1.1\r\nHost: {doomed}\r\nContent-Length: {}\r\n\r\n", body.len());
+    first.write_all(format!("{head}{body}").as_bytes()).await.unwrap();
+    // Its handler has started: kill the process.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis::cmd("GET").arg("runs").query_async::<Option<u64>>(&mut counter).await.unwrap() != Some(1) {
+        assert!(Instant::now() < deadline, "the child's handler never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    let mut answer = Vec::new();
+    let _ = first.read_to_end(&mut answer).await;
+    assert!(answer.is_empty(), "the killed instance never answers");
+
+    // The platform's retry, on the other instance, which counts its runs in the same place.
+    let runs = Runs::default();
+    let options = RedisOptions::new().lease(Duration::from_secs(2));
+    let (survivor, _) =
+        instance("B", store(&server, options).await, &runs, Duration::ZERO, OnStoreError::default()).await;
+    let retry = request(survivor, "POST", &target, &body).await;
+    let waited = killed.elapsed();
+    assert_eq!(retry.status, 200);
+    assert!(retry.body.contains("B answered 7"), "{}", retry.body);
+    assert_eq!(runs.of(7), 1);
+    let in_all = 1 + runs.of(7);
+    assert_eq!(in_all, 2, "once in the killed instance, once in the survivor");
+    // The dead claim held for its 2 s lease from when it was made, then no longer.
+    assert!(waited < Duration::from_secs(3), "answered {waited:?} after the kill");
+    // Later retries get that answer, without a third run.
+    let again = request(survivor, "POST", &target, &body).await;
+    assert_eq!((again.body, runs.of(7)), (retry.body, 1));
+    eprintln!("killed instance: the retry on the survivor was answered {waited:?} after the kill");
+}
+
+/// Redis stopped in the middle of a run of deliveries, then started again: every delivery is
+/// answered, none with a 5xx, none late; while it is down a delivery whose copies land on both
+/// instances may be handled twice (the default, `RunUnguarded`); once it is back, once again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopped_and_started_again() {
+    let mut server = RedisServer::start();
+    let runs = Runs::default();
+    let delay = Duration::from_millis(2);
+    let (a, guard_a) =
+        instance("A", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let (b, guard_b) =
+        instance("B", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let target = format!("/?{}", signed_query(TOKEN));
+    // One delivery every 10 ms, its first copy on A and a second on B; phases of 150 deliveries
+    // with Redis up, down, and up again.
+    let mut slowest = Duration::ZERO;
+    let phase = |from: u64, to: u64| {
+        let target = target.clone();
+        async move {
+            let mut slowest = Duration::ZERO;
+            for id in from..to {
+                let body = text_delivery(id, "hi");
+                let sent = Instant::now();
+                let (first, second) =
+                    tokio::join!(request(a, "POST", &target, &body), request(b, "POST", &target, &body));
+                slowest = slowest.max(sent.elapsed());
+                assert_eq!((first.status, second.status), (200, 200), "delivery {id}");
+                assert!(first.body.contains(&format!("answered {id}")), "delivery {id}: {}", first.body);
+                assert!(second.body.contains(&format!("answered {id}")), "delivery {id}: {}", second.body);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            slowest
+        }
+    };
+    slowest = slowest.max(phase(0, 150).await);
+    server.stop();
+    slowest = slowest.max(phase(150, 300).await);
+    let stopped_for = 150;
+    server.restart();
+    let restarted = Instant::now();
+    // Back: the first deliveries may still find the connections being made again.
+    let mut back_at = None;
+    for id in 300..600 {
+        let body = text_delivery(id, "hi");
+        let (first, second) = tokio::join!(request(a, "POST", &target, &body), request(b, "POST", &target, &body));
+        assert_eq!((first.status, second.status), (200, 200));
+        if runs.of(id) == 1 && first.body == second.body && back_at.is_none() {
+            back_at = Some((id, restarted.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (back_id, back_after) = back_at.expect("the guard works again once Redis is back");
+    slowest = slowest.max(phase(600, 750).await);
+    let before = (0..150).filter(|&id| runs.of(id) != 1).count();
+    let while_down = (150..300).filter(|&id| runs.of(id) == 2).count();
+    let after = (back_id..750).filter(|&id| runs.of(id) != 1).count();
+    assert_eq!(before, 0, "with Redis up, once each");
+    assert_eq!(after, 0, "once back, once each again (from delivery {back_id} on)");
+    let unguarded = guard_a.counts().unguarded_failed + guard_b.counts().unguarded_failed;
+    assert!(unguarded >= 2 * stopped_for, "every copy while down ran unguarded: {unguarded}");
+    assert!(slowest < Duration::from_secs(1), "the slowest delivery took {slowest:?}");
+    eprintln!(
+        "Redis down for {stopped_for} deliveries: {while_down} handled twice (both copies), every one answered, none 5xx, \
+         slowest {slowest:?}; the guard worked again {back_after:?} after the restart"
+    );
+}
+
+/// With `AnswerEmpty`, a delivery is answered empty while Redis is down and its handler does not
+/// run; with the default it runs. Either way the answer comes at once, and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_failed_store_means_is_a_setting() {
+    let mut server = RedisServer::start();
+    let runs = Runs::default();
+    let (careful, careful_guard) = instance(
+        "careful",
+        store(&server, RedisOptions::new()).await,
+        &runs,
+        Duration::ZERO,
+        OnStoreError::AnswerEmpty,
+    )
+    .await;
+    let (eager, eager_guard) =
+        instance("eager", store(&server, RedisOptions::new()).await, &runs, Duration::ZERO, OnStoreError::RunUnguarded)
+            .await;
+    let target = format!("/?{}", signed_query(TOKEN));
+    server.stop();
+    let sent = Instant::now();
+    let empty = request(careful, "POST", &target, &text_delivery(1, "hi")).await;
+    assert_eq!((empty.status, empty.body.as_str(), runs.of(1)), (200, "", 0));
+    let answered = request(eager, "POST", &target, &text_delivery(2, "hi")).await;
+    assert!(answered.body.contains("eager answered 2"));
+    assert!(sent.elapsed() < Duration::from_secs(1), "{:?}", sent.elapsed());
+    assert_eq!((careful_guard.counts().empty_failed, eager_guard.counts().unguarded_failed), (1, 1));
+}
+
+/// A Redis that stops answering (the process paused) costs each request its timeout, not more;
+/// once it answers again, so does the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_hangs_costs_a_delivery_its_timeout() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(200);
+    let store = store(&server, RedisOptions::new().timeout(timeout)).await;
+    let guard = RetryGuard::with_store(store);
+    let reply = || async { Text::new("u", "gh", "r").with_create_time(1) };
+    server.pause();
+    let sent = Instant::now();
+    let answer = guard.answer(DedupKey::new("gh", "1"), reply).await;
+    let took = sent.elapsed();
+    assert!(!answer.is_empty());
+    // The claim timed out, and the handler ran without the guard.
+    assert!(took >= timeout && took < timeout + Duration::from_millis(300), "{took:?}");
+    assert_eq!(guard.counts().unguarded_failed, 1);
+    server.resume();
+    // After a failure the store leaves Redis alone for a moment (each delivery in it is answered
+    // at once, unguarded), then asks again.
+    let paused = guard.answer(DedupKey::new("gh", "paused"), reply).await;
+    assert!(!paused.is_empty() && sent.elapsed() < timeout + DEFAULT_PAUSE_AFTER_FAILURE);
+    assert_eq!(guard.counts().unguarded_failed, 2);
+    tokio::time::sleep(DEFAULT_PAUSE_AFTER_FAILURE).await;
+    let key = DedupKey::new("gh", "2");
+    let first = guard.answer(key.clone(), reply).await;
+    let again = guard.answer(key, || async { Text::new("u", "gh", "twice").with_create_time(1) }).await;
+    assert_eq!((again, guard.counts().unguarded_failed), (first, 2), "guarded again");
+    eprintln!("a hung Redis: a delivery answered in {took:?} (timeout {timeout:?})");
+}
+
+/// Keys are the prefix and the delivery's key, replies are kept for the window and no longer,
+/// and a claim without a reply for its lease. Then 100,000 deliveries, and what Redis holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_redis_keeps_and_for_how_long() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().prefix("acct:").window(Duration::from_secs(2)).lease(Duration::from_secs(1));
+    let windowed = store(&server, options).await;
+    let inspect = redis::Client::open(server.url()).unwrap();
+    let mut inspect = inspect.get_multiplexed_async_connection().await.unwrap();
+    let key = DedupKey::new("gh", "k");
+    assert_eq!(windowed.claim(&key).await, Claim::Run);
+    let ttl: i64 = redis::cmd("PTTL").arg("acct:c:2:gh:1:k").query_async(&mut inspect).await.unwrap();
+    assert!((1..=1000).contains(&ttl), "the claim holds for its lease: {ttl} ms");
+    windowed.complete(&key, bytes::Bytes::from_static(b"<xml>reply</xml>")).await.unwrap();
+    let value: Vec<u8> = redis::cmd("GET").arg("acct:c:2:gh:1:k").query_async(&mut inspect).await.unwrap();
+    assert_eq!(value, b"D<xml>reply</xml>");
+    let ttl: i64 = redis::cmd("PTTL").arg("acct:c:2:gh:1:k").query_async(&mut inspect).await.unwrap();
+    assert!((1000..=2000).contains(&ttl), "the reply is kept for the window: {ttl} ms");
+    // A reply longer than the store keeps is kept as the empty reply.
+    let small = RedisStore::new(redis::Client::open(server.url()).unwrap(), RedisOptions::new().max_reply_len(4))
+        .await
+        .unwrap();
+    let long = DedupKey::new("gh", "long");
+    assert_eq!(small.claim(&long).await, Claim::Run);
+    small.complete(&long, bytes::Bytes::from_static(b"<xml>too long</xml>")).await.unwrap();
+    assert_eq!(small.claim(&long).await, Claim::Done(bytes::Bytes::new()));
+
+    let completed = Instant::now();
+
+    // 100,000 deliveries with a 200-byte reply, 64 at a time, on a store with the default window.
+    let store = Arc::new(store(&server, RedisOptions::new().prefix("bulk:")).await);
+    let reply = bytes::Bytes::from(vec![b'x'; 200]);
+    let before: u64 = used_memory(&mut inspect).await;
+    let started = Instant::now();
+    let mut batches = Vec::new();
+    for batch in 0..64u64 {
+        let (store, reply) = (store.clone(), reply.clone());
+        batches.push(tokio::spawn(async move {
+            for n in (batch..100_000).step_by(64) {
+                // A delivery's key as the endpoint makes it: account, 28-character OpenID, MsgId.
+                let message = format!(
+                    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oABCDEFGHIJKLMNOPQRSTUVWXYZ01</FromUserName>\
+                     <CreateTime>1348831860</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>{n}</MsgId></xml>"
+                );
+                let key = Incoming::parse(&message).unwrap().dedup_key();
+                assert_eq!(store.claim(&key).await, Claim::Run);
+                store.complete(&key, reply.clone()).await.unwrap();
+            }
+        }));
+    }
+    for batch in batches {
+        batch.await.unwrap();
+    }
+    let took = started.elapsed();
+    let keys: u64 = redis::cmd("DBSIZE").query_async(&mut inspect).await.unwrap();
+    let used = used_memory(&mut inspect).await - before;
+    assert!(keys >= 100_000, "{keys}");
+    // Every one of them leaves with the window (30 s): a sample of their expiries.
+    for _ in 0..100 {
+        let key: String = redis::cmd("RANDOMKEY").query_async(&mut inspect).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut inspect).await.unwrap();
+        assert!(key.starts_with("acct:") || (1..=30_000).contains(&ttl), "{key}: {ttl} ms");
+    }
+    // And past its window, the first reply is gone.
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(completed.elapsed())).await;
+    let left: i64 = redis::cmd("EXISTS").arg("acct:c:2:gh:1:k").query_async(&mut inspect).await.unwrap();
+    assert_eq!(left, 0, "a reply leaves with its window");
+    eprintln!(
+        "100,000 deliveries (claim + complete, 64 at a time): {took:?}; Redis used {} bytes more, {} per delivery with a 200-byte reply; each key expires with the window",
+        used,
+        used / 100_000
+    );
+}
+
+async fn used_memory(connection: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(connection).await.unwrap();
+    let line = info.lines().find_map(|line| line.strip_prefix("used_memory:")).unwrap();
+    line.trim().parse().unwrap()
+}
