@@ -16,6 +16,8 @@ thread_local! {
     /// Blocks allocated and not yet freed.
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static LAST_SIZE: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed.
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
 }
 
 // SAFETY: every call is passed to `System` unchanged; the counters are const-initialized
@@ -26,17 +28,20 @@ unsafe impl GlobalAlloc for Counting {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
         LIVE.with(|n| n.set(n.get() + 1));
         LAST_SIZE.with(|s| s.set(layout.size()));
+        LIVE_BYTES.with(|n| n.set(n.get() + layout.size() as isize));
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.with(|n| n.set(n.get() - 1));
+        LIVE_BYTES.with(|n| n.set(n.get() - layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.with(|n| n.set(n.get() + 1));
         LAST_SIZE.with(|s| s.set(new_size));
+        LIVE_BYTES.with(|n| n.set(n.get() + new_size as isize - layout.size() as isize));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -224,4 +229,48 @@ fn an_encrypted_reply_allocates_its_plaintext_and_its_envelope() {
     }
     let (count, envelope) = allocations(|| crypto.envelope(KeyUsed::Current, [7; 16], &passive_reply::Empty, "1", "n"));
     assert_eq!((count, envelope.unwrap()), (0, String::new()), "the empty reply stays empty, unallocated");
+}
+
+/// What `MemoryStore` holds per remembered delivery besides the reply itself (issue 14's target:
+/// under 300 bytes), measured as live heap bytes through the guard, as the endpoint uses it: the
+/// key as `dedup_key()` makes it (a 15-character account, a 28-character OpenID, a 19-digit
+/// MsgId), the reply's bytes shared between the response and the store, the map. The store's own
+/// count, which its budget is held to, must not be below what it really holds.
+#[test]
+fn a_remembered_delivery_costs_under_300_bytes_beyond_its_reply() {
+    use passive_reply::serve::{MemoryStore, RetryGuard};
+
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut worst = 0;
+    for deliveries in [10_000u64, 30_000, 60_000, 100_000] {
+        let guard = RetryGuard::with_store(MemoryStore::new());
+        let reply_len = Text::new("oABCDEFGHIJKLMNOPQRSTUVWXYZ01", "gh_0123456789ab", "the reply").with_create_time(1).encoded_len();
+        let before = LIVE_BYTES.with(Cell::get);
+        runtime.block_on(async {
+            for n in 0..deliveries {
+                let body = format!(
+                    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oABCDEFGHIJKLMNOPQRSTUVWXYZ01</FromUserName>\
+                     <CreateTime>1348831860</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>{}</MsgId></xml>",
+                    6054768590064713728 + n
+                );
+                let msg = passive_reply::Incoming::parse(&body).unwrap().into_owned();
+                let key = msg.dedup_key();
+                let answer = guard
+                    .answer(key, move || async move { msg.reply_text("the reply").with_create_time(1).into_owned() })
+                    .await;
+                assert_eq!(answer.len(), reply_len);
+            }
+        });
+        let held = (LIVE_BYTES.with(Cell::get) - before) as usize;
+        let beyond = held / deliveries as usize - reply_len;
+        assert_eq!(guard.store().len(), deliveries as usize);
+        assert!(guard.store().bytes() >= held, "counted {} of {held} bytes held", guard.store().bytes());
+        eprintln!(
+            "{deliveries} deliveries: {held} bytes held, {} per delivery, {beyond} beyond its {reply_len}-byte reply; counted {} per delivery",
+            held / deliveries as usize,
+            guard.store().bytes() / deliveries as usize
+        );
+        worst = worst.max(beyond);
+    }
+    assert!(worst < 300, "{worst} bytes per delivery beyond the reply");
 }
