@@ -244,7 +244,9 @@ fn a_remembered_delivery_costs_under_300_bytes_beyond_its_reply() {
     let mut worst = 0;
     for deliveries in [10_000u64, 30_000, 60_000, 100_000] {
         let guard = RetryGuard::with_store(MemoryStore::new());
-        let reply_len = Text::new("oABCDEFGHIJKLMNOPQRSTUVWXYZ01", "gh_0123456789ab", "the reply").with_create_time(1).encoded_len();
+        let reply_len = Text::new("oABCDEFGHIJKLMNOPQRSTUVWXYZ01", "gh_0123456789ab", "the reply")
+            .with_create_time(1)
+            .encoded_len();
         let before = LIVE_BYTES.with(Cell::get);
         runtime.block_on(async {
             for n in 0..deliveries {

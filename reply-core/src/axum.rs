@@ -35,6 +35,7 @@
 //!
 //! [`within`]: crate::serve::within
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,19 +224,20 @@ impl<H, S> Endpoint<H, S> {
     }
 }
 
-/// The query string's parameters the platform signs with, percent-decoded.
+/// The query string's parameters the platform signs with, percent-decoded (borrowed from the
+/// query when there was nothing to decode, as with the platform's own).
 #[derive(Default)]
-struct Signed {
-    signature: Option<String>,
-    timestamp: Option<String>,
-    nonce: Option<String>,
-    echostr: Option<String>,
-    msg_signature: Option<String>,
-    encrypt_type: Option<String>,
+struct Signed<'q> {
+    signature: Option<Cow<'q, str>>,
+    timestamp: Option<Cow<'q, str>>,
+    nonce: Option<Cow<'q, str>>,
+    echostr: Option<Cow<'q, str>>,
+    msg_signature: Option<Cow<'q, str>>,
+    encrypt_type: Option<Cow<'q, str>>,
 }
 
-impl Signed {
-    fn from_query(query: Option<&str>) -> Self {
+impl<'q> Signed<'q> {
+    fn from_query(query: Option<&'q str>) -> Self {
         let mut signed = Signed::default();
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let slot = match name.as_ref() {
@@ -247,7 +249,7 @@ impl Signed {
                 "encrypt_type" => &mut signed.encrypt_type,
                 _ => continue,
             };
-            *slot = Some(value.into_owned());
+            *slot = Some(value);
         }
         signed
     }
@@ -333,7 +335,9 @@ impl<R: PassiveReply> PassiveReply for Sealed<R> {
 async fn url_check<H, S>(State(endpoint): State<Arc<Endpoint<H, S>>>, RawQuery(query): RawQuery) -> Response {
     let signed = Signed::from_query(query.as_deref());
     match &signed.echostr {
-        Some(echostr) if signed.is_valid(&endpoint.token) => (StatusCode::OK, echostr.clone()).into_response(),
+        Some(echostr) if signed.is_valid(&endpoint.token) => {
+            (StatusCode::OK, echostr.clone().into_owned()).into_response()
+        }
         _ => forbidden("the signature does not match\n"),
     }
 }
@@ -386,7 +390,8 @@ where
     let budget = endpoint.budget;
     let reply = match opened {
         Some((_, crypto, key_used)) => {
-            let (timestamp, nonce) = (signed.timestamp.unwrap_or_default(), signed.nonce.unwrap_or_default());
+            let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
+            let (timestamp, nonce) = (own(signed.timestamp), own(signed.nonce));
             endpoint
                 .guard
                 .answer(key, move || async move {
@@ -445,7 +450,7 @@ mod tests {
         assert_eq!(signature_of("b", "c", "a"), expected);
         assert_eq!(signature_of("a", "b", "c"), expected);
         let signed = Signed {
-            signature: Some(expected.to_uppercase()),
+            signature: Some(expected.to_uppercase().into()),
             timestamp: Some("c".into()),
             nonce: Some("a".into()),
             ..Signed::default()
@@ -458,7 +463,7 @@ mod tests {
 
     #[test]
     fn replays() {
-        let at = |timestamp: &str| Signed { timestamp: Some(timestamp.into()), ..Signed::default() };
+        let at = |timestamp: &'static str| Signed { timestamp: Some(timestamp.into()), ..Signed::default() };
         let window = Some(Duration::from_secs(300));
         assert_eq!(at("1000").replayed(window, 1300), None);
         assert_eq!(at("1600").replayed(window, 1300), None);

@@ -30,8 +30,11 @@
 //! ```
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -325,9 +328,9 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// The reply to the delivery `key`, written: made by `handler` if this is the first time the
     /// key is seen, otherwise the one made (or being made, here or on another instance) for it.
     ///
-    /// The handler runs in a task of its own, so it finishes even when the request that started
-    /// it goes away, and its reply is there for the retry. A handler that panics answers with
-    /// the empty reply. When the store is full, the handler runs without it (counted in
+    /// The handler runs in the request's task (no task per delivery), and if the request goes
+    /// away before it is done, the rest of it in a task of its own: it finishes, and its reply is
+    /// there for the retry. A handler that panics answers with the empty reply. When the store is full, the handler runs without it (counted in
     /// [`counts`](RetryGuard::counts) and logged); when the store fails, the guard's
     /// [`OnStoreError`] decides.
     pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
@@ -372,34 +375,71 @@ impl<S: ReplyStore> RetryGuard<S> {
         }
     }
 
-    /// Runs the handler's future in a task of its own; with a key, records its reply in the store.
+    /// Runs the handler's future in this request's task; with a key, records its reply in the
+    /// store. If the request goes away first (the platform gave up on the connection), what is
+    /// left of the handler is spawned, so its reply is still made and recorded for the retry.
     async fn run<Fut, R>(&self, key: Option<DedupKey>, work: Fut) -> Bytes
     where
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
-        let store = self.store.clone();
-        let task_key = key.clone();
-        let (made, reply) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            // Written once, into the buffer the response sends and every retry shares
-            // (`to_xml` allocates exactly its length, which `Bytes` takes as it is).
-            let bytes = Bytes::from(work.await.to_xml().into_bytes());
-            // The response goes out now; the store records the reply for the retries meanwhile.
-            let _ = made.send(bytes.clone());
-            if let Some(key) = task_key {
+        // Written once, into the buffer the response sends and every retry shares (`to_xml`
+        // allocates exactly its length, which `Bytes` takes as it is).
+        let made: Making = Box::pin(async move { Bytes::from(work.await.to_xml().into_bytes()) });
+        let mut work = Work { making: Some(CatchPanic(made)), key, store: self.store.clone() };
+        let bytes = std::future::poll_fn(|cx| work.poll_made(cx)).await;
+        if let Some(key) = work.key.take() {
+            complete(&*self.store, &key, bytes.clone()).await;
+        }
+        bytes
+    }
+}
+
+/// A handler's reply being made.
+type Making = Pin<Box<dyn Future<Output = Bytes> + Send>>;
+
+/// A handler's work, polled by the request that started it, and spawned with the key and store it
+/// completes if that request is dropped before it is done.
+struct Work<S: ReplyStore> {
+    making: Option<CatchPanic<Making>>,
+    key: Option<DedupKey>,
+    store: Arc<S>,
+}
+
+impl<S: ReplyStore> Work<S> {
+    /// The reply, once made; the empty reply if the handler panicked.
+    fn poll_made(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
+        let Some(making) = &mut self.making else { return Poll::Ready(Bytes::new()) };
+        let made = ready!(Pin::new(making).poll(cx));
+        self.making = None;
+        Poll::Ready(made.unwrap_or_default())
+    }
+}
+
+impl<S: ReplyStore> Drop for Work<S> {
+    fn drop(&mut self) {
+        let (Some(making), Ok(runtime)) = (self.making.take(), tokio::runtime::Handle::try_current()) else { return };
+        let (key, store) = (self.key.take(), self.store.clone());
+        runtime.spawn(async move {
+            let bytes = making.await.unwrap_or_default();
+            if let Some(key) = key {
                 complete(&*store, &key, bytes).await;
             }
         });
-        match reply.await {
-            Ok(bytes) => bytes,
-            // The handler panicked (and dropped the sender as it unwound).
-            Err(_) => {
-                if let Some(key) = key {
-                    complete(&*self.store, &key, Bytes::new()).await;
-                }
-                Bytes::new()
-            }
+    }
+}
+
+/// A future whose panic is caught: `None` if it panicked.
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.0).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Some(output)),
+            Err(_) => Poll::Ready(None),
         }
     }
 }
@@ -409,5 +449,55 @@ impl<S: ReplyStore> RetryGuard<S> {
 async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
     if let Err(error) = store.complete(key, reply).await {
         log::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::messages::Text;
+
+    fn text(content: &'static str) -> Text<'static> {
+        Text::new("u", "gh", content).with_create_time(1)
+    }
+
+    /// A request that goes away mid-handler leaves the handler running: it finishes, its reply
+    /// is recorded, and the retry gets it without a second run.
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_outlives_the_request_that_started_it() {
+        let guard = RetryGuard::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let handler = |runs: Arc<AtomicUsize>| {
+            move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                text("made late")
+            }
+        };
+        let key = DedupKey::new("gh", "1");
+        // The platform gives up on the first try after 5 s: the request's future is dropped.
+        let first =
+            tokio::time::timeout(Duration::from_secs(5), guard.answer(key.clone(), handler(runs.clone()))).await;
+        assert!(first.is_err());
+        let retry = guard.answer(key, handler(runs.clone())).await;
+        assert!(retry.ends_with(b"<Content><![CDATA[made late]]></Content></xml>"));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// A handler that panics answers with the empty reply, and so do its retries.
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_empty() {
+        let guard = RetryGuard::new();
+        let key = DedupKey::new("gh", "2");
+        let panics = || async {
+            if true {
+                panic!("the handler's bug");
+            }
+            text("never")
+        };
+        assert!(guard.answer(key.clone(), panics).await.is_empty());
+        assert!(guard.answer(key, || async { text("second run") }).await.is_empty(), "not run again");
     }
 }

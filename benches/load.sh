@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The delivery path under load (issue 14): requests per second of the Endpoint (with its
+# MemoryStore, and with a RedisStore) against a bare axum handler that answers fixed bytes and a
+# careful hand-written axum handler, all built in this run. Each server runs with one tokio worker
+# pinned to core 0; wrk (Debian's package) runs on core 1, 32 connections, a distinct MsgId per
+# request (benches/load/deliveries.lua). Allocations per delivery come from the server's counting
+# allocator (GET /allocations before and after).
+#
+#   bash benches/load.sh [SECONDS] [ROUNDS]      (default 10 s, 2 rounds; needs wrk, redis-server, taskset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+rounds=${2:-2}
+for tool in wrk redis-server taskset curl; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install wrk redis-server util-linux curl)" >&2; exit 1; }
+done
+cargo build --release --features redis --example load_server --locked -q
+server_bin=target/release/examples/load_server
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+# Redis on the load generator's core, so it takes nothing from the server's.
+taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+redis_pid=$!
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
+trap cleanup EXIT
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+
+# The endpoint's signature: SHA-1 of the sorted token, timestamp and nonce.
+timestamp=$(date +%s)
+nonce=424242
+signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
+export QUERY="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s per run, ${rounds} rounds"
+declare -A rps
+run=0
+for round in $(seq "$rounds"); do
+    for mode in bare hand memory redis; do
+        run=$((run + 1))
+        port=$(free_port)
+        taskset -c 0 "$server_bin" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
+        server_pid=$!
+        until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+        # Warm up, then measure.
+        RUN=$((run * 10 + 1)) taskset -c 1 wrk -t1 -c32 -d2s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
+        before=$(curl -s "http://127.0.0.1:$port/allocations")
+        out=$(RUN=$((run * 10 + 2)) taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
+        after=$(curl -s "http://127.0.0.1:$port/allocations")
+        kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+        requests=$(echo "$out" | awk '/requests in/ {print $1}')
+        rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+        latency=$(echo "$out" | awk '/Latency/ {print $2}')
+        allocs=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN {printf "%.1f", (a - b - 1) / n}')
+        printf 'round %d  %-7s %10s req/s  latency %8s  allocations/delivery %5s  %s\n' "$round" "$mode" "$rate" "$latency" "$allocs" "$errors"
+        rps[$round,$mode]=$rate
+    done
+    awk -v bare="${rps[$round,bare]}" -v hand="${rps[$round,hand]}" -v memory="${rps[$round,memory]}" -v redis="${rps[$round,redis]}" -v r="$round" 'BEGIN {
+        printf "round %d  memory/bare %.2fx (target >= 0.8)  memory/hand %.2fx (>= 1.3)  redis/bare %.2fx (>= 0.5)\n", r, memory / bare, memory / hand, redis / bare }'
+done
