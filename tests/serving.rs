@@ -201,11 +201,14 @@ async fn a_thousand_messages_from_32_clients_are_each_handled_once() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_full_store_still_answers_and_forgets_after_its_window() {
     // Room for two deliveries with short replies, and not a third.
-    let guard = RetryGuard::with_store(MemoryStore::with_budget(Duration::from_secs(30), 2 * 300));
+    // Room for two deliveries with short replies (about 440 bytes each as the store counts them),
+    // and not a third.
+    let guard = RetryGuard::with_store(MemoryStore::with_budget(Duration::from_secs(30), 900));
     let key = |id: u64| passive_reply::DedupKey::new("gh", &id.to_string());
     let reply = || async { Text::new("u", "gh", "r").with_create_time(1) };
     assert!(!guard.answer(key(1), reply).await.is_empty());
     assert!(!guard.answer(key(2), reply).await.is_empty());
+    assert!((2 * 420..=900).contains(&guard.store().bytes()), "{}", guard.store().bytes());
     // Full of deliveries the platform may still retry: a third is handled without the guard
     // (not answered empty), and counted.
     let runs = Arc::new(Mutex::new(0));

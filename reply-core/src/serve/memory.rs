@@ -1,6 +1,6 @@
 //! The in-process store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -11,26 +11,27 @@ use tokio::time::Instant;
 use super::{Claim, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
 use crate::incoming::DedupKey;
 
-/// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 145,000 deliveries with
-/// 200-byte replies, which is the platform's 15 s of retries at 9,500 deliveries a second.
+/// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 135,000 deliveries with
+/// 200-byte replies, which is the platform's 15 s of retries at 9,000 deliveries a second.
 pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 /// What one remembered delivery costs besides its key's bytes and its reply's: the map's slot
-/// (key, time, state, and a control byte) at the map's lowest load, 7/16, just after it grows;
-/// the header `Bytes` allocates when the reply is shared (24 bytes); and the allocator's rounding
-/// of the key. `tests/allocations.rs` checks it against the bytes really held.
-const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Slot)>() + 1) * 16 / 7 + 1 + 24 + 24;
-
-/// How often a store looks for replies past their window, at most.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// How often a full store looks again for replies it may forget, at most.
-const FULL_SWEEP_EVERY: Duration = Duration::from_millis(100);
+/// (key, state, and a control byte) at the map's lowest load, 7/16, just after it grows; its place
+/// in the expiry queue, twice over (a queue is at worst half full after it grows); the key's
+/// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes);
+/// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
+/// really held.
+const ENTRY_COST: usize = (std::mem::size_of::<(Arc<[u8]>, Reply)>() + 1) * 16 / 7
+    + 1
+    + 2 * std::mem::size_of::<(u64, Arc<[u8]>)>()
+    + 16
+    + 24
+    + 24;
 
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
 /// (default [`DEFAULT_MEMORY_BUDGET`]).
 ///
-/// A delivery costs its reply's bytes (shared, not copied, by every retry) and 170 to 220 bytes
+/// A delivery costs its reply's bytes (shared, not copied, by every retry) and 215 to 255 bytes
 /// more (its key and its place in the map; `tests/allocations.rs` measures it). The budget
 /// counts the reply, the key and a fixed cost per delivery chosen to be no less than what is
 /// really held (the same test checks it). Replies leave once their
@@ -38,7 +39,8 @@ const FULL_SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// no longer ask for again (older than [`RETRY_SPAN`], 15 s) leave first; if that is not enough,
 /// the store answers [`Claim::Full`] and the guard runs the handler without it (counted and
 /// logged), so no user goes unanswered for want of room. A delivery whose handler is still
-/// running is never forgotten.
+/// running is never forgotten. Replies leave oldest first from a queue in the order they were
+/// claimed, a few at a time as deliveries come: no claim walks the whole store.
 ///
 /// ```
 /// use std::time::Duration;
@@ -58,20 +60,13 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    entries: HashMap<DedupKey, Slot>,
+    /// What each delivery's key holds, by the key's bytes (shared with `order`).
+    entries: HashMap<Arc<[u8]>, Reply>,
+    /// The keys in the order they were claimed, with when (milliseconds since the store's
+    /// origin): replies leave from the front, so no claim ever walks the whole map.
+    order: VecDeque<(u64, Arc<[u8]>)>,
     /// What the entries cost, by [`cost`].
     bytes: usize,
-    /// When to look for replies past their window again (time since `origin`).
-    next_sweep: Duration,
-    /// When a full store may look for replies to forget again.
-    next_full_sweep: Duration,
-}
-
-#[derive(Debug)]
-struct Slot {
-    /// When it was claimed, in milliseconds since the store's origin.
-    since: u64,
-    reply: Reply,
 }
 
 #[derive(Debug)]
@@ -81,8 +76,8 @@ enum Reply {
     Done(Bytes),
 }
 
-fn cost(key: &DedupKey, reply: usize) -> usize {
-    ENTRY_COST + key.as_bytes().len() + reply
+fn cost(key: &[u8], reply: usize) -> usize {
+    ENTRY_COST + key.len() + reply
 }
 
 impl MemoryStore {
@@ -130,18 +125,27 @@ impl Default for MemoryStore {
 }
 
 impl State {
-    /// Forgets the replies claimed `age` or longer before `now`. Running handlers are kept.
+    /// Forgets the replies claimed `age` or longer before `now`, oldest first. A handler still
+    /// running is kept, and looked at again later.
     fn forget_older(&mut self, now: Duration, age: Duration) {
         let Some(before) = now.checked_sub(age) else { return };
         let before = before.as_millis() as u64;
-        let bytes = &mut self.bytes;
-        self.entries.retain(|key, slot| match &slot.reply {
-            Reply::Done(reply) if slot.since <= before => {
-                *bytes -= cost(key, reply.len());
-                false
+        // Each entry is looked at once at most: one still running goes to the back.
+        for _ in 0..self.order.len() {
+            match self.order.front() {
+                Some((since, _)) if *since <= before => {}
+                _ => break,
             }
-            _ => true,
-        });
+            let Some((since, key)) = self.order.pop_front() else { break };
+            match self.entries.get(&key) {
+                Some(Reply::Done(reply)) => {
+                    self.bytes -= cost(&key, reply.len());
+                    self.entries.remove(&key);
+                }
+                Some(Reply::Running(_)) => self.order.push_back((since, key)),
+                None => {}
+            }
+        }
     }
 }
 
@@ -149,42 +153,36 @@ impl ReplyStore for MemoryStore {
     async fn claim(&self, key: &DedupKey) -> Claim {
         let now = self.now();
         let mut state = self.lock();
-        if now >= state.next_sweep {
-            state.forget_older(now, self.window);
-            state.next_sweep = now + SWEEP_EVERY;
-        }
-        if let Some(slot) = state.entries.get(key) {
-            return match &slot.reply {
+        state.forget_older(now, self.window);
+        if let Some(reply) = state.entries.get(key.as_bytes()) {
+            return match reply {
                 Reply::Done(bytes) => Claim::Done(bytes.clone()),
                 Reply::Running(_) => Claim::Running,
             };
         }
-        let cost = cost(key, 0);
+        let cost = cost(key.as_bytes(), 0);
         if state.bytes + cost > self.budget {
-            if now < state.next_full_sweep {
-                return Claim::Full;
-            }
             state.forget_older(now, RETRY_SPAN.min(self.window));
-            state.next_full_sweep = now + FULL_SWEEP_EVERY;
             if state.bytes + cost > self.budget {
                 return Claim::Full;
             }
         }
         state.bytes += cost;
-        let slot = Slot { since: now.as_millis() as u64, reply: Reply::Running(None) };
-        state.entries.insert(key.clone(), slot);
+        let shared: Arc<[u8]> = key.as_bytes().into();
+        state.entries.insert(shared.clone(), Reply::Running(None));
+        state.order.push_back((now.as_millis() as u64, shared));
         Claim::Run
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
         let mut state = self.lock();
         let state = &mut *state;
-        if let Some(slot) = state.entries.get_mut(key)
-            && let Reply::Running(waiters) = &mut slot.reply
+        if let Some(slot) = state.entries.get_mut(key.as_bytes())
+            && let Reply::Running(waiters) = slot
         {
             let waiters = waiters.take();
             state.bytes += reply.len();
-            slot.reply = Reply::Done(reply);
+            *slot = Reply::Done(reply);
             if let Some(waiters) = waiters {
                 waiters.notify_waiters();
             }
@@ -196,7 +194,7 @@ impl ReplyStore for MemoryStore {
         loop {
             let waiters = {
                 let mut state = self.lock();
-                match state.entries.get_mut(key).map(|slot| &mut slot.reply) {
+                match state.entries.get_mut(key.as_bytes()) {
                     Some(Reply::Done(bytes)) => return Claim::Done(bytes.clone()),
                     Some(Reply::Running(waiters)) => Some(waiters.get_or_insert_with(Arc::default).clone()),
                     None => None,
@@ -212,7 +210,7 @@ impl ReplyStore for MemoryStore {
             // Registered before the lock is taken again, so a `complete` in between still wakes
             // it (`notify_waiters` wakes every `Notified` made before it).
             let notified = waiters.notified();
-            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key).map(|slot| &slot.reply) {
+            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key.as_bytes()) {
                 return Claim::Done(bytes.clone());
             }
             notified.await;
@@ -246,7 +244,7 @@ mod tests {
     /// and the count of bytes comes back to zero when everything has left.
     #[tokio::test(start_paused = true)]
     async fn a_full_store_forgets_what_cant_be_retried_first() {
-        let one = cost(&key(1), 100);
+        let one = cost(key(1).as_bytes(), 100);
         let store = MemoryStore::with_budget(Duration::from_secs(30), 3 * one);
         for n in 1..=3 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
@@ -259,7 +257,7 @@ mod tests {
         store.complete(&key(4), Bytes::new()).await.unwrap();
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(store.claim(&key(5)).await, Claim::Run);
-        assert_eq!(store.bytes(), cost(&key(5), 0));
+        assert_eq!(store.bytes(), cost(key(5).as_bytes(), 0));
     }
 
     /// A waiter is woken by the reply, and gets its bytes.
