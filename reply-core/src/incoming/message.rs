@@ -2,6 +2,7 @@
 //! replies that answer it.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::messages::{Article, Image, Music, News, Text, Video, Voice};
 use crate::news::Articles;
@@ -64,10 +65,10 @@ pub struct Incoming<'a> {
 /// # Ok::<(), reply_core::ParseError>(())
 /// ```
 ///
-/// A key is one allocation, its [bytes](DedupKey::as_bytes) an unambiguous text (every
+/// A key is one allocation, shared by its clones; its [bytes](DedupKey::as_bytes) an unambiguous text (every
 /// variable-length part is prefixed with its length) that a shared store uses as it is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DedupKey(Box<[u8]>);
+pub struct DedupKey(Arc<[u8]>);
 
 /// One part of a [`DedupKey`]'s text.
 enum Part<'a> {
@@ -107,40 +108,69 @@ impl DedupKey {
         &self.0
     }
 
-    /// The key written once, into an allocation of exactly its length.
+    /// The key written once, into an allocation of exactly its length (shared by its clones:
+    /// a store keeps the key without copying it). Written on the stack first, unless it is long.
     fn from_parts(tag: u8, parts: &[Part<'_>]) -> Self {
+        const ON_STACK: usize = 192;
         let len = 1 + parts.iter().map(|part| 1 + part.len()).sum::<usize>();
-        let mut bytes = Vec::with_capacity(len);
-        bytes.push(tag);
-        for part in parts {
-            bytes.push(b':');
-            match part {
-                Part::Text(text) => {
-                    push_decimal(&mut bytes, text.len() as u64);
-                    bytes.push(b':');
-                    bytes.extend_from_slice(text.as_bytes());
-                }
-                Part::Number(n) => push_decimal(&mut bytes, *n),
-            }
+        if len <= ON_STACK {
+            let mut bytes = [0u8; ON_STACK];
+            write_parts(&mut bytes[..len], tag, parts);
+            DedupKey(Arc::from(&bytes[..len]))
+        } else {
+            let mut bytes = vec![0u8; len];
+            write_parts(&mut bytes, tag, parts);
+            DedupKey(Arc::from(bytes))
         }
-        debug_assert_eq!(bytes.len(), len);
-        DedupKey(bytes.into_boxed_slice())
     }
 }
 
-fn push_decimal(bytes: &mut Vec<u8>, n: u64) {
+/// Writes a key's tag and parts into `out`, which is exactly their length.
+fn write_parts(out: &mut [u8], tag: u8, parts: &[Part<'_>]) {
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&[tag]);
+    for part in parts {
+        put(b":");
+        match part {
+            Part::Text(text) => {
+                put(decimal(text.len() as u64).as_ref());
+                put(b":");
+                put(text.as_bytes());
+            }
+            Part::Number(n) => put(decimal(*n).as_ref()),
+        }
+    }
+}
+
+/// A number's decimal digits.
+struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl AsRef<[u8]> for Decimal {
+    fn as_ref(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
+
+fn decimal(n: u64) -> Decimal {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
+    let mut start = digits.len();
     let mut rest = n;
     loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
-    bytes.extend_from_slice(&digits[at..]);
+    Decimal { digits, start }
 }
 
 impl std::fmt::Debug for DedupKey {

@@ -1,5 +1,6 @@
 //! The in-process store.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -21,9 +22,9 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 /// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes);
 /// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
 /// really held.
-const ENTRY_COST: usize = (std::mem::size_of::<(Arc<[u8]>, Reply)>() + 1) * 16 / 7
+const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 7
     + 1
-    + 2 * std::mem::size_of::<(u64, Arc<[u8]>)>()
+    + 2 * std::mem::size_of::<(u64, DedupKey)>()
     + 16
     + 24
     + 24;
@@ -60,11 +61,11 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    /// What each delivery's key holds, by the key's bytes (shared with `order`).
-    entries: HashMap<Arc<[u8]>, Reply>,
+    /// What each delivery's key holds (the key shared with `order`, not copied).
+    entries: HashMap<DedupKey, Reply>,
     /// The keys in the order they were claimed, with when (milliseconds since the store's
     /// origin): replies leave from the front, so no claim ever walks the whole map.
-    order: VecDeque<(u64, Arc<[u8]>)>,
+    order: VecDeque<(u64, DedupKey)>,
     /// What the entries cost, by [`cost`].
     bytes: usize,
 }
@@ -137,12 +138,12 @@ impl State {
                 _ => break,
             }
             let Some((since, key)) = self.order.pop_front() else { break };
-            match self.entries.get(&key) {
-                Some(Reply::Done(reply)) => {
-                    self.bytes -= cost(&key, reply.len());
-                    self.entries.remove(&key);
+            match self.entries.remove(&key) {
+                Some(Reply::Done(reply)) => self.bytes -= cost(key.as_bytes(), reply.len()),
+                Some(running) => {
+                    self.entries.insert(key.clone(), running);
+                    self.order.push_back((since, key));
                 }
-                Some(Reply::Running(_)) => self.order.push_back((since, key)),
                 None => {}
             }
         }
@@ -154,30 +155,32 @@ impl ReplyStore for MemoryStore {
         let now = self.now();
         let mut state = self.lock();
         state.forget_older(now, self.window);
-        if let Some(reply) = state.entries.get(key.as_bytes()) {
-            return match reply {
-                Reply::Done(bytes) => Claim::Done(bytes.clone()),
-                Reply::Running(_) => Claim::Running,
-            };
-        }
         let cost = cost(key.as_bytes(), 0);
-        if state.bytes + cost > self.budget {
+        if state.bytes + cost > self.budget && !state.entries.contains_key(key) {
             state.forget_older(now, RETRY_SPAN.min(self.window));
             if state.bytes + cost > self.budget {
                 return Claim::Full;
             }
         }
-        state.bytes += cost;
-        let shared: Arc<[u8]> = key.as_bytes().into();
-        state.entries.insert(shared.clone(), Reply::Running(None));
-        state.order.push_back((now.as_millis() as u64, shared));
-        Claim::Run
+        let state = &mut *state;
+        match state.entries.entry(key.clone()) {
+            Entry::Occupied(known) => match known.get() {
+                Reply::Done(bytes) => Claim::Done(bytes.clone()),
+                Reply::Running(_) => Claim::Running,
+            },
+            Entry::Vacant(unknown) => {
+                unknown.insert(Reply::Running(None));
+                state.bytes += cost;
+                state.order.push_back((now.as_millis() as u64, key.clone()));
+                Claim::Run
+            }
+        }
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
         let mut state = self.lock();
         let state = &mut *state;
-        if let Some(slot) = state.entries.get_mut(key.as_bytes())
+        if let Some(slot) = state.entries.get_mut(key)
             && let Reply::Running(waiters) = slot
         {
             let waiters = waiters.take();
@@ -194,7 +197,7 @@ impl ReplyStore for MemoryStore {
         loop {
             let waiters = {
                 let mut state = self.lock();
-                match state.entries.get_mut(key.as_bytes()) {
+                match state.entries.get_mut(key) {
                     Some(Reply::Done(bytes)) => return Claim::Done(bytes.clone()),
                     Some(Reply::Running(waiters)) => Some(waiters.get_or_insert_with(Arc::default).clone()),
                     None => None,
@@ -210,7 +213,7 @@ impl ReplyStore for MemoryStore {
             // Registered before the lock is taken again, so a `complete` in between still wakes
             // it (`notify_waiters` wakes every `Notified` made before it).
             let notified = waiters.notified();
-            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key.as_bytes()) {
+            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key) {
                 return Claim::Done(bytes.clone());
             }
             notified.await;
