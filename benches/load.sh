@@ -7,6 +7,7 @@
 # allocator (GET /allocations before and after).
 #
 #   bash benches/load.sh [SECONDS] [ROUNDS]      (default 10 s, 2 rounds; needs wrk, redis-server, taskset)
+#   EXTRA_MODES=redis-poll bash benches/load.sh    (also the Redis store waking waiters by polling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -37,7 +38,7 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc
 declare -A rps cpus
 run=0
 for round in $(seq "$rounds"); do
-    for mode in bare hand memory redis; do
+    for mode in bare hand memory redis ${EXTRA_MODES:-}; do
         run=$((run + 1))
         port=$(free_port)
         taskset -c 0 "$server_bin" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &

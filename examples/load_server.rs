@@ -4,7 +4,8 @@
 //! - `hand`: a careful hand-written axum handler: the signature checked, the body read with
 //!   quick-xml's serde, the text reply written with `format!` (no retry guard, no deadline);
 //! - `memory`: `Endpoint` with a `MemoryStore` (a 1 GiB budget, so it stays below it);
-//! - `redis`: `Endpoint` with a `RedisStore` on `--redis URL`.
+//! - `redis`: `Endpoint` with a `RedisStore` on `--redis URL` (`redis-poll`: waking waiters by
+//!   polling every 10 ms instead of pub/sub).
 //!
 //! Each answers a text message with a text reply. `GET /allocations` tells how many allocations
 //! the process has made so far (a counting allocator), so the script can divide by requests.
@@ -20,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::RawQuery;
 use axum::routing::{get, post};
 use passive_reply::axum::Endpoint;
-use passive_reply::serve::{DEFAULT_RETRY_WINDOW, MemoryStore, RedisStore, RetryGuard};
+use passive_reply::serve::{DEFAULT_RETRY_WINDOW, MemoryStore, RedisOptions, RedisStore, RetryGuard, Wake};
 use passive_reply::{Incoming, Message, Text};
 use sha1::{Digest, Sha1};
 
@@ -115,7 +116,7 @@ async fn hand(RawQuery(query): RawQuery, body: Bytes) -> (axum::http::StatusCode
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
-        return Err("usage: load_server bare|hand|memory|redis ADDR [--redis URL]".into());
+        return Err("usage: load_server bare|hand|memory|redis|redis-poll ADDR [--redis URL]".into());
     };
     let redis_url = args.iter().position(|a| a == "--redis").and_then(|i| args.get(i + 1)).cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -129,9 +130,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let store = MemoryStore::with_budget(DEFAULT_RETRY_WINDOW, 1 << 30);
                 Endpoint::new(TOKEN, answer).retry_guard(RetryGuard::with_store(store)).into_router()
             }
-            "redis" => {
+            "redis" | "redis-poll" => {
                 let url = redis_url.ok_or("redis needs --redis URL")?;
-                let store = RedisStore::connect(&url).await?;
+                let store = if mode == "redis" {
+                    RedisStore::connect(&url).await?
+                } else {
+                    let options = RedisOptions::new().wake(Wake::Poll(std::time::Duration::from_millis(10)));
+                    RedisStore::new(redis::Client::open(url.as_str())?, options).await?
+                };
                 Endpoint::new(TOKEN, answer).retry_guard(RetryGuard::with_store(store)).into_router()
             }
             other => return Err(format!("unknown server {other}").into()),

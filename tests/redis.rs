@@ -465,3 +465,35 @@ async fn used_memory(connection: &mut redis::aio::MultiplexedConnection) -> u64 
     let line = info.lines().find_map(|line| line.strip_prefix("used_memory:")).unwrap();
     line.trim().parse().unwrap()
 }
+
+/// A reply is published only when a waiter flagged its key: instances don't each hear of every
+/// delivery, only of the ones their retries wait for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_replies_someone_waits_for_are_published() {
+    use futures_util::StreamExt;
+
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut listener = client.get_async_pubsub().await.unwrap();
+    listener.subscribe("passive-reply:done").await.unwrap();
+    let store = Arc::new(store(&server, RedisOptions::new()).await);
+    let reply = bytes::Bytes::from_static(b"<xml>r</xml>");
+    // Nobody waits for the first.
+    let alone = DedupKey::new("gh", "alone");
+    assert_eq!(store.claim(&alone).await, Claim::Run);
+    store.complete(&alone, reply.clone()).await.unwrap();
+    // Somebody waits for the second.
+    let awaited = DedupKey::new("gh", "awaited");
+    assert_eq!(store.claim(&awaited).await, Claim::Run);
+    let waiter = {
+        let (store, awaited) = (store.clone(), awaited.clone());
+        tokio::spawn(async move { store.wait(&awaited).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.complete(&awaited, reply.clone()).await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Claim::Done(reply));
+    let mut messages = listener.on_message();
+    let first = tokio::time::timeout(Duration::from_secs(1), messages.next()).await.unwrap().unwrap();
+    assert_eq!(first.get_payload_bytes(), b"passive-reply:c:2:gh:7:awaited");
+    assert!(tokio::time::timeout(Duration::from_millis(200), messages.next()).await.is_err(), "nothing else");
+}

@@ -36,8 +36,8 @@ pub const DEFAULT_MAX_REPLY_LEN: usize = 64 << 10;
 /// How a waiting retry learns that another instance has made the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
-    /// Redis pub/sub (the default): the completing instance publishes the key on one channel,
-    /// every instance's one subscription wakes its waiters for it at once. A waiter also looks
+    /// Redis pub/sub (the default): the completing instance publishes the key on one channel when
+    /// a waiter has flagged it, and every instance's one subscription wakes its waiters for it. A waiter also looks
     /// again every `backstop`, for a message lost while a connection was down.
     PubSub {
         /// How often a waiter looks again anyway.
@@ -145,8 +145,9 @@ impl RedisOptions {
 /// Each delivery is one key, `{prefix}{key}`, whose value is `R{owner}` while its handler runs
 /// (claimed with one `SET … NX GET PX lease`, which also reads what is there) and `D{reply}` once
 /// it is made (kept for the window). A claim whose owner dies leaves with its lease, and the next
-/// try, on any instance, runs the handler. Waiters on every instance are woken by a message on
-/// `{prefix}done` (see [`Wake`]).
+/// try, on any instance, runs the handler. A waiter flags `{prefix}w:{key}`, and the reply to a
+/// flagged key is published on `{prefix}done`, which wakes the waiters on every instance (see
+/// [`Wake`]); replies nobody waits for are not published.
 ///
 /// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
 /// reports [`Claim::Failed`], and the guard's
@@ -347,6 +348,16 @@ impl RedisStore {
         redis_key
     }
 
+    /// The key a waiter sets so that the reply to `key` is published: tag `w`, which no delivery's
+    /// key has.
+    fn waiting_key(&self, key: &DedupKey) -> Vec<u8> {
+        let mut waiting = Vec::with_capacity(self.options.prefix.len() + 2 + key.as_bytes().len());
+        waiting.extend_from_slice(self.options.prefix.as_bytes());
+        waiting.extend_from_slice(b"w:");
+        waiting.extend_from_slice(key.as_bytes());
+        waiting
+    }
+
     /// Runs one request with the store's timeout, unless a recent failure paused the store.
     async fn request<T: FromRedisValue>(
         &self,
@@ -429,16 +440,34 @@ impl ReplyStore for RedisStore {
         let mut value = Vec::with_capacity(1 + reply.len());
         value.push(b'D');
         value.extend_from_slice(&reply);
+        // The reply, and whether anyone waits for it (a waiter flags the key first): only then
+        // is it published, so instances don't each hear of every delivery.
         let mut pipe = ::redis::pipe();
         pipe.cmd("SET").arg(&redis_key).arg(value).arg("PX").arg(millis(self.options.window)).ignore();
-        pipe.cmd("PUBLISH").arg(&*self.channel).arg(&redis_key).ignore();
+        pipe.cmd("GETDEL").arg(self.waiting_key(key));
         let mut connection = self.connection.clone();
-        self.request(pipe.query_async::<()>(&mut connection)).await
+        let (waited,): (Option<Vec<u8>>,) = self.request(pipe.query_async(&mut connection)).await?;
+        if waited.is_some() {
+            let mut publish = ::redis::cmd("PUBLISH");
+            publish.arg(&*self.channel).arg(&redis_key);
+            let _: u64 = self.request(publish.query_async(&mut connection)).await?;
+        }
+        Ok(())
     }
 
     async fn wait(&self, key: &DedupKey) -> Claim {
         let redis_key = self.redis_key(key);
         let registration = self.waiters.register(&redis_key);
+        // Flagged before the first look: a reply made after the flag is published, one made
+        // before it is seen by the look. (Polling waiters don't need it.)
+        if let Wake::PubSub { .. } = self.options.wake {
+            let mut flag = ::redis::cmd("SET");
+            flag.arg(self.waiting_key(key)).arg(1).arg("PX").arg(millis(self.options.lease.max(self.options.window)));
+            let mut connection = self.connection.clone();
+            if let Err(error) = self.request(flag.query_async::<()>(&mut connection)).await {
+                return Claim::Failed(error);
+            }
+        }
         loop {
             // Made before looking, so a message that comes between the look and the wait still
             // wakes it.
