@@ -7,6 +7,10 @@
 //! (encrypted deliveries, encrypted replies); `--replay-window SECONDS` sets how old a delivery
 //! may be (0 switches the check off; default 300).
 //!
+//! With `--redis URL` (and `--features redis`) its retry guard is kept in that Redis, so several
+//! instances behind one URL answer each delivery once:
+//! `cargo run --features redis --example echo_server -- --redis redis://127.0.0.1:6379/`.
+//!
 //! It prints curl commands to try it with: the URL check the platform makes (the signature is the
 //! SHA-1 of the token, timestamp and nonce, sorted and joined), a delivery, and, with a key, an
 //! encrypted delivery. They carry the time they were made, so they are refused as replays once
@@ -57,6 +61,7 @@ struct Options {
     app_id: Option<String>,
     replay_window: u64,
     requests_only: bool,
+    redis: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -67,6 +72,7 @@ fn options() -> Result<Options, String> {
         app_id: None,
         replay_window: 300,
         requests_only: false,
+        redis: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,6 +90,7 @@ fn options() -> Result<Options, String> {
                 options.replay_window = seconds.parse().map_err(|e| format!("--replay-window {seconds}: {e}"))?;
             }
             "--requests" => options.requests_only = true,
+            "--redis" => options.redis = Some(value("--redis")?),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -137,7 +144,7 @@ fn exit_with(problem: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN \
-         [--aes-key KEY --app-id ID] [--replay-window SECONDS] [--requests]]"
+         [--aes-key KEY --app-id ID] [--replay-window SECONDS] [--redis URL] [--requests]]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }
@@ -152,6 +159,15 @@ async fn main() {
         }
         return;
     }
+    let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
+    let mut endpoint = Endpoint::new(options.token.clone(), answer).replay_window(window);
+    if let Some(crypto) = crypto.clone() {
+        endpoint = endpoint.crypto(crypto);
+    }
+    let router = match &options.redis {
+        None => endpoint.into_router(),
+        Some(url) => with_redis(endpoint, url).await.unwrap_or_else(|problem| exit_with(&problem)),
+    };
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -166,13 +182,27 @@ async fn main() {
     for command in requests(addr, &options, crypto.as_ref()) {
         println!("  {command}");
     }
-    let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
-    let mut endpoint = Endpoint::new(options.token, answer).replay_window(window);
-    if let Some(crypto) = crypto {
-        endpoint = endpoint.crypto(crypto);
-    }
-    if let Err(e) = axum::serve(listener, endpoint.into_router()).await {
+    if let Err(e) = axum::serve(listener, router).await {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }
+}
+
+/// The router with its retry guard in the Redis at `url`, shared by every instance that uses it.
+#[cfg(feature = "redis")]
+async fn with_redis<H, Fut>(endpoint: Endpoint<H>, url: &str) -> Result<axum::Router, String>
+where
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Answer> + Send + 'static,
+{
+    use passive_reply::serve::{RedisStore, RetryGuard};
+
+    let store = RedisStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?;
+    println!("retries shared through the Redis at {url}");
+    Ok(endpoint.retry_guard(RetryGuard::with_store(store)).into_router())
+}
+
+#[cfg(not(feature = "redis"))]
+async fn with_redis<H>(_: Endpoint<H>, _: &str) -> Result<axum::Router, String> {
+    Err("--redis needs the redis feature: cargo run --features redis --example echo_server -- --redis URL".into())
 }

@@ -9,7 +9,10 @@
 //!   [`OnTime::Late`], which writes zero bytes, when it runs out.
 //! - [`RetryGuard`] runs the handler once per [`DedupKey`]: a retry that arrives while the first
 //!   delivery is being handled waits for the same reply, one that arrives later gets the same
-//!   bytes.
+//!   bytes. It keeps what it knows in a [`ReplyStore`]: [`MemoryStore`] in the process, bounded by
+//!   bytes, or `RedisStore` (feature `redis`) in a Redis that the instances behind one URL share.
+//!   What it does when the store fails is its [`OnStoreError`]; what it did without the store,
+//!   its [`counts`](RetryGuard::counts). Warnings go through the `log` crate.
 //!
 //! ```
 //! use std::time::Duration;

@@ -44,7 +44,7 @@ pub struct Incoming<'a> {
 ///
 /// [`Incoming::seed_dedup_key`] is the platform's documented rule (MsgId, otherwise FromUserName
 /// and CreateTime), and [`DedupKey::new`] makes a key of the application's own (for
-/// [`Endpoint::dedup_key`](crate::axum::Endpoint::dedup_key)). Every key carries the account it
+/// `axum::Endpoint::dedup_key`). Every key carries the account it
 /// was delivered to, so two accounts that share a store never share a key.
 ///
 /// ```
