@@ -198,6 +198,43 @@ async fn a_thousand_messages_from_32_clients_are_each_handled_once() {
     assert!(counts.values().all(|&n| n == 1), "a message was handled twice");
 }
 
+/// A `subscribe` and a `SCAN` from one user in the same second: by default two deliveries, each
+/// answered; with the platform's rule (`seed_dedup_key`) the second is taken for a retry of the
+/// first and gets its reply; with a key of the application's own, as that key says.
+#[tokio::test]
+async fn the_endpoint_keys_deliveries_as_configured() {
+    let with_key = |key: Option<fn(&Incoming<'static>) -> passive_reply::DedupKey>| {
+        let endpoint = Endpoint::new(TOKEN, |msg: Incoming<'static>| async move {
+            let event = msg.field("Event").unwrap_or_default().to_owned();
+            msg.reply_text(format!("answered {event}")).with_create_time(1).into_owned()
+        });
+        match key {
+            Some(key) => endpoint.dedup_key(key).into_router(),
+            None => endpoint.into_router(),
+        }
+    };
+    let target = format!("/?{}", signed_query(TOKEN));
+    let (subscribe, scan) = (event_delivery("subscribe", 1348831860), event_delivery("SCAN", 1348831860));
+    let both = |addr| {
+        let target = target.clone();
+        let (subscribe, scan) = (subscribe.clone(), scan.clone());
+        async move {
+            let first = request(addr, "POST", &target, &subscribe).await.body;
+            let second = request(addr, "POST", &target, &scan).await.body;
+            (first, second)
+        }
+    };
+    let (first, second) = both(serve(with_key(None)).await).await;
+    assert!(first.contains("answered subscribe") && second.contains("answered SCAN"), "{first} {second}");
+    let (first, second) = both(serve(with_key(Some(Incoming::seed_dedup_key))).await).await;
+    assert!(first.contains("answered subscribe") && second == first, "the seed's rule: {second}");
+    // The application's own: one key per user, whatever the delivery.
+    let per_user: fn(&Incoming<'static>) -> passive_reply::DedupKey =
+        |msg| passive_reply::DedupKey::new(msg.to_user_name(), msg.from_user_name());
+    let (first, second) = both(serve(with_key(Some(per_user))).await).await;
+    assert_eq!(first, second);
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_full_store_still_answers_and_forgets_after_its_window() {
     // Room for two deliveries with short replies, and not a third.
