@@ -497,3 +497,13 @@ async fn only_replies_someone_waits_for_are_published() {
     assert_eq!(first.get_payload_bytes(), b"passive-reply:c:2:gh:7:awaited");
     assert!(tokio::time::timeout(Duration::from_millis(200), messages.next()).await.is_err(), "nothing else");
 }
+
+/// No Redis at the address: `connect` says so, promptly, instead of a store that fails later.
+#[tokio::test]
+async fn connecting_to_nothing_is_an_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let error = RedisStore::connect(&format!("redis://127.0.0.1:{free}/")).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(error.is_connection_refusal() || error.is_io_error(), "{error}");
+}

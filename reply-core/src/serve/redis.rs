@@ -291,7 +291,8 @@ impl RedisStore {
     }
 
     /// A store on `client`'s Redis, with `options`. Connects (and subscribes, for
-    /// [`Wake::PubSub`]) before it returns, so a wrong address is an error here, not on the first
+    /// [`Wake::PubSub`]) and checks that the server has what the claim needs (Redis 7 or later)
+    /// before it returns, so a wrong address or an old server is an error here, not on the first
     /// delivery.
     pub async fn new(client: Client, options: RedisOptions) -> Result<RedisStore, RedisError> {
         let waiters = Arc::new(Waiters::default());
@@ -323,6 +324,17 @@ impl RedisStore {
         let channel: Arc<[u8]> = format!("{}done", options.prefix).into_bytes().into();
         if let Wake::PubSub { .. } = options.wake {
             connection.subscribe(&*channel).await?;
+        }
+        // The claim is one `SET … NX GET`, which Redis 7 and later have: tried now, so an older
+        // server is an error here rather than a failed claim on every delivery.
+        let mut probe = ::redis::cmd("SET");
+        probe.arg(format!("{}probe", options.prefix)).arg("R").arg("NX").arg("GET").arg("PX").arg(1);
+        if let Err(error) = probe.query_async::<Option<Vec<u8>>>(&mut connection).await {
+            return Err(RedisError::from((
+                ::redis::ErrorKind::Client,
+                "the retry guard needs Redis 7 or later (SET with NX and GET together)",
+                error.to_string(),
+            )));
         }
         let owner = format!("R{}-{:x}", std::process::id(), Arc::as_ptr(&waiters) as usize);
         Ok(RedisStore {
