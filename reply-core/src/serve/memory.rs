@@ -127,22 +127,22 @@ impl Default for MemoryStore {
 
 impl State {
     /// Forgets the replies claimed `age` or longer before `now`, oldest first. A handler still
-    /// running is kept, and looked at again later.
+    /// running is kept, and goes to the back of the queue as if claimed now, so the queue stays
+    /// in order and no claim looks at it again before another `age` has passed.
     fn forget_older(&mut self, now: Duration, age: Duration) {
         let Some(before) = now.checked_sub(age) else { return };
         let before = before.as_millis() as u64;
-        // Each entry is looked at once at most: one still running goes to the back.
         for _ in 0..self.order.len() {
             match self.order.front() {
                 Some((since, _)) if *since <= before => {}
                 _ => break,
             }
-            let Some((since, key)) = self.order.pop_front() else { break };
+            let Some((_, key)) = self.order.pop_front() else { break };
             match self.entries.remove(&key) {
                 Some(Reply::Done(reply)) => self.bytes -= cost(key.as_bytes(), reply.len()),
                 Some(running) => {
                     self.entries.insert(key.clone(), running);
-                    self.order.push_back((since, key));
+                    self.order.push_back((now.as_millis() as u64, key));
                 }
                 None => {}
             }
@@ -261,6 +261,28 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(store.claim(&key(5)).await, Claim::Run);
         assert_eq!(store.bytes(), cost(key(5).as_bytes(), 0));
+    }
+
+    /// Handlers that never finish are kept, and don't make every claim look at them again.
+    #[tokio::test(start_paused = true)]
+    async fn running_handlers_are_kept_and_looked_at_once_a_window() {
+        let store = MemoryStore::with_budget(Duration::from_secs(30), 1 << 20);
+        for n in 0..100 {
+            assert_eq!(store.claim(&key(n)).await, Claim::Run);
+        }
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(store.claim(&key(100)).await, Claim::Run);
+        assert_eq!(store.len(), 101, "all still running");
+        // Requeued as of now, behind the new claim: the front is the newest claim's time.
+        {
+            let state = store.lock();
+            assert_eq!(state.order.len(), 101);
+            assert!(state.order.iter().map(|(since, _)| since).is_sorted());
+        }
+        store.complete(&key(3), Bytes::from_static(b"late")).await.unwrap();
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(store.claim(&key(101)).await, Claim::Run);
+        assert_eq!(store.len(), 101, "the one made is forgotten a window after it was looked at");
     }
 
     /// A waiter is woken by the reply, and gets its bytes.
