@@ -26,7 +26,7 @@ fn exercise(body: &str) {
         Ok(msg) => {
             // Every accessor, on whatever parsed.
             let _ = (msg.to_user_name(), msg.from_user_name(), msg.create_time(), msg.msg_type(), msg.msg_id());
-            let _ = (msg.dedup_key(), msg.message(), msg.fields().count());
+            let _ = (msg.dedup_key(), msg.seed_dedup_key(), msg.message(), msg.fields().count());
             let _ = msg.reply_text("x").to_xml();
         }
         Err(e) => {
@@ -89,5 +89,47 @@ proptest! {
         let news = Incoming::parse(&replies[5].0).unwrap();
         prop_assert_eq!(news.field("ArticleCount"), Some("1"));
         prop_assert_eq!(news.field("Title").map(str::to_owned), Some(read_back(&text)));
+    }
+}
+
+/// Parts for a key: texts with the key's own separators and digits in them, and long ones.
+fn key_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[0-9:a]{0,6}",
+        1 => "[0-9:长]{150,260}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Keys are equal exactly when their parts are: no text, however it is made of the key's own
+    /// separators and digits, makes two different deliveries' keys collide; long keys (written
+    /// off the stack) too.
+    #[test]
+    fn keys_are_equal_exactly_when_their_parts_are(
+        a in (key_text(), key_text()),
+        b in (key_text(), key_text()),
+    ) {
+        let (ka, kb) = (passive_reply::DedupKey::new(&a.0, &a.1), passive_reply::DedupKey::new(&b.0, &b.1));
+        prop_assert_eq!(ka == kb, a == b, "{:?} {:?}", ka, kb);
+        let written = format!("c:{}:{}:{}:{}", a.0.len(), a.0, a.1.len(), a.1);
+        prop_assert_eq!(ka.as_bytes(), written.as_bytes());
+    }
+
+    /// Two deliveries made of arbitrary sender, event and key texts get the same default key
+    /// exactly when those texts (and the time) are the same.
+    #[test]
+    fn event_keys_are_equal_exactly_when_their_fields_are(
+        a in ("[a-z:0-9]{1,5}", "[A-Za-z_:0-9]{0,5}", "[a-z_:0-9]{0,5}", 0u64..3),
+        b in ("[a-z:0-9]{1,5}", "[A-Za-z_:0-9]{0,5}", "[a-z_:0-9]{0,5}", 0u64..3),
+    ) {
+        let body = |(from, event, key, time): &(String, String, String, u64)| format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>{from}</FromUserName><CreateTime>{time}</CreateTime>\
+             <MsgType>event</MsgType><Event>{event}</Event><EventKey>{key}</EventKey></xml>"
+        );
+        let (body_a, body_b) = (body(&a), body(&b));
+        let (ma, mb) = (Incoming::parse(&body_a).unwrap(), Incoming::parse(&body_b).unwrap());
+        prop_assert_eq!(ma.dedup_key() == mb.dedup_key(), a == b);
     }
 }

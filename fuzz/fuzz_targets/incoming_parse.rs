@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else { return };
     match Incoming::parse(body) {
         Ok(msg) => {
-            let _ = (msg.message(), msg.dedup_key(), msg.fields().count(), msg.msg_id());
+            let _ = (msg.message(), msg.dedup_key(), msg.seed_dedup_key(), msg.fields().count(), msg.msg_id());
             let reply = msg.reply_text(msg.field("Content").unwrap_or("ok")).to_xml();
             let back = Incoming::parse(&reply).expect("a reply parses");
             assert_eq!(back.to_user_name(), msg.from_user_name().replace(is_forbidden, "\u{FFFD}"));

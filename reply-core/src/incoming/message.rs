@@ -144,6 +144,7 @@ fn write_parts(out: &mut [u8], tag: u8, parts: &[Part<'_>]) {
             Part::Number(n) => put(decimal(*n).as_ref()),
         }
     }
+    debug_assert_eq!(at, out.len(), "a key's length is counted as it is written");
 }
 
 /// A number's decimal digits.
