@@ -4,6 +4,8 @@
 //! - `hand`: a careful hand-written axum handler: the signature checked, the body read with
 //!   quick-xml's serde, the text reply written with `format!` (no retry guard, no deadline);
 //! - `memory`: `Endpoint` with a `MemoryStore` (a 1 GiB budget, so it stays below it);
+//!   `memory-default`: with the default one (64 MiB), which a long run fills; `GET /counts` tells
+//!   how many deliveries its handler ran, and the guard's counts (`unguarded_full`);
 //! - `redis`: `Endpoint` with a `RedisStore` on `--redis URL` (`redis-poll`: waking waiters by
 //!   polling every 10 ms instead of pub/sub).
 //!
@@ -64,6 +66,14 @@ async fn answer(msg: Incoming<'static>) -> Text<'static> {
     msg.reply_text(content).into_owned()
 }
 
+/// How many deliveries `counted` handled.
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+async fn counted(msg: Incoming<'static>) -> Text<'static> {
+    HANDLED.fetch_add(1, Ordering::Relaxed);
+    answer(msg).await
+}
+
 async fn bare() -> &'static str {
     "<xml><ToUserName><![CDATA[oUser]]></ToUserName><FromUserName><![CDATA[gh_account]]></FromUserName>\
      <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello]]></Content></xml>"
@@ -116,7 +126,7 @@ async fn hand(RawQuery(query): RawQuery, body: Bytes) -> (axum::http::StatusCode
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
-        return Err("usage: load_server bare|hand|memory|redis|redis-poll ADDR [--redis URL]".into());
+        return Err("usage: load_server bare|hand|memory|memory-default|redis|redis-poll ADDR [--redis URL]".into());
     };
     let redis_url = args.iter().position(|a| a == "--redis").and_then(|i| args.get(i + 1)).cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -129,6 +139,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "memory" => {
                 let store = MemoryStore::with_budget(DEFAULT_RETRY_WINDOW, 1 << 30);
                 Endpoint::new(TOKEN, answer).retry_guard(RetryGuard::with_store(store)).into_router()
+            }
+            // The default store (64 MiB), as an operator would run it: `benches/load.sh` doesn't
+            // run it; `benches/load/unanswered.lua` counts who got no answer.
+            "memory-default" => {
+                let guard = RetryGuard::new();
+                let counts = guard.clone();
+                Endpoint::new(TOKEN, counted).retry_guard(guard).into_router().route(
+                    "/counts",
+                    get(move || async move { format!("{:?}\n", (HANDLED.load(Ordering::Relaxed), counts.counts())) }),
+                )
             }
             "redis" | "redis-poll" => {
                 let url = redis_url.ok_or("redis needs --redis URL")?;
