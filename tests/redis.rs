@@ -507,3 +507,33 @@ async fn connecting_to_nothing_is_an_error() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert!(error.is_connection_refusal() || error.is_io_error(), "{error}");
 }
+
+/// API.md's "Serving across instances", as written there (with the test's own Redis for the URL):
+/// two endpoints made that way answer one delivery once, with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_contract_serving_across_instances() -> Result<(), Box<dyn std::error::Error>> {
+    use passive_reply::serve::{RedisStore, RetryGuard};
+
+    let server = RedisServer::start();
+    let runs = Runs::default();
+    let answer = {
+        let runs = runs.clone();
+        move |msg: Incoming<'static>| {
+            runs.record(&msg, "either");
+            async move { msg.reply_text("once").into_owned() }
+        }
+    };
+    let mut addrs = Vec::new();
+    for _ in 0..2 {
+        let store = RedisStore::connect(&server.url()).await?; // or RedisStore::new(client, options)
+        let app = Endpoint::new(TOKEN, answer.clone()).retry_guard(RetryGuard::with_store(store)).into_router();
+        addrs.push(serve(app).await);
+    }
+    let target = format!("/?{}", signed_query(TOKEN));
+    let body = text_delivery(77, "hi");
+    let (a, b) = tokio::join!(request(addrs[0], "POST", &target, &body), request(addrs[1], "POST", &target, &body));
+    assert_eq!((a.status, b.status, runs.of(77)), (200, 200, 1));
+    assert_eq!(a.body, b.body);
+    assert!(a.body.contains("<![CDATA[once]]>"));
+    Ok(())
+}
