@@ -293,11 +293,13 @@ impl Default for RetryGuard<MemoryStore> {
     }
 }
 
-/// Counts one more, and says whether to log it: the first, then every 1,024th, so a store that
-/// stays full or down is reported without a line per delivery.
-fn count(counter: &AtomicU64) -> Option<u64> {
+/// Counts one more delivery the guard handled without its store, and logs it: the first, then
+/// every 1,024th, so a store that stays full or down is reported without a line per delivery.
+fn note(counter: &AtomicU64, cause: &dyn std::fmt::Display, outcome: &str, key: &DedupKey) {
     let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-    (n == 1 || n.is_multiple_of(1024)).then_some(n)
+    if n == 1 || n.is_multiple_of(1024) {
+        log::warn!("passive-reply: {cause}; deliveries {outcome} so far: {n} (this one: {key:?})");
+    }
 }
 
 impl<S: ReplyStore> RetryGuard<S> {
@@ -333,9 +335,9 @@ impl<S: ReplyStore> RetryGuard<S> {
     ///
     /// The handler runs in the request's task (no task per delivery), and if the request goes
     /// away before it is done, the rest of it in a task of its own: it finishes, and its reply is
-    /// there for the retry. A handler that panics answers with the empty reply. When the store is full, the handler runs without it (counted in
-    /// [`counts`](RetryGuard::counts) and logged); when the store fails, the guard's
-    /// [`OnStoreError`] decides.
+    /// there for the retry. A handler that panics answers with the empty reply. When the store
+    /// is full, the handler runs without it (counted in [`counts`](RetryGuard::counts) and
+    /// logged); when the store fails, the guard's [`OnStoreError`] decides.
     pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
     where
         F: FnOnce() -> Fut,
@@ -349,31 +351,18 @@ impl<S: ReplyStore> RetryGuard<S> {
                 Claim::Running => self.store.wait(&key).await,
                 Claim::Run => return self.run(Some(key), handler()).await,
                 Claim::Full => {
-                    if let Some(n) = count(&self.counts.unguarded_full) {
-                        log::warn!(
-                            "passive-reply: the reply store is full; deliveries handled without the retry guard so far: {n} (this one: {key:?})"
-                        );
-                    }
+                    let unguarded = &self.counts.unguarded_full;
+                    note(unguarded, &"the reply store is full", "handled without the retry guard", &key);
                     return self.run(None, handler()).await;
                 }
-                Claim::Failed(error) => match self.on_error {
-                    OnStoreError::RunUnguarded => {
-                        if let Some(n) = count(&self.counts.unguarded_failed) {
-                            log::warn!(
-                                "passive-reply: {error}; deliveries handled without the retry guard so far: {n} (this one: {key:?})"
-                            );
-                        }
-                        return self.run(None, handler()).await;
-                    }
-                    OnStoreError::AnswerEmpty => {
-                        if let Some(n) = count(&self.counts.empty_failed) {
-                            log::warn!(
-                                "passive-reply: {error}; deliveries answered empty so far: {n} (this one: {key:?})"
-                            );
-                        }
+                Claim::Failed(error) => {
+                    if self.on_error == OnStoreError::AnswerEmpty {
+                        note(&self.counts.empty_failed, &error, "answered empty", &key);
                         return Bytes::new();
                     }
-                },
+                    note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);
+                    return self.run(None, handler()).await;
+                }
             };
         }
     }

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
+use ::redis::{
+    Client, Cmd, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, ToRedisArgs,
+    Value,
+};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -280,8 +283,22 @@ fn store_error(error: RedisError) -> StoreError {
     StoreError::new(kind, error.to_string())
 }
 
+/// Whole milliseconds, saturating.
+fn whole_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An expiry for Redis: whole milliseconds, at least one (`PX 0` is an error).
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    whole_millis(duration).max(1)
+}
+
+/// `SET key value NX GET PX lease`: sets `key` unless it is there, and gives what was there, in
+/// one atomic step (Redis 7 and later).
+fn claim_command(key: impl ToRedisArgs, value: impl ToRedisArgs, lease: Duration) -> Cmd {
+    let mut set = ::redis::cmd("SET");
+    set.arg(key).arg(value).arg("NX").arg("GET").arg("PX").arg(millis(lease));
+    set
 }
 
 impl RedisStore {
@@ -327,8 +344,7 @@ impl RedisStore {
         }
         // The claim is one `SET … NX GET`, which Redis 7 and later have: tried now, so an older
         // server is an error here rather than a failed claim on every delivery.
-        let mut probe = ::redis::cmd("SET");
-        probe.arg(format!("{}probe", options.prefix)).arg("R").arg("NX").arg("GET").arg("PX").arg(1);
+        let probe = claim_command(format!("{}probe", options.prefix), "R", Duration::from_millis(1));
         if let Err(error) = probe.query_async::<Option<Vec<u8>>>(&mut connection).await {
             return Err(RedisError::from((
                 ::redis::ErrorKind::Client,
@@ -353,21 +369,20 @@ impl RedisStore {
         &self.options
     }
 
+    /// The Redis key of a delivery: the prefix, then the delivery's key.
     fn redis_key(&self, key: &DedupKey) -> Vec<u8> {
-        let mut redis_key = Vec::with_capacity(self.options.prefix.len() + key.as_bytes().len());
-        redis_key.extend_from_slice(self.options.prefix.as_bytes());
-        redis_key.extend_from_slice(key.as_bytes());
-        redis_key
+        self.prefixed(b"", key)
     }
 
     /// The key a waiter sets so that the reply to `key` is published: tag `w`, which no delivery's
     /// key has.
     fn waiting_key(&self, key: &DedupKey) -> Vec<u8> {
-        let mut waiting = Vec::with_capacity(self.options.prefix.len() + 2 + key.as_bytes().len());
-        waiting.extend_from_slice(self.options.prefix.as_bytes());
-        waiting.extend_from_slice(b"w:");
-        waiting.extend_from_slice(key.as_bytes());
-        waiting
+        self.prefixed(b"w:", key)
+    }
+
+    fn prefixed(&self, tag: &[u8], key: &DedupKey) -> Vec<u8> {
+        let prefix = self.options.prefix.as_bytes();
+        [prefix, tag, key.as_bytes()].concat()
     }
 
     /// Runs one request with the store's timeout, unless a recent failure paused the store.
@@ -375,7 +390,7 @@ impl RedisStore {
         &self,
         request: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        let now = || u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = || whole_millis(self.origin.elapsed());
         let paused_until = self.paused_until.load(Ordering::Relaxed);
         if now() < paused_until {
             return Err(StoreError::new(
@@ -394,8 +409,8 @@ impl RedisStore {
             )),
         };
         if result.is_err() {
-            let pause = u64::try_from(self.options.pause_after_failure.as_millis()).unwrap_or(u64::MAX);
-            self.paused_until.store(now().saturating_add(pause), Ordering::Relaxed);
+            let until = now().saturating_add(whole_millis(self.options.pause_after_failure));
+            self.paused_until.store(until, Ordering::Relaxed);
         }
         result
     }
@@ -403,8 +418,7 @@ impl RedisStore {
     /// Claims `redis_key` unless it is there, and says what was there: one atomic step.
     async fn claim_key(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
         let mut connection = self.connection.clone();
-        let mut set = ::redis::cmd("SET");
-        set.arg(redis_key).arg(&*self.running).arg("NX").arg("GET").arg("PX").arg(millis(self.options.lease));
+        let set = claim_command(redis_key, &*self.running, self.options.lease);
         Held::read(self.request(set.query_async(&mut connection)).await?)
     }
 
