@@ -10,12 +10,16 @@
 //! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
 //!   room the sink has and checks each value as it copies it;
 //! - [`SinkOutput`], any other sink, piece by piece.
+//!
+//! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
+//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`JsonLength`] or [`SinkOutput`]).
 
 use core::convert::Infallible;
 
 use crate::buffer::{Buffer, Growth, Token};
 use crate::cdata;
-use crate::news::{NewsArticle, write_items};
+use crate::json;
+use crate::news::{NewsArticle, write_items, write_json_articles};
 use crate::sink::Sink;
 use crate::value::{DecimalBuf, UnixSeconds};
 
@@ -45,6 +49,83 @@ pub trait Output: Sized {
 pub trait Emit {
     /// Hands the reply's pieces to `out`, in order.
     fn emit<O: Output>(&self, out: O) -> Result<O, O::Error>;
+}
+
+/// What a reply's customer-service JSON is handed to, in order. Not a public API.
+pub trait JsonOutput: Sized {
+    /// What stops the writing.
+    type Error;
+
+    /// Static JSON, written as it is.
+    fn literal(self, s: &'static str) -> Result<Self, Self::Error>;
+
+    /// A value, escaped as the content of a JSON string ([`json`]).
+    fn text(self, s: &str) -> Result<Self, Self::Error>;
+
+    /// The objects of a news reply's articles, comma-separated.
+    #[inline]
+    fn articles<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Self::Error> {
+        write_json_articles(self, articles)
+    }
+}
+
+/// A reply as the customer-service message API's JSON body: what `#[derive(PassiveReply)]`
+/// implements for every kind that API can send. Not a public API.
+pub trait EmitJson {
+    /// Hands the body's pieces to `out`, in order.
+    fn emit_json<O: JsonOutput>(&self, out: O) -> Result<O, O::Error>;
+}
+
+/// The number of bytes a reply's customer-service JSON takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonLength(pub(crate) usize);
+
+impl JsonOutput for JsonLength {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
+        Ok(JsonLength(self.0 + s.len()))
+    }
+
+    #[inline]
+    fn text(self, s: &str) -> Result<Self, Infallible> {
+        Ok(JsonLength(self.0 + json::escaped_len(s)))
+    }
+}
+
+impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
+    type Error = S::Error;
+
+    #[inline]
+    fn literal(self, s: &'static str) -> Result<Self, S::Error> {
+        self.0.write_str(s)?;
+        Ok(self)
+    }
+
+    #[inline]
+    fn text(self, s: &str) -> Result<Self, S::Error> {
+        json::write_escaped(self.0, s)?;
+        Ok(self)
+    }
+}
+
+/// A derived reply's `customer_service_len`.
+#[inline]
+pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
+    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    Some(len)
+}
+
+/// A derived reply's `write_customer_service`: its exact length reserved, then piece by piece.
+#[inline]
+pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(
+    reply: &R,
+    sink: &mut S,
+) -> Result<(), S::Error> {
+    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    sink.reserve(len)?;
+    reply.emit_json(SinkOutput(sink)).map(drop)
 }
 
 /// The number of bytes a reply writes.

@@ -32,6 +32,7 @@ pub mod cdata;
 pub mod crypto;
 mod emit;
 mod incoming;
+pub mod json;
 mod messages;
 mod news;
 mod reply;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::emit::Output;
+use crate::emit::{JsonOutput, Output};
 use reply_schema::MAX_ARTICLES;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
@@ -109,6 +109,32 @@ pub(crate) fn write_items<A: NewsArticle, O: Output>(mut out: O, articles: &[A])
                 out.literal("</item>")?
             }
         };
+    }
+    Ok(out)
+}
+
+/// Hands the JSON objects of `articles` to `out`, comma-separated: the inside of the
+/// customer-service message's `"articles":[…]`. Each object holds the values the article has,
+/// under the API's keys (`title`, `description`, `url`, `picurl`).
+#[inline]
+pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+    for (i, article) in articles.iter().enumerate() {
+        out = out.literal(if i == 0 { "{" } else { ",{" })?;
+        let values = [
+            ("\"title\":\"", article.title()),
+            ("\"description\":\"", article.description()),
+            ("\"url\":\"", article.url()),
+            ("\"picurl\":\"", article.pic_url()),
+        ];
+        let mut first = true;
+        for (key, value) in values {
+            if let Some(value) = value {
+                out = if first { out } else { out.literal(",")? };
+                out = out.literal(key)?.text(value)?.literal("\"")?;
+                first = false;
+            }
+        }
+        out = out.literal("}")?;
     }
     Ok(out)
 }

@@ -8,7 +8,9 @@
 
 pub use std::string::String;
 
-pub use crate::emit::{Emit, Output, encoded_len, to_xml, write_to};
+pub use crate::emit::{
+    Emit, EmitJson, JsonOutput, Output, customer_service_len, encoded_len, to_xml, write_customer_service, write_to,
+};
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
@@ -29,6 +31,12 @@ pub fn create_time<T: CreateTime + ?Sized>(value: &T) -> UnixSeconds {
 #[inline(always)]
 pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
     UnixSeconds::from_u64(articles.len() as u64)
+}
+
+/// The JSON objects of a news reply's articles.
+#[inline]
+pub fn json_articles<A: NewsArticle, O: JsonOutput>(out: O, articles: &[A]) -> Result<O, O::Error> {
+    out.articles(articles)
 }
 
 /// The `<item>`s of a news reply's articles.

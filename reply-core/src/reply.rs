@@ -50,6 +50,50 @@ pub trait PassiveReply {
         xml
     }
 
+    /// The number of bytes of the reply's customer-service message (the JSON body of the
+    /// platform's `message/custom/send`, which sends it later, outside the five seconds), or
+    /// `None` when it has none: the empty reply, `transfer_customer_service` (only a passive reply
+    /// can hand a user to a human agent), and a reply implemented by hand that doesn't say.
+    ///
+    /// A derived reply writes `{"touser":…,"msgtype":…,KIND:{…}}` with the same values as its
+    /// XML: ToUserName as `touser`, the kind's values under the API's keys (`content`,
+    /// `media_id`, `title`, `description`, `musicurl`, `hqmusicurl`, `thumb_media_id`, and for
+    /// news `articles` with `title`, `description`, `url`, `picurl`), each escaped with
+    /// [`json`](crate::json). FromUserName and CreateTime are not part of it: the API sends as the
+    /// account, now.
+    ///
+    /// ```
+    /// use reply_core::{Empty, PassiveReply, Text};
+    ///
+    /// let reply = Text::new("oUser", "gh", "say \"hi\"").with_create_time(1);
+    /// let json = reply.to_customer_service().unwrap();
+    /// assert_eq!(json, r#"{"touser":"oUser","msgtype":"text","text":{"content":"say \"hi\""}}"#);
+    /// assert_eq!(reply.customer_service_len(), Some(json.len()));
+    /// assert_eq!(Empty.customer_service_len(), None);
+    /// ```
+    #[inline]
+    fn customer_service_len(&self) -> Option<usize> {
+        None
+    }
+
+    /// Writes the reply's customer-service message into `sink`: exactly
+    /// [`customer_service_len`](PassiveReply::customer_service_len) bytes, nothing when it has
+    /// none. Like [`write_to`](PassiveReply::write_to), it reserves its exact length first and
+    /// allocates nothing when the sink has room.
+    #[inline]
+    fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        let _ = sink;
+        Ok(())
+    }
+
+    /// The reply's customer-service message as a `String` of exactly its length, allocated once;
+    /// `None` when it has none.
+    fn to_customer_service(&self) -> Option<String> {
+        let mut json = String::with_capacity(self.customer_service_len()?);
+        let Ok(()) = self.write_customer_service(&mut json);
+        Some(json)
+    }
+
     /// Boxes the reply as a [`BoxedReply`], for a handler that answers with different types.
     /// A `#[derive(PassiveReply)]` enum does the same without allocating.
     ///
@@ -108,6 +152,13 @@ pub trait DynReply: sealed::Sealed {
     /// [`PassiveReply::to_xml`].
     fn to_xml_dyn(&self) -> String;
 
+    /// [`PassiveReply::customer_service_len`].
+    fn customer_service_len_dyn(&self) -> Option<usize>;
+
+    /// [`PassiveReply::write_customer_service`] through a type-erased sink, as
+    /// [`write_to_dyn`](DynReply::write_to_dyn).
+    fn write_customer_service_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>;
+
     /// [`PassiveReply::write_to`] into the buffer of a `Vec<u8>` or `String` sink.
     #[doc(hidden)]
     fn write_to_buffer_dyn(&self, buffer: Buffer<'_>, _: Token);
@@ -133,6 +184,14 @@ impl<T: PassiveReply> DynReply for T {
 
     fn to_xml_dyn(&self) -> String {
         self.to_xml()
+    }
+
+    fn customer_service_len_dyn(&self) -> Option<usize> {
+        self.customer_service_len()
+    }
+
+    fn write_customer_service_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed> {
+        self.write_customer_service(sink)
     }
 
     fn write_to_buffer_dyn(&self, mut buffer: Buffer<'_>, _: Token) {
@@ -169,8 +228,16 @@ fn write_erased<S: Sink + ?Sized>(reply: &(impl DynReply + ?Sized), sink: &mut S
         reply.write_to_buffer_dyn(buffer, Token::new());
         return Ok(());
     }
+    through_erased(sink, |erased| reply.write_to_dyn(erased))
+}
+
+/// Runs `write` with `sink` erased, and gives back the sink's own error if it failed.
+fn through_erased<S: Sink + ?Sized>(
+    sink: &mut S,
+    write: impl FnOnce(&mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>,
+) -> Result<(), S::Error> {
     let mut erased = Erased { sink, error: None };
-    match reply.write_to_dyn(&mut erased) {
+    match write(&mut erased) {
         Ok(()) => Ok(()),
         Err(SinkFailed) => match erased.error {
             Some(e) => Err(e),
@@ -195,6 +262,14 @@ macro_rules! dyn_reply_is_a_reply {
             fn to_xml(&self) -> String {
                 self.to_xml_dyn()
             }
+
+            fn customer_service_len(&self) -> Option<usize> {
+                self.customer_service_len_dyn()
+            }
+
+            fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+                through_erased(sink, |erased| self.write_customer_service_dyn(erased))
+            }
         }
     )*};
 }
@@ -217,6 +292,21 @@ macro_rules! pointer_to_a_reply_is_a_reply {
             #[inline]
             fn to_xml(&self) -> String {
                 (**self).to_xml()
+            }
+
+            #[inline]
+            fn customer_service_len(&self) -> Option<usize> {
+                (**self).customer_service_len()
+            }
+
+            #[inline]
+            fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+                (**self).write_customer_service(sink)
+            }
+
+            #[inline]
+            fn to_customer_service(&self) -> Option<String> {
+                (**self).to_customer_service()
             }
         }
     )*};

@@ -91,6 +91,20 @@ impl<R: PassiveReply> PassiveReply for OnTime<R> {
             OnTime::Late => Ok(()),
         }
     }
+
+    fn customer_service_len(&self) -> Option<usize> {
+        match self {
+            OnTime::Reply(reply) => reply.customer_service_len(),
+            OnTime::Late => None,
+        }
+    }
+
+    fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        match self {
+            OnTime::Reply(reply) => reply.write_customer_service(sink),
+            OnTime::Late => Ok(()),
+        }
+    }
 }
 
 /// Runs `handler` for at most `budget`, and answers with its reply or, when the budget runs

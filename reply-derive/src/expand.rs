@@ -3,7 +3,7 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
-use reply_schema::{ARTICLE, Element, Kind, Presence, ROOT, Value};
+use reply_schema::{ARTICLE, Element, HEADER, Kind, Presence, ROOT, Value};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Type, WherePredicate};
 
@@ -207,18 +207,31 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
+/// Which form of the reply segments are lowered to.
+#[derive(Clone, Copy)]
+enum Form {
+    /// The XML of the passive reply, through `Output`.
+    Xml,
+    /// The JSON of the customer-service message, through `JsonOutput`.
+    Json,
+}
+
 /// The one lowering of a reply's segments: statements that hand each piece to the output
 /// `__out`, in order, each giving back the output for the next. Every method of the reply comes
-/// from these (`Emit::emit`, with another output for each), so its length and its bytes can't
-/// disagree.
-fn lower(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
+/// from these (`Emit::emit`, with another output for each; `EmitJson::emit_json` the same way),
+/// so its length and its bytes can't disagree.
+fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) -> TokenStream {
+    let output = match form {
+        Form::Xml => quote!(#private::Output),
+        Form::Json => quote!(#private::JsonOutput),
+    };
     segments
         .iter()
         .map(|segment| match segment {
-            Literal(text) => quote!(let __out = #private::Output::literal(__out, #text)?;),
+            Literal(text) => quote!(let __out = #output::literal(__out, #text)?;),
             Segment::Text { ty, value } => {
                 let text = quote_spanned!(ty.span()=> #private::text(#value));
-                quote!(let __out = #private::Output::text(__out, #text)?;)
+                quote!(let __out = #output::text(__out, #text)?;)
             }
             Segment::CreateTime(field) => {
                 let ident = field.ident;
@@ -231,11 +244,14 @@ fn lower(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream
             }
             Segment::Items(field) => {
                 let articles = articles(field, private, max);
-                quote!(let __out = #private::items(__out, #articles)?;)
+                match form {
+                    Form::Xml => quote!(let __out = #private::items(__out, #articles)?;),
+                    Form::Json => quote!(let __out = #private::json_articles(__out, #articles)?;),
+                }
             }
             Segment::Optional { field, body } => {
                 let ident = field.ident;
-                let body = lower(body, private, max);
+                let body = lower(body, private, max, form);
                 quote! {
                     let __out = match &self.#ident {
                         ::core::option::Option::Some(__value) => {
@@ -340,7 +356,45 @@ fn reply_struct(
     private: &TokenStream,
 ) -> TokenStream {
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
-    let pieces = lower(&segments, private, max);
+    let pieces = lower(&segments, private, max, Form::Xml);
+    // The customer-service message, for a kind that API can send: its values are a subset of the
+    // XML's, so the bounds are the same.
+    let (emit_json, customer_service) = match kind.customer_service {
+        false => (TokenStream::new(), TokenStream::new()),
+        true => {
+            let pieces = lower(&merge(json_segments(kind, mapping)), private, max, Form::Json);
+            let emit_json = implementation(
+                input,
+                quote!(#private::EmitJson),
+                predicates.clone(),
+                quote! {
+                    #[inline]
+                    fn emit_json<__O: #private::JsonOutput>(
+                        &self,
+                        __out: __O,
+                    ) -> ::core::result::Result<__O, __O::Error> {
+                        #pieces
+                        ::core::result::Result::Ok(__out)
+                    }
+                },
+            );
+            let methods = quote! {
+                #[inline]
+                fn customer_service_len(&self) -> ::core::option::Option<usize> {
+                    #private::customer_service_len(self)
+                }
+
+                #[inline]
+                fn write_customer_service<__S: #private::Sink + ?::core::marker::Sized>(
+                    &self,
+                    __sink: &mut __S,
+                ) -> ::core::result::Result<(), __S::Error> {
+                    #private::write_customer_service(self, __sink)
+                }
+            };
+            (emit_json, methods)
+        }
+    };
     let emit = implementation(
         input,
         quote!(#private::Emit),
@@ -375,9 +429,66 @@ fn reply_struct(
             fn to_xml(&self) -> #private::String {
                 #private::to_xml(self)
             }
+
+            #customer_service
         },
     );
-    quote!(#emit #reply)
+    quote!(#emit #emit_json #reply)
+}
+
+/// The segments of the customer-service message of `kind`:
+/// `{"touser":"…","msgtype":"KIND","KIND":{…}}`, the kind's object holding each value the
+/// struct gives under the API's key. Values that are always there come first (the schema gives
+/// every kind one that is required), each optional one after them with its comma, in its
+/// `Optional` segment.
+fn json_segments<'f>(kind: &Kind, mapping: &Mapping<'f, 'f>) -> Vec<Segment<'f>> {
+    let mut out = vec![Literal(r#"{"touser":""#.to_owned())];
+    if let Some(field) = mapping.get(&HEADER[0]) {
+        let ident = field.ident;
+        out.push(Segment::Text { ty: field.ty, value: quote_spanned!(field.ty.span()=> &self.#ident) });
+    }
+    out.push(Literal(format!(r#"","msgtype":"{0}","{0}":{{"#, kind.msg_type)));
+    let leaves = kind.body.iter().flat_map(|e| match e.value {
+        Value::Group(children) => children,
+        _ => core::slice::from_ref(e),
+    });
+    let (mut always, mut optional) = (Vec::new(), Vec::new());
+    for element in leaves {
+        let (Some(key), Some(field)) = (element.json, mapping.get(element)) else { continue };
+        match (element.value, field.option_inner()) {
+            (Value::Items(_), _) => always.push(vec![
+                Literal(format!(r#""{key}":["#)),
+                Segment::Items(field),
+                Literal("]".to_owned()),
+            ]),
+            (_, None) => {
+                let ident = field.ident;
+                let value = quote_spanned!(field.ty.span()=> &self.#ident);
+                always.push(vec![
+                    Literal(format!(r#""{key}":""#)),
+                    Segment::Text { ty: field.ty, value },
+                    Literal("\"".to_owned()),
+                ]);
+            }
+            (_, Some(inner)) => optional.push(Segment::Optional {
+                field,
+                body: vec![
+                    Literal(format!(r#","{key}":""#)),
+                    Segment::Text { ty: inner, value: quote_spanned!(inner.span()=> __value) },
+                    Literal("\"".to_owned()),
+                ],
+            }),
+        }
+    }
+    for (i, value) in always.into_iter().enumerate() {
+        if i > 0 {
+            out.push(Literal(",".to_owned()));
+        }
+        out.extend(value);
+    }
+    out.extend(optional);
+    out.push(Literal("}}".to_owned()));
+    out
 }
 
 /// An article gives its values; the reply that holds it writes the `<item>`.
@@ -434,6 +545,12 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
     let lengths = variants.iter().map(|v| respan(quote!(#private::PassiveReply::encoded_len(#value)), v.ty.span()));
     let writes = variants.iter().map(|v| respan(quote!(#private::PassiveReply::write_to(#value, __sink)), v.ty.span()));
     let to_xmls = variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_xml(#value)), v.ty.span()));
+    let json_lengths = variants
+        .iter()
+        .map(|v| respan(quote!(#private::PassiveReply::customer_service_len(#value)), v.ty.span()));
+    let json_writes = variants
+        .iter()
+        .map(|v| respan(quote!(#private::PassiveReply::write_customer_service(#value, __sink)), v.ty.span()));
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -459,6 +576,22 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
             fn to_xml(&self) -> #private::String {
                 match self {
                     #(Self::#names(#value) => #to_xmls,)*
+                }
+            }
+
+            #[inline]
+            fn customer_service_len(&self) -> ::core::option::Option<usize> {
+                match self {
+                    #(Self::#names(#value) => #json_lengths,)*
+                }
+            }
+
+            fn write_customer_service<__S: #private::Sink + ?::core::marker::Sized>(
+                &self,
+                __sink: &mut __S,
+            ) -> ::core::result::Result<(), __S::Error> {
+                match self {
+                    #(Self::#names(#value) => #json_writes,)*
                 }
             }
         },

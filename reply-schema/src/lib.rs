@@ -68,6 +68,11 @@ pub struct Element {
     pub presence: Presence,
     /// What it holds.
     pub value: Value,
+    /// Its key in the customer-service message's JSON (the platform's `message/custom/send`), where
+    /// it has one: `content`, `media_id`, `hqmusicurl`. `ToUserName` is `touser` and `MsgType`
+    /// `msgtype`; the sender and the time have none (the API knows them), and neither has the
+    /// article count.
+    pub json: Option<&'static str>,
 }
 
 impl Element {
@@ -85,6 +90,9 @@ pub struct Kind {
     pub msg_type: &'static str,
     /// The elements that follow the [`HEADER`], in emission order.
     pub body: &'static [Element],
+    /// Whether the customer-service message API can send it: every kind but
+    /// `transfer_customer_service`, which only a passive reply can carry.
+    pub customer_service: bool,
 }
 
 impl Kind {
@@ -94,8 +102,9 @@ impl Kind {
     }
 }
 
-const fn text(name: &'static str, field: &'static str, presence: Presence) -> Element {
-    Element { name, field, presence, value: Value::Text }
+const fn text(name: &'static str, field: &'static str, json: &'static str, presence: Presence) -> Element {
+    let json = if json.is_empty() { None } else { Some(json) };
+    Element { name, field, presence, value: Value::Text, json }
 }
 
 const fn group(name: &'static str, field: &'static str, children: &'static [Element]) -> Element {
@@ -108,25 +117,25 @@ const fn group(name: &'static str, field: &'static str, children: &'static [Elem
         }
         i += 1;
     }
-    Element { name, field, presence, value: Value::Group(children) }
+    Element { name, field, presence, value: Value::Group(children), json: None }
 }
 
 use Presence::{Optional, Required};
 
 /// The elements every kind starts with, in order.
 pub const HEADER: &[Element] = &[
-    text("ToUserName", "to_user_name", Required),
-    text("FromUserName", "from_user_name", Required),
-    Element { name: "CreateTime", field: "create_time", presence: Required, value: Value::CreateTime },
-    Element { name: "MsgType", field: "msg_type", presence: Required, value: Value::MsgType },
+    text("ToUserName", "to_user_name", "touser", Required),
+    text("FromUserName", "from_user_name", "", Required),
+    Element { name: "CreateTime", field: "create_time", presence: Required, value: Value::CreateTime, json: None },
+    Element { name: "MsgType", field: "msg_type", presence: Required, value: Value::MsgType, json: Some("msgtype") },
 ];
 
 /// The children of one news `<item>`, in order; all optional.
 pub const ARTICLE: &[Element] = &[
-    text("Title", "title", Optional),
-    text("Description", "description", Optional),
-    text("PicUrl", "pic_url", Optional),
-    text("Url", "url", Optional),
+    text("Title", "title", "title", Optional),
+    text("Description", "description", "description", Optional),
+    text("PicUrl", "pic_url", "picurl", Optional),
+    text("Url", "url", "url", Optional),
 ];
 
 /// Every kind of passive reply, with its body in emission order.
@@ -134,20 +143,29 @@ pub const ARTICLE: &[Element] = &[
 /// Text, image, voice and news follow the platform's page; video, music and
 /// transfer_customer_service follow the element order fixed in the project's API contract.
 pub const KINDS: &[Kind] = &[
-    Kind { msg_type: "text", body: &[text("Content", "content", Required)] },
-    Kind { msg_type: "image", body: &[group("Image", "image", &[text("MediaId", "media_id", Required)])] },
-    Kind { msg_type: "voice", body: &[group("Voice", "voice", &[text("MediaId", "media_id", Required)])] },
+    Kind { msg_type: "text", body: &[text("Content", "content", "content", Required)], customer_service: true },
+    Kind {
+        msg_type: "image",
+        body: &[group("Image", "image", &[text("MediaId", "media_id", "media_id", Required)])],
+        customer_service: true,
+    },
+    Kind {
+        msg_type: "voice",
+        body: &[group("Voice", "voice", &[text("MediaId", "media_id", "media_id", Required)])],
+        customer_service: true,
+    },
     Kind {
         msg_type: "video",
         body: &[group(
             "Video",
             "video",
             &[
-                text("MediaId", "media_id", Required),
-                text("Title", "title", Optional),
-                text("Description", "description", Optional),
+                text("MediaId", "media_id", "media_id", Required),
+                text("Title", "title", "title", Optional),
+                text("Description", "description", "description", Optional),
             ],
         )],
+        customer_service: true,
     },
     Kind {
         msg_type: "music",
@@ -155,24 +173,39 @@ pub const KINDS: &[Kind] = &[
             "Music",
             "music",
             &[
-                text("Title", "title", Optional),
-                text("Description", "description", Optional),
-                text("MusicUrl", "music_url", Optional),
-                text("HQMusicUrl", "hq_music_url", Optional),
-                text("ThumbMediaId", "thumb_media_id", Required),
+                text("Title", "title", "title", Optional),
+                text("Description", "description", "description", Optional),
+                text("MusicUrl", "music_url", "musicurl", Optional),
+                text("HQMusicUrl", "hq_music_url", "hqmusicurl", Optional),
+                text("ThumbMediaId", "thumb_media_id", "thumb_media_id", Required),
             ],
         )],
+        customer_service: true,
     },
     Kind {
         msg_type: "news",
         body: &[
-            Element { name: "ArticleCount", field: "article_count", presence: Required, value: Value::ArticleCount },
-            Element { name: "Articles", field: "articles", presence: Required, value: Value::Items(ARTICLE) },
+            Element {
+                name: "ArticleCount",
+                field: "article_count",
+                presence: Required,
+                value: Value::ArticleCount,
+                json: None,
+            },
+            Element {
+                name: "Articles",
+                field: "articles",
+                presence: Required,
+                value: Value::Items(ARTICLE),
+                json: Some("articles"),
+            },
         ],
+        customer_service: true,
     },
     Kind {
         msg_type: "transfer_customer_service",
-        body: &[group("TransInfo", "trans_info", &[text("KfAccount", "kf_account", Optional)])],
+        body: &[group("TransInfo", "trans_info", &[text("KfAccount", "kf_account", "", Optional)])],
+        customer_service: false,
     },
 ];
 
@@ -239,6 +272,28 @@ mod tests {
                 assert_eq!(element.field, expected, "{}", element.name);
             }
         }
+    }
+
+    /// What the derive's JSON lowering counts on: in a kind the API can send, every given element
+    /// has a key and at least one of them is required, so it writes that one first and each
+    /// optional one after it with a comma; the header's keys are `touser` and `msgtype`.
+    #[test]
+    fn customer_service_keys() {
+        let header: [Option<&str>; 4] = [HEADER[0].json, HEADER[1].json, HEADER[2].json, HEADER[3].json];
+        assert_eq!(header, [Some("touser"), None, None, Some("msgtype")]);
+        for kind in KINDS.iter().filter(|k| k.customer_service) {
+            let body = given_elements(kind).skip(3);
+            let (mut keys, mut required) = (0, 0);
+            for element in body {
+                assert!(element.json.is_some(), "{}: {}", kind.msg_type, element.name);
+                keys += 1;
+                required += usize::from(element.presence == Presence::Required);
+            }
+            assert!(keys > 0 && required > 0, "{}", kind.msg_type);
+        }
+        assert!(ARTICLE.iter().all(|e| e.json.is_some()));
+        let not_sent: [&str; 1] = ["transfer_customer_service"];
+        assert!(KINDS.iter().all(|k| k.customer_service != not_sent.contains(&k.msg_type)));
     }
 
     #[test]
