@@ -106,6 +106,35 @@ fn writing_into_a_sink_with_room_allocates_nothing() {
     }
 }
 
+/// The customer-service message (the JSON a late reply is sent as) is written the same way: its
+/// exact length known first, nothing allocated when the sink has room, `to_customer_service` one
+/// allocation of that length; boxed or not, values that need escaping or not.
+#[test]
+fn the_customer_service_form_allocates_nothing_with_room_and_once_without() {
+    let text = Text::new("toUser", "fromUser", "\"你好\"\n\u{1}\u{2028}").with_create_time(12345678);
+    fn check(reply: &impl PassiveReply) {
+        let (count, len) = allocations(|| reply.customer_service_len());
+        let len = len.expect("every kind here has the form");
+        assert_eq!(count, 0, "customer_service_len");
+        let mut vec: Vec<u8> = Vec::with_capacity(len);
+        let mut string = String::with_capacity(len);
+        let mut buf = vec![0u8; len];
+        assert_eq!(allocations(|| reply.write_customer_service(&mut vec).unwrap()).0, 0, "Vec<u8>");
+        assert_eq!(allocations(|| reply.write_customer_service(&mut string).unwrap()).0, 0, "String");
+        let mut slice = SliceSink::new(&mut buf);
+        assert_eq!(allocations(|| reply.write_customer_service(&mut slice).unwrap()).0, 0, "SliceSink");
+        assert_eq!((vec.len(), string.len()), (len, len));
+        let (count, json) = allocations(|| reply.to_customer_service().unwrap());
+        assert_eq!(count, 1, "to_customer_service");
+        assert_eq!(LAST_SIZE.with(Cell::get), len, "the one allocation is of customer_service_len() bytes");
+        assert_eq!((json.len(), json.capacity()), (len, len));
+    }
+    check(&text);
+    for reply in replies().iter().chain(&clean_replies()) {
+        check(reply);
+    }
+}
+
 /// The same kinds, with values that need no escaping.
 fn clean_replies() -> Vec<passive_reply::BoxedReply<'static>> {
     let mut articles = Articles::new(Article::new().title("第一条标题").url("https://example.com/1"));
