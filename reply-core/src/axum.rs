@@ -50,7 +50,7 @@ use ::axum::routing::get;
 use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
 use crate::incoming::{DedupKey, Incoming, ParseOptions};
 use crate::reply::PassiveReply;
-use crate::serve::{DEFAULT_BUDGET, MemoryStore, ReplyStore, RetryGuard, within};
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
 use crate::sink::Sink;
 
 /// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
@@ -103,6 +103,8 @@ pub struct Endpoint<H, S = MemoryStore> {
     crypto: Option<Arc<MessageCrypto>>,
     replay_window: Option<Duration>,
     dedup_key: fn(&Incoming<'static>) -> DedupKey,
+    #[cfg(feature = "client")]
+    late: Option<Arc<crate::serve::LateReplies>>,
 }
 
 impl<H> Endpoint<H> {
@@ -119,6 +121,8 @@ impl<H> Endpoint<H> {
             crypto: None,
             replay_window: Some(DEFAULT_REPLAY_WINDOW),
             dedup_key: Incoming::dedup_key,
+            #[cfg(feature = "client")]
+            late: None,
         }
     }
 }
@@ -151,6 +155,8 @@ impl<H, S> Endpoint<H, S> {
             crypto: self.crypto,
             replay_window: self.replay_window,
             dedup_key: self.dedup_key,
+            #[cfg(feature = "client")]
+            late: self.late,
         }
     }
 
@@ -209,6 +215,40 @@ impl<H, S> Endpoint<H, S> {
     #[must_use]
     pub fn dedup_key(mut self, key: fn(&Incoming<'static>) -> DedupKey) -> Self {
         self.dedup_key = key;
+        self
+    }
+
+    /// Sends the replies that miss the budget later, through the customer-service message API
+    /// (feature `client`): a [`Client`](crate::client::Client), or [`LateReplies`] for a limit
+    /// and a hook.
+    ///
+    /// When the budget runs out, the empty reply goes out now and the handler keeps running in a
+    /// task of its own; its reply, if it comes within the limit (default 60 s from the delivery),
+    /// is sent once. The delivery's retries get the empty reply meanwhile and afterwards (the
+    /// retry guard keeps it), so the handler runs once and nothing is sent twice; a reply is sent
+    /// passively or late, never both. The user's 48-hour window (the platform writes to a user
+    /// only within 48 hours of their last message) is never a concern for a reply to the message
+    /// just received.
+    ///
+    /// ```no_run
+    /// use reply_core::axum::Endpoint;
+    /// use reply_core::client::Client;
+    /// use reply_core::{Incoming, Text};
+    ///
+    /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
+    ///     let slow = msg.content().unwrap_or_default().to_uppercase(); // an LLM, a database...
+    ///     msg.reply_text(slow).into_owned()
+    /// }
+    ///
+    /// let client = Client::new("wx0123456789abcdef", "the-app-secret");
+    /// let app = Endpoint::new("my-token", answer).late_replies(client).into_router();
+    /// ```
+    ///
+    /// [`LateReplies`]: crate::serve::LateReplies
+    #[cfg(feature = "client")]
+    #[must_use]
+    pub fn late_replies(mut self, late: impl Into<crate::serve::LateReplies>) -> Self {
+        self.late = Some(Arc::new(late.into()));
         self
     }
 
@@ -386,8 +426,8 @@ where
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let key = (endpoint.dedup_key)(&msg);
+    let on_time = OnTimeOrLate::new(&endpoint, &key);
     let handler = endpoint.handler.clone();
-    let budget = endpoint.budget;
     let reply = match opened {
         Some((_, crypto, key_used)) => {
             let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
@@ -395,14 +435,45 @@ where
             endpoint
                 .guard
                 .answer(key, move || async move {
-                    let reply = within(budget, handler(msg)).await;
+                    let reply = on_time.run(handler(msg)).await;
                     Sealed { reply, crypto, key: key_used, timestamp, nonce }
                 })
                 .await
         }
-        None => endpoint.guard.answer(key, move || within(budget, handler(msg))).await,
+        None => endpoint.guard.answer(key, move || on_time.run(handler(msg))).await,
     };
     written(reply)
+}
+
+/// The handler's reply within the budget; after it, the empty reply, and with late replies on,
+/// the rest of the handler in a task of its own.
+struct OnTimeOrLate {
+    budget: Duration,
+    #[cfg(feature = "client")]
+    late: Option<(Arc<crate::serve::LateReplies>, DedupKey)>,
+}
+
+impl OnTimeOrLate {
+    fn new<H, S>(endpoint: &Endpoint<H, S>, key: &DedupKey) -> Self {
+        let _ = key;
+        OnTimeOrLate {
+            budget: endpoint.budget,
+            #[cfg(feature = "client")]
+            late: endpoint.late.as_ref().map(|late| (late.clone(), key.clone())),
+        }
+    }
+
+    async fn run<F>(self, handler: F) -> OnTime<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: PassiveReply + Send + 'static,
+    {
+        #[cfg(feature = "client")]
+        if let Some((late, key)) = self.late {
+            return late.within_or_late(self.budget, key, handler).await;
+        }
+        within(self.budget, handler).await
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@
 pub mod axum;
 mod buffer;
 pub mod cdata;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "crypto")]
 pub mod crypto;
 mod emit;

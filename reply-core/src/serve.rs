@@ -46,10 +46,14 @@ use crate::incoming::DedupKey;
 use crate::reply::PassiveReply;
 use crate::sink::Sink;
 
+#[cfg(feature = "client")]
+mod late;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+#[cfg(feature = "client")]
+pub use late::{DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport};
 pub use memory::{DEFAULT_MEMORY_BUDGET, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{
@@ -111,28 +115,17 @@ impl<R: PassiveReply> PassiveReply for OnTime<R> {
 /// out, with [`OnTime::Late`] (zero bytes).
 ///
 /// At the deadline the handler's future is dropped, so its work stops there. To finish the work
-/// and answer later, spawn it and send the answer through the platform's customer-service
-/// message API; give `within` only the part that must answer now:
+/// and send its reply later through the platform's customer-service message API, use
+/// `LateReplies::within_or_late` (feature `client`), or `axum::Endpoint::late_replies`.
 ///
 /// ```
 /// use std::time::Duration;
 /// use reply_core::serve::{within, OnTime};
 ///
-/// # async fn send_customer_service_message(_: &str, _: String) {}
-/// # async fn slow_answer(q: &str) -> String { q.to_string() }
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-/// let work = tokio::spawn(async move {
-///     let answer = slow_answer("question").await;
-///     let _ = done_tx.send(answer);
-/// });
-/// match within(Duration::from_secs(4), done_rx).await {
-///     OnTime::Reply(Ok(answer)) => { /* reply with it */ }
-///     _ => {
-///         // Too late for a passive reply: the empty body goes out now, the answer later.
-///         tokio::spawn(async move { let _ = work.await; send_customer_service_message("openid", String::new()).await });
-///     }
-/// }
+/// let slow = async { tokio::time::sleep(Duration::from_secs(6)).await; "answer" };
+/// assert_eq!(within(Duration::from_secs(4), slow).await, OnTime::Late);
+/// assert_eq!(within(Duration::from_secs(4), async { "answer" }).await, OnTime::Reply("answer"));
 /// # }
 /// ```
 pub async fn within<R, F>(budget: Duration, handler: F) -> OnTime<R>

@@ -1,0 +1,181 @@
+//! A double of the platform's API, served by the test on a free loopback port: the token APIs and
+//! the customer-service send API, recording what they receive, answering as the platform documents,
+//! and told by the test to fail.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+pub const APP_ID: &str = "wx0123456789abcdef";
+pub const SECRET: &str = "the-app-secret";
+
+/// What the send API answers next.
+#[derive(Debug, Clone, Copy)]
+pub enum Next {
+    /// An error code: `{"errcode":N,"errmsg":"…"}`. 40001 also makes the current token stale, as
+    /// the platform does when another fetch replaced it.
+    Code(i64),
+    /// An HTTP status, with a body that is not the platform's.
+    Status(u16),
+}
+
+/// One send the platform received.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub token: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+pub struct Recorded {
+    /// Every token request: its query (plain) or body (stable), and when.
+    pub token_requests: Vec<(String, Instant)>,
+    /// Every send, whatever it was answered.
+    pub sends: Vec<Sent>,
+    /// The tokens handed out.
+    pub tokens: Vec<String>,
+    /// The one token the send API accepts now.
+    pub valid: Option<String>,
+    /// What the next sends are answered, in order (then `{"errcode":0}`).
+    pub script: VecDeque<Next>,
+    /// What every request is answered while set.
+    pub down: Option<u16>,
+    /// How long a token request takes.
+    pub token_delay: Duration,
+}
+
+#[derive(Clone, Default)]
+pub struct Platform(pub Arc<Mutex<Recorded>>);
+
+impl Platform {
+    pub fn with<T>(&self, f: impl FnOnce(&mut Recorded) -> T) -> T {
+        f(&mut self.0.lock().unwrap())
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.with(|r| r.token_requests.len())
+    }
+
+    pub fn sends(&self) -> Vec<Sent> {
+        self.with(|r| r.sends.clone())
+    }
+
+    /// Serves the platform on a free loopback port; the base URL to give the client.
+    pub async fn serve(&self) -> String {
+        let app = Router::new()
+            .route("/cgi-bin/token", get(token))
+            .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/cgi-bin/message/custom/send", post(send))
+            .with_state(self.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+}
+
+fn query(raw: &Option<String>) -> HashMap<String, String> {
+    raw.as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn json(value: Value) -> Response {
+    (StatusCode::OK, [("content-type", "application/json")], value.to_string()).into_response()
+}
+
+fn down(platform: &Platform) -> Option<Response> {
+    let status = platform.with(|r| r.down)?;
+    Some((StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response())
+}
+
+async fn hand_out(platform: &Platform, request: String) -> Response {
+    let delay = platform.with(|r| {
+        r.token_requests.push((request, Instant::now()));
+        r.token_delay
+    });
+    tokio::time::sleep(delay).await;
+    let token = platform.with(|r| {
+        let token = format!("TOKEN-{}", r.tokens.len() + 1);
+        r.tokens.push(token.clone());
+        r.valid = Some(token.clone());
+        token
+    });
+    json(serde_json::json!({"access_token": token, "expires_in": 7200}))
+}
+
+async fn token(State(platform): State<Platform>, RawQuery(raw): RawQuery) -> Response {
+    if let Some(response) = down(&platform) {
+        return response;
+    }
+    let q = query(&raw);
+    if q.get("grant_type").map(String::as_str) != Some("client_credential")
+        || q.get("appid").map(String::as_str) != Some(APP_ID)
+    {
+        return json(serde_json::json!({"errcode": 40013, "errmsg": "invalid appid"}));
+    }
+    if q.get("secret").map(String::as_str) != Some(SECRET) {
+        return json(serde_json::json!({"errcode": 40125, "errmsg": "invalid appsecret"}));
+    }
+    hand_out(&platform, raw.unwrap_or_default()).await
+}
+
+async fn stable_token(State(platform): State<Platform>, body: Bytes) -> Response {
+    if let Some(response) = down(&platform) {
+        return response;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if body["grant_type"] != "client_credential" || body["appid"] != APP_ID || body["secret"] != SECRET {
+        return json(serde_json::json!({"errcode": 40013, "errmsg": "invalid appid"}));
+    }
+    // The stable API hands out the token in use while it lives.
+    let current = platform.with(|r| r.valid.clone());
+    match current {
+        Some(token) if body["force_refresh"] == false => {
+            platform.with(|r| r.token_requests.push((body.to_string(), Instant::now())));
+            json(serde_json::json!({"access_token": token, "expires_in": 7200}))
+        }
+        _ => hand_out(&platform, body.to_string()).await,
+    }
+}
+
+async fn send(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    if let Some(response) = down(&platform) {
+        return response;
+    }
+    let token = query(&raw).get("access_token").cloned().unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).expect("the send's body is JSON");
+    let next = platform.with(|r| {
+        r.sends.push(Sent { token: token.clone(), body, at: Instant::now() });
+        if r.valid.as_ref() != Some(&token) {
+            return Some(Next::Code(40001));
+        }
+        r.script.pop_front()
+    });
+    match next {
+        None => json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
+        Some(Next::Code(code)) => {
+            if code == 40001 {
+                // Stale from now on: the platform expects a new token.
+                platform.with(|r| r.valid = None);
+            }
+            json(serde_json::json!({"errcode": code, "errmsg": format!("error {code}")}))
+        }
+        Some(Next::Status(status)) => (StatusCode::from_u16(status).unwrap(), "bad gateway").into_response(),
+    }
+}
