@@ -537,3 +537,49 @@ async fn api_contract_serving_across_instances() -> Result<(), Box<dyn std::erro
     assert!(a.body.contains("<![CDATA[once]]>"));
     Ok(())
 }
+
+/// Two instances share their access token through the Redis: 40 sends at once, half from each,
+/// make one token request between them; when the platform calls the token stale, the instance
+/// that heard it drops it from the Redis only if it is still the stale one (the other instance's
+/// 40001 on the same old token then leaves the new one alone), so one more token request covers
+/// both.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn instances_share_one_access_token() {
+    use passive_reply::client::{Client, TokenStore};
+    use passive_reply::serve::RedisOptions;
+    use common::platform::{APP_ID, Next, Platform, SECRET};
+
+    let server = RedisServer::start();
+    let platform = Platform::default();
+    platform.with(|r| r.token_delay = Duration::from_millis(200));
+    let base = platform.serve().await;
+    let client = |store: RedisStore| Client::builder(APP_ID, SECRET).api_base(&base).token_store(store).build().unwrap();
+    let (a, b) = (client(store(&server, RedisOptions::new()).await), client(store(&server, RedisOptions::new()).await));
+    let text = |i: usize| Text::new("oUser", "gh_account", format!("message {i}"));
+    let sends = (0..40).map(|i| {
+        let instance = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move { instance.send(&text(i)).await })
+    });
+    for sent in futures_util::future::join_all(sends).await {
+        sent.unwrap().unwrap();
+    }
+    assert_eq!(platform.token_requests(), 1);
+    assert!(platform.sends().iter().all(|s| s.token == "TOKEN-1"));
+    let kept = store(&server, RedisOptions::new()).await.get(APP_ID).await.unwrap().unwrap();
+    assert_eq!(&*kept.token, "TOKEN-1");
+    assert!(kept.expires_in > Duration::from_secs(7100) && kept.expires_in <= Duration::from_secs(7200));
+    // Compare and expire: another token's staleness leaves this one.
+    let probe = store(&server, RedisOptions::new()).await;
+    probe.expire(APP_ID, "TOKEN-0").await.unwrap();
+    assert_eq!(&*probe.get(APP_ID).await.unwrap().unwrap().token, "TOKEN-1");
+
+    // Stale: A's next send is refused, A fetches TOKEN-2 for both; B, still holding TOKEN-1, is
+    // refused too, and finds TOKEN-2 in the Redis instead of fetching a third.
+    platform.with(|r| r.script.push_back(Next::Code(40001)));
+    a.send(&text(100)).await.unwrap();
+    b.send(&text(101)).await.unwrap();
+    let tokens: Vec<String> = platform.sends()[40..].iter().map(|s| s.token.clone()).collect();
+    assert_eq!(tokens, ["TOKEN-1", "TOKEN-2", "TOKEN-1", "TOKEN-2"]);
+    assert_eq!(platform.token_requests(), 2);
+}

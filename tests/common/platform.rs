@@ -165,17 +165,16 @@ async fn send(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: B
         if r.valid.as_ref() != Some(&token) {
             return Some(Next::Code(40001));
         }
-        r.script.pop_front()
+        let next = r.script.pop_front();
+        if let Some(Next::Code(40001)) = next {
+            // Told to call the valid token stale: it is, from now on.
+            r.valid = None;
+        }
+        next
     });
     match next {
         None => json(serde_json::json!({"errcode": 0, "errmsg": "ok"})),
-        Some(Next::Code(code)) => {
-            if code == 40001 {
-                // Stale from now on: the platform expects a new token.
-                platform.with(|r| r.valid = None);
-            }
-            json(serde_json::json!({"errcode": code, "errmsg": format!("error {code}")}))
-        }
+        Some(Next::Code(code)) => json(serde_json::json!({"errcode": code, "errmsg": format!("error {code}")})),
         Some(Next::Status(status)) => (StatusCode::from_u16(status).unwrap(), "bad gateway").into_response(),
     }
 }

@@ -513,3 +513,91 @@ impl ReplyStore for RedisStore {
         }
     }
 }
+
+/// The script that deletes `KEYS[1]` only while it holds `ARGV[1]`: compare and expire.
+#[cfg(feature = "client")]
+const DELETE_IF_EQUAL: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// The account's access token, kept for every instance that shares the Redis (features `redis`
+/// and `client`): `{prefix}a:token:{app_id}`, expiring with the token, and the right to fetch a
+/// new one, `{prefix}a:lock:{app_id}`, held by one instance at a time. (No delivery's key starts
+/// with `a:`.)
+///
+/// ```no_run
+/// use reply_core::client::Client;
+/// use reply_core::serve::RedisStore;
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// let client = Client::builder("wx0123456789abcdef", "the-app-secret").token_store(store.clone()).build()?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "client")]
+impl crate::client::TokenStore for RedisStore {
+    fn get<'a>(
+        &'a self,
+        app_id: &'a str,
+    ) -> crate::client::BoxFuture<'a, Result<Option<crate::client::StoredToken>, StoreError>> {
+        Box::pin(async move {
+            let key = self.token_key("token", app_id);
+            let mut pipe = ::redis::pipe();
+            pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+            let mut connection = self.connection.clone();
+            let (token, ttl): (Option<String>, i64) = self.request(pipe.query_async(&mut connection)).await?;
+            Ok(match (token, u64::try_from(ttl)) {
+                (Some(token), Ok(ttl)) if ttl > 0 && !token.is_empty() => {
+                    Some(crate::client::StoredToken { token: token.into(), expires_in: Duration::from_millis(ttl) })
+                }
+                _ => None,
+            })
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        app_id: &'a str,
+        token: &'a str,
+        expires_in: Duration,
+    ) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut set = ::redis::cmd("SET");
+            set.arg(self.token_key("token", app_id)).arg(token).arg("PX").arg(millis(expires_in));
+            let mut connection = self.connection.clone();
+            self.request(set.query_async::<()>(&mut connection)).await
+        })
+    }
+
+    fn expire<'a>(&'a self, app_id: &'a str, token: &'a str) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.delete_if_equal(self.token_key("token", app_id), token.as_bytes()))
+    }
+
+    fn lock<'a>(&'a self, app_id: &'a str, lease: Duration) -> crate::client::BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut set = ::redis::cmd("SET");
+            set.arg(self.token_key("lock", app_id)).arg(&*self.running).arg("NX").arg("PX").arg(millis(lease));
+            let mut connection = self.connection.clone();
+            let taken: Option<String> = self.request(set.query_async(&mut connection)).await?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn unlock<'a>(&'a self, app_id: &'a str) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.delete_if_equal(self.token_key("lock", app_id), &self.running))
+    }
+}
+
+#[cfg(feature = "client")]
+impl RedisStore {
+    fn token_key(&self, what: &str, app_id: &str) -> String {
+        format!("{}a:{what}:{app_id}", self.options.prefix)
+    }
+
+    /// Deletes `key` if it still holds `value` (another instance may have replaced it).
+    async fn delete_if_equal(&self, key: String, value: &[u8]) -> Result<(), StoreError> {
+        let mut eval = ::redis::cmd("EVAL");
+        eval.arg(DELETE_IF_EQUAL).arg(1).arg(key).arg(value);
+        let mut connection = self.connection.clone();
+        let _: i64 = self.request(eval.query_async(&mut connection)).await?;
+        Ok(())
+    }
+}
