@@ -147,7 +147,8 @@ fn derived_structs_and_enums() {
         from_user_name: "gh".into(),
         to_user_name: "OPENID".into(),
     };
-    let song_body = r#"{"touser":"OPENID","msgtype":"music","music":{"title":"N","thumb_media_id":"T","hqmusicurl":"H"}}"#;
+    let song_body =
+        r#"{"touser":"OPENID","msgtype":"music","music":{"title":"N","thumb_media_id":"T","hqmusicurl":"H"}}"#;
     assert_body(&song(), song_body);
     let digest = || Digest {
         to_user_name: "OPENID",

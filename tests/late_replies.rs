@@ -48,7 +48,9 @@ fn client(base: &str) -> Client {
 }
 
 /// A handler that answers `sleep N` after N milliseconds with "done: sleep N", and counts its runs.
-fn sleeper(runs: Arc<AtomicUsize>) -> impl Fn(Incoming<'static>) -> std::pin::Pin<Box<dyn Future<Output = Text<'static>> + Send>> + Clone {
+fn sleeper(
+    runs: Arc<AtomicUsize>,
+) -> impl Fn(Incoming<'static>) -> std::pin::Pin<Box<dyn Future<Output = Text<'static>> + Send>> + Clone {
     move |msg: Incoming<'static>| {
         let runs = runs.clone();
         Box::pin(async move {
@@ -124,7 +126,9 @@ async fn a_hundred_late_replies_fetch_one_token() {
     let target = format!("/?{}", signed_query(TOKEN));
     let deliveries = (0..100).map(|i| {
         let target = target.clone();
-        tokio::spawn(async move { request(addr, "POST", &target, &text_delivery(1000 + i, &format!("sleep {}", 200 + i))).await })
+        tokio::spawn(async move {
+            request(addr, "POST", &target, &text_delivery(1000 + i, &format!("sleep {}", 200 + i))).await
+        })
     });
     for answered in futures_util::future::join_all(deliveries).await {
         assert_eq!(answered.unwrap().body, "");
@@ -165,7 +169,9 @@ async fn a_stale_token_is_refreshed_once_and_the_send_tried_again() {
 
 #[tokio::test]
 async fn errors_that_are_not_retried_and_those_that_are() {
-    for (code, kind) in [(45015, ApiErrorKind::OutOfWindow), (45047, ApiErrorKind::Limit), (40003, ApiErrorKind::Platform)] {
+    for (code, kind) in
+        [(45015, ApiErrorKind::OutOfWindow), (45047, ApiErrorKind::Limit), (40003, ApiErrorKind::Platform)]
+    {
         let (result, platform) = send_with(&[Next::Code(code)]).await;
         let error = result.unwrap_err();
         assert_eq!((error.kind(), error.code()), (kind, Some(code)));

@@ -546,15 +546,16 @@ async fn api_contract_serving_across_instances() -> Result<(), Box<dyn std::erro
 #[cfg(feature = "client")]
 #[tokio::test]
 async fn instances_share_one_access_token() {
+    use common::platform::{APP_ID, Next, Platform, SECRET};
     use passive_reply::client::{Client, TokenStore};
     use passive_reply::serve::RedisOptions;
-    use common::platform::{APP_ID, Next, Platform, SECRET};
 
     let server = RedisServer::start();
     let platform = Platform::default();
     platform.with(|r| r.token_delay = Duration::from_millis(200));
     let base = platform.serve().await;
-    let client = |store: RedisStore| Client::builder(APP_ID, SECRET).api_base(&base).token_store(store).build().unwrap();
+    let client =
+        |store: RedisStore| Client::builder(APP_ID, SECRET).api_base(&base).token_store(store).build().unwrap();
     let (a, b) = (client(store(&server, RedisOptions::new()).await), client(store(&server, RedisOptions::new()).await));
     let text = |i: usize| Text::new("oUser", "gh_account", format!("message {i}"));
     let sends = (0..40).map(|i| {

@@ -233,11 +233,16 @@ impl<H, S> Endpoint<H, S> {
     /// ```no_run
     /// use reply_core::axum::Endpoint;
     /// use reply_core::client::Client;
-    /// use reply_core::{Incoming, Text};
+    /// use reply_core::{Incoming, Message, Text};
     ///
+    /// # async fn ask_the_model(question: &str) -> String { question.to_uppercase() }
     /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
-    ///     let slow = msg.content().unwrap_or_default().to_uppercase(); // an LLM, a database...
-    ///     msg.reply_text(slow).into_owned()
+    ///     let question = match msg.message() {
+    ///         Message::Text { content } => content,
+    ///         _ => "",
+    ///     };
+    ///     let answer = ask_the_model(question).await; // may take longer than the 4 s budget
+    ///     msg.reply_text(answer).into_owned()
     /// }
     ///
     /// let client = Client::new("wx0123456789abcdef", "the-app-secret");

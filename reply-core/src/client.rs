@@ -490,7 +490,11 @@ impl Client {
                 Answer::Error { code, message } => return Err(ApiError::from_code(code, &message, false)),
                 Answer::Ok => return Ok(()),
                 Answer::Token { .. } => {
-                    return Err(ApiError::new(ApiErrorKind::BadResponse, None, "a token where a send's result was due"));
+                    return Err(ApiError::new(
+                        ApiErrorKind::BadResponse,
+                        None,
+                        "a token where a send's result was due",
+                    ));
                 }
             }
         }
@@ -686,14 +690,16 @@ impl Client {
         body: Option<Bytes>,
         fetching_token: bool,
     ) -> Result<Answer, Failure> {
-        let network = |message: String, retry| Failure { error: ApiError::new(ApiErrorKind::Network, None, message), retry };
+        let network =
+            |message: String, retry| Failure { error: ApiError::new(ApiErrorKind::Network, None, message), retry };
         let mut request = Request::builder().method(method.clone()).uri(uri);
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        let request = request
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| Failure { error: ApiError::new(ApiErrorKind::BadResponse, None, e.to_string()), retry: false })?;
+        let request = request.body(Full::new(body.unwrap_or_default())).map_err(|e| Failure {
+            error: ApiError::new(ApiErrorKind::BadResponse, None, e.to_string()),
+            retry: false,
+        })?;
         let exchange = async {
             let response = self.inner.http.request(request).await.map_err(|e| {
                 // A connection that was never made carried nothing: safe to try again. Any other
@@ -808,7 +814,10 @@ mod tests {
         assert_eq!(kind(40164, true), ApiErrorKind::Token);
         assert_eq!(kind(40003, false), ApiErrorKind::Platform);
         let error = ApiError::from_code(45015, "response out of time limit", false);
-        assert_eq!(error.to_string(), "the user's last message is more than 48 hours old (45015: response out of time limit)");
+        assert_eq!(
+            error.to_string(),
+            "the user's last message is more than 48 hours old (45015: response out of time limit)"
+        );
     }
 
     #[test]

@@ -119,10 +119,7 @@ pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
 
 /// A derived reply's `write_customer_service`: its exact length reserved, then piece by piece.
 #[inline]
-pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(
-    reply: &R,
-    sink: &mut S,
-) -> Result<(), S::Error> {
+pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
     let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
     sink.reserve(len)?;
     reply.emit_json(SinkOutput(sink)).map(drop)

@@ -456,11 +456,9 @@ fn json_segments<'f>(kind: &Kind, mapping: &Mapping<'f, 'f>) -> Vec<Segment<'f>>
     for element in leaves {
         let (Some(key), Some(field)) = (element.json, mapping.get(element)) else { continue };
         match (element.value, field.option_inner()) {
-            (Value::Items(_), _) => always.push(vec![
-                Literal(format!(r#""{key}":["#)),
-                Segment::Items(field),
-                Literal("]".to_owned()),
-            ]),
+            (Value::Items(_), _) => {
+                always.push(vec![Literal(format!(r#""{key}":["#)), Segment::Items(field), Literal("]".to_owned())])
+            }
             (_, None) => {
                 let ident = field.ident;
                 let value = quote_spanned!(field.ty.span()=> &self.#ident);
@@ -545,9 +543,8 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
     let lengths = variants.iter().map(|v| respan(quote!(#private::PassiveReply::encoded_len(#value)), v.ty.span()));
     let writes = variants.iter().map(|v| respan(quote!(#private::PassiveReply::write_to(#value, __sink)), v.ty.span()));
     let to_xmls = variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_xml(#value)), v.ty.span()));
-    let json_lengths = variants
-        .iter()
-        .map(|v| respan(quote!(#private::PassiveReply::customer_service_len(#value)), v.ty.span()));
+    let json_lengths =
+        variants.iter().map(|v| respan(quote!(#private::PassiveReply::customer_service_len(#value)), v.ty.span()));
     let json_writes = variants
         .iter()
         .map(|v| respan(quote!(#private::PassiveReply::write_customer_service(#value, __sink)), v.ty.span()));

@@ -516,7 +516,8 @@ impl ReplyStore for RedisStore {
 
 /// The script that deletes `KEYS[1]` only while it holds `ARGV[1]`: compare and expire.
 #[cfg(feature = "client")]
-const DELETE_IF_EQUAL: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+const DELETE_IF_EQUAL: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /// The account's access token, kept for every instance that shares the Redis (features `redis`
 /// and `client`): `{prefix}a:token:{app_id}`, expiring with the token, and the right to fetch a
