@@ -11,6 +11,12 @@
 //! instances behind one URL answer each delivery once:
 //! `cargo run --features redis --example echo_server -- --redis redis://127.0.0.1:6379/`.
 //!
+//! A text `sleep N` is answered after N seconds: past the 4-second budget, the platform gets the
+//! empty reply. With `--app-id ID --app-secret SECRET --api-base URL` (and `--features client`)
+//! such a reply is sent later through the customer-service message API instead, and what became of
+//! it is printed: `cargo run --features client --example echo_server -- --app-id wx… --app-secret …
+//! --api-base https://api.weixin.qq.com`.
+//!
 //! It prints curl commands to try it with: the URL check the platform makes (the signature is the
 //! SHA-1 of the token, timestamp and nonce, sorted and joined), a delivery, and, with a key, an
 //! encrypted delivery. They carry the time they were made, so they are refused as replays once
@@ -34,10 +40,17 @@ pub enum Answer {
     Nothing(Empty),
 }
 
-/// The handler: text is echoed, a subscription is welcomed, everything else gets no reply.
+/// The handler: text is echoed (`sleep N` after N seconds), a subscription is welcomed,
+/// everything else gets no reply.
 pub async fn answer(msg: Incoming<'static>) -> Answer {
     match msg.message() {
-        Message::Text { content } => Answer::Echo(msg.reply_text(content.to_owned()).into_owned()),
+        Message::Text { content } => {
+            if let Some(seconds) = content.strip_prefix("sleep ").and_then(|n| n.trim().parse::<u64>().ok()) {
+                // Capped, so a typo can't hold a task for days.
+                tokio::time::sleep(Duration::from_secs(seconds.min(600))).await;
+            }
+            Answer::Echo(msg.reply_text(content.to_owned()).into_owned())
+        }
         Message::Event(Event::Subscribe { .. }) => {
             let mut articles = Articles::new(
                 Article::new()
@@ -62,6 +75,8 @@ struct Options {
     replay_window: u64,
     requests_only: bool,
     redis: Option<String>,
+    app_secret: Option<String>,
+    api_base: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -73,6 +88,8 @@ fn options() -> Result<Options, String> {
         replay_window: 300,
         requests_only: false,
         redis: None,
+        app_secret: None,
+        api_base: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,6 +108,8 @@ fn options() -> Result<Options, String> {
             }
             "--requests" => options.requests_only = true,
             "--redis" => options.redis = Some(value("--redis")?),
+            "--app-secret" => options.app_secret = Some(value("--app-secret")?),
+            "--api-base" => options.api_base = Some(value("--api-base")?),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -104,8 +123,17 @@ fn crypto(options: &Options) -> Result<Option<MessageCrypto>, String> {
         (Some(key), Some(app_id)) => MessageCrypto::new(options.token.clone(), key, app_id.clone())
             .map(Some)
             .map_err(|e| format!("--aes-key/--app-id: {e}")),
-        (None, None) => Ok(None),
-        _ => Err("--aes-key and --app-id go together".into()),
+        (None, _) => Ok(None),
+        (Some(_), None) => Err("--aes-key needs --app-id".into()),
+    }
+}
+
+/// The account's API settings for late replies, when all three are given.
+fn api(options: &Options) -> Result<Option<(&str, &str, &str)>, String> {
+    match (&options.app_id, &options.app_secret, &options.api_base) {
+        (Some(id), Some(secret), Some(base)) => Ok(Some((id, secret, base))),
+        (_, None, None) => Ok(None),
+        _ => Err("late replies need --app-id, --app-secret and --api-base together".into()),
     }
 }
 
@@ -144,7 +172,8 @@ fn exit_with(problem: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN \
-         [--aes-key KEY --app-id ID] [--replay-window SECONDS] [--redis URL] [--requests]]"
+         [--aes-key KEY --app-id ID] [--app-id ID --app-secret SECRET --api-base URL] \
+         [--replay-window SECONDS] [--redis URL] [--requests]]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }
@@ -153,6 +182,7 @@ fn exit_with(problem: &str) -> ! {
 async fn main() {
     let options = options().unwrap_or_else(|problem| exit_with(&problem));
     let crypto = crypto(&options).unwrap_or_else(|problem| exit_with(&problem));
+    let api = api(&options).unwrap_or_else(|problem| exit_with(&problem));
     if options.requests_only {
         for command in requests(options.addr, &options, crypto.as_ref()) {
             println!("{command}");
@@ -163,6 +193,9 @@ async fn main() {
     let mut endpoint = Endpoint::new(options.token.clone(), answer).replay_window(window);
     if let Some(crypto) = crypto.clone() {
         endpoint = endpoint.crypto(crypto);
+    }
+    if let Some((app_id, secret, base)) = api {
+        endpoint = with_late_replies(endpoint, app_id, secret, base).unwrap_or_else(|problem| exit_with(&problem));
     }
     let router = match &options.redis {
         None => endpoint.into_router(),
@@ -186,6 +219,25 @@ async fn main() {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }
+}
+
+/// The endpoint, sending the replies that miss the budget through the account's API at `base`.
+#[cfg(feature = "client")]
+fn with_late_replies<H>(endpoint: Endpoint<H>, app_id: &str, secret: &str, base: &str) -> Result<Endpoint<H>, String> {
+    use passive_reply::client::Client;
+    use passive_reply::serve::LateReplies;
+
+    let client = Client::builder(app_id, secret).api_base(base).build().map_err(|e| format!("--api-base: {e}"))?;
+    println!("late replies sent through {base} for {app_id}");
+    let late = LateReplies::new(client).on_outcome(|report| {
+        println!("late reply to {:?}: {:?} after {:?}", report.key, report.outcome, report.elapsed);
+    });
+    Ok(endpoint.late_replies(late))
+}
+
+#[cfg(not(feature = "client"))]
+fn with_late_replies<H>(_: Endpoint<H>, _: &str, _: &str, _: &str) -> Result<Endpoint<H>, String> {
+    Err("late replies need the client feature: cargo run --features client --example echo_server -- …".into())
 }
 
 /// The router with its retry guard in the Redis at `url`, shared by every instance that uses it.

@@ -216,6 +216,34 @@
 //! A delivery whose timestamp is more than 300 s from the server's clock is refused as a replay
 //! ([`axum::Endpoint::replay_window`]). `examples/echo_server.rs` is a complete server.
 //!
+//! # Late replies
+//!
+//! With the feature `client`, a handler that misses the budget doesn't lose its answer:
+//! [`axum::Endpoint::late_replies`] sends the empty reply at the budget, lets the handler finish in
+//! a task of its own, and sends its reply, when it comes (within 60 s of the delivery), through the
+//! platform's customer-service message API with a [`client::Client`], once: the delivery's
+//! retries get the empty reply meanwhile and afterwards. [`serve::LateReplies`] sets the limit and a
+//! hook that hears what became of each reply.
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")] fn main() {
+//! use passive_reply::axum::Endpoint;
+//! use passive_reply::client::Client;
+//! # async fn answer(msg: passive_reply::Incoming<'static>) -> passive_reply::Empty { passive_reply::Empty }
+//!
+//! let client = Client::new("wx0123456789abcdef", "the-app-secret");
+//! let app = Endpoint::new("my-token", answer).late_replies(client).into_router();
+//! # }
+//! # #[cfg(not(feature = "client"))] fn main() {}
+//! ```
+//!
+//! Every reply has its customer-service form, the same message as that API's JSON
+//! ([`PassiveReply::to_customer_service`]), written like the XML: its exact length first, escaped
+//! for JSON ([`json`]), into a sink without allocating. `transfer_customer_service` has none. The
+//! platform takes customer-service messages to a user only within 48 hours of the user's last
+//! message ([`client::ApiErrorKind::OutOfWindow`]), which a late reply to a message just received
+//! always is.
+//!
 //! # Safe mode
 //!
 //! An account in safe mode (the platform's recommendation) or compatible mode gets encrypted
@@ -359,6 +387,10 @@
 //! - `tokio`: [`serve`], the 5-second rule and the retry guard.
 //! - `crypto`: [`crypto`], safe mode (RustCrypto's AES and CBC, no OpenSSL).
 //! - `axum`: [`axum`], the router for the platform's URL; implies `tokio` and `crypto`.
+//! - `redis`: `serve::RedisStore`, the retry guard (and with `client` the access token) shared by
+//!   instances behind one URL; implies `tokio`.
+//! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over
+//!   HTTPS with rustls, and with `axum`, late replies; implies `tokio`.
 #![forbid(unsafe_code)]
 
 pub use reply_core::*;

@@ -336,3 +336,53 @@ async fn stable_tokens() {
     let error = wrong.send(&Text::new("oUser", "gh", "hi")).await.unwrap_err();
     assert_eq!((error.kind(), error.code()), (ApiErrorKind::Token, Some(40125)));
 }
+
+#[path = "../examples/echo_server.rs"]
+#[allow(dead_code)]
+mod echo_server;
+
+/// The example's handler: `sleep 1` past a 100 ms budget reaches the user through the API, as
+/// the example's text it echoes.
+#[tokio::test]
+async fn the_echo_example_answers_sleep_late() {
+    let platform = Platform::default();
+    let base = platform.serve().await;
+    let reports = Reports::default();
+    let app = Endpoint::new(TOKEN, echo_server::answer)
+        .budget(Duration::from_millis(100))
+        .late_replies(reports.late_replies(client(&base)));
+    let addr = serve(app.into_router()).await;
+    let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(300, "sleep 1")).await;
+    assert_eq!(answered.body, "");
+    let reports = reports.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(reports[0].outcome, LateOutcome::Sent);
+    assert!(reports[0].elapsed >= Duration::from_secs(1));
+    let sends = platform.sends();
+    assert_eq!(sends[0].body, json!({"touser": "oUser", "msgtype": "text", "text": {"content": "sleep 1"}}));
+}
+
+/// An `https://` base speaks TLS (rustls): the first byte the "platform" gets is a TLS handshake
+/// record (0x16), and a peer that isn't TLS is a network error, retried like a failed connection.
+#[tokio::test]
+async fn https_bases_speak_tls() {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let first_bytes = tokio::spawn(async move {
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            firsts.push(byte[0]);
+            // Not TLS: a plain HTTP answer, then gone.
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        }
+        firsts
+    });
+    let error = client(&base).send(&Text::new("oUser", "gh", "hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ApiErrorKind::Network, "{error}");
+    assert_eq!(first_bytes.await.unwrap(), [0x16; 3], "three tries, each a TLS handshake");
+}

@@ -200,6 +200,15 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
     }
 }
 
+/// [`read_answer`] as text, for the fuzz target (`__private::read_api_answer`).
+pub(crate) fn read_answer_text(body: &[u8]) -> Option<String> {
+    Some(match read_answer(body)? {
+        Answer::Ok => "ok".to_owned(),
+        Answer::Token { token, expires_in } => format!("token {token} {expires_in}"),
+        Answer::Error { code, message } => format!("error {code}: {}", ApiError::from_code(code, &message, false)),
+    })
+}
+
 /// An access token kept for the account: the one in use, shared by every send.
 #[derive(Debug, Clone)]
 struct Cached {
