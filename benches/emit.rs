@@ -291,6 +291,95 @@ fn parse_payload(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------------------------
+// The customer-service form (the JSON a late reply is sent as) against serde_json writing the same
+// object from structs with `#[derive(Serialize)]`, the way a hand-rolled late path would.
+
+#[derive(Serialize)]
+struct CsText<'a> {
+    touser: &'a str,
+    msgtype: &'static str,
+    text: CsContent<'a>,
+}
+
+#[derive(Serialize)]
+struct CsContent<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct CsNews<'a> {
+    touser: &'a str,
+    msgtype: &'static str,
+    news: CsArticles<'a>,
+}
+
+#[derive(Serialize)]
+struct CsArticles<'a> {
+    articles: Vec<CsArticle<'a>>,
+}
+
+#[derive(Serialize)]
+struct CsArticle<'a> {
+    title: &'a str,
+    description: &'a str,
+    url: &'a str,
+    picurl: &'a str,
+}
+
+fn customer_service<R: PassiveReply, T: Serialize>(c: &mut Criterion, name: &str, reply: &R, theirs: &T) {
+    let ours = reply.to_customer_service().unwrap();
+    let serde = serde_json::to_string(theirs).unwrap();
+    let read = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+    assert_eq!(read(&ours), read(&serde), "{name}: the same object");
+
+    let mut group = c.benchmark_group(format!("customer-service JSON, {name}"));
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    let mut buf = Vec::with_capacity(ours.len() * 2);
+    group.bench_function("derived: write_customer_service reused Vec", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(reply).write_customer_service(&mut buf).unwrap();
+            black_box(&buf);
+        })
+    });
+    group.bench_function("derived: to_customer_service", |b| {
+        b.iter(|| black_box(black_box(reply).to_customer_service()))
+    });
+    group.bench_function("serde_json::to_writer reused Vec", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, black_box(theirs)).unwrap();
+            black_box(&buf);
+        })
+    });
+    group.bench_function("serde_json::to_string", |b| b.iter(|| black_box(serde_json::to_string(black_box(theirs)))));
+    group.finish();
+}
+
+fn customer_service_payloads(c: &mut Criterion) {
+    for (name, hello) in [("short text", short_text()), ("4 KB text", long_text())] {
+        let text = passive_reply::Text::new(hello.to_user_name, hello.from_user_name, hello.content.as_ref());
+        let theirs =
+            CsText { touser: hello.to_user_name, msgtype: "text", text: CsContent { content: &hello.content } };
+        customer_service(c, name, &text, &theirs);
+    }
+    let digest = news();
+    let theirs = CsNews {
+        touser: &digest.to_user_name,
+        msgtype: "news",
+        news: CsArticles {
+            articles: digest
+                .articles
+                .item
+                .iter()
+                .map(|p| CsArticle { title: &p.title, description: &p.description, url: &p.url, picurl: &p.pic_url })
+                .collect(),
+        },
+    };
+    customer_service(c, "news, 10 articles", &digest, &theirs);
+}
+
 fn benches(c: &mut Criterion) {
     text_payload(c, "short text", &short_text());
     text_payload(c, "4 KB text", &long_text());
@@ -298,6 +387,7 @@ fn benches(c: &mut Criterion) {
     text_payload(c, "hostile text", &hostile_text());
     news_payload(c);
     parse_payload(c);
+    customer_service_payloads(c);
 }
 
 // The macro defines a public function that has no place for documentation.

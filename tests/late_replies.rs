@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use passive_reply::axum::Endpoint;
 use passive_reply::client::{ApiErrorKind, Client};
-use passive_reply::serve::{LateOutcome, LateReplies, LateReport};
+use passive_reply::serve::{DEFAULT_BUDGET, LateOutcome, LateReplies, LateReport};
 use passive_reply::{Empty, Incoming, Message, PassiveReply, Text, TransferCustomerService};
 use serde_json::json;
 use tokio::time::{Instant, sleep};
@@ -41,6 +41,17 @@ impl Reports {
             sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// An endpoint with late replies through the platform at `base`, its handler given `budget`.
+async fn late_server<H, Fut, R>(handler: H, base: &str, budget: Duration, reports: &Reports) -> std::net::SocketAddr
+where
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+{
+    let app = Endpoint::new(TOKEN, handler).budget(budget).late_replies(reports.late_replies(client(base)));
+    serve(app.into_router()).await
 }
 
 fn client(base: &str) -> Client {
@@ -76,8 +87,7 @@ async fn a_six_second_handler_is_answered_empty_then_sent_once() {
     let base = platform.serve().await;
     let reports = Reports::default();
     let runs = Arc::new(AtomicUsize::new(0));
-    let app = Endpoint::new(TOKEN, sleeper(runs.clone())).late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(runs.clone()), &base, DEFAULT_BUDGET, &reports).await;
     let delivery = text_delivery(1, "sleep 6000");
     let target = format!("/?{}", signed_query(TOKEN));
 
@@ -119,10 +129,7 @@ async fn a_hundred_late_replies_fetch_one_token() {
     let base = platform.serve().await;
     let reports = Reports::default();
     let runs = Arc::new(AtomicUsize::new(0));
-    let app = Endpoint::new(TOKEN, sleeper(runs.clone()))
-        .budget(Duration::from_millis(100))
-        .late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(runs.clone()), &base, Duration::from_millis(100), &reports).await;
     let target = format!("/?{}", signed_query(TOKEN));
     let deliveries = (0..100).map(|i| {
         let target = target.clone();
@@ -196,10 +203,7 @@ async fn out_of_the_window_reaches_the_hook() {
     platform.with(|r| r.script.push_back(Next::Code(45015)));
     let base = platform.serve().await;
     let reports = Reports::default();
-    let app = Endpoint::new(TOKEN, sleeper(Arc::default()))
-        .budget(Duration::from_millis(100))
-        .late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(Arc::default()), &base, Duration::from_millis(100), &reports).await;
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(7, "sleep 300")).await;
     assert_eq!(answered.body, "");
     let reports = reports.wait_for(1, Duration::from_secs(5)).await;
@@ -219,27 +223,21 @@ async fn the_platform_down() {
     platform.with(|r| r.down = Some(503));
     let base = platform.serve().await;
     let reports = Reports::default();
-    let app = Endpoint::new(TOKEN, sleeper(Arc::default()))
-        .budget(Duration::from_millis(100))
-        .late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(Arc::default()), &base, Duration::from_millis(100), &reports).await;
     let target = format!("/?{}", signed_query(TOKEN));
     assert_eq!(request(addr, "POST", &target, &text_delivery(8, "sleep 200")).await.body, "");
     let reports = reports.wait_for(1, Duration::from_secs(5)).await;
     let LateOutcome::Failed(error) = &reports[0].outcome else { panic!("{reports:?}") };
     assert_eq!(error.kind(), ApiErrorKind::Network, "{error}");
     assert!(error.to_string().contains("503"), "{error}");
-    assert_eq!(platform.with(|r| r.token_requests.len()), 0, "503s are not token requests");
+    assert_eq!(platform.with(|r| r.refused), 3, "the token asked for once, then retried twice");
 
     // Nothing listening: a port that was free a moment ago.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let reports = Reports::default();
-    let app = Endpoint::new(TOKEN, sleeper(Arc::default()))
-        .budget(Duration::from_millis(100))
-        .late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(Arc::default()), &base, Duration::from_millis(100), &reports).await;
     let metrics = tokio::runtime::Handle::current().metrics();
     let before = metrics.num_alive_tasks();
     let start = Instant::now();
@@ -266,8 +264,7 @@ async fn a_fast_handler_sends_nothing() {
     let platform = Platform::default();
     let base = platform.serve().await;
     let reports = Reports::default();
-    let app = Endpoint::new(TOKEN, sleeper(Arc::default())).late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(sleeper(Arc::default()), &base, DEFAULT_BUDGET, &reports).await;
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(9, "sleep 10")).await;
     assert!(answered.body.contains("<Content><![CDATA[done: sleep 10]]></Content>"), "{}", answered.body);
     sleep(Duration::from_millis(300)).await;
@@ -348,10 +345,7 @@ async fn the_echo_example_answers_sleep_late() {
     let platform = Platform::default();
     let base = platform.serve().await;
     let reports = Reports::default();
-    let app = Endpoint::new(TOKEN, echo_server::answer)
-        .budget(Duration::from_millis(100))
-        .late_replies(reports.late_replies(client(&base)));
-    let addr = serve(app.into_router()).await;
+    let addr = late_server(echo_server::answer, &base, Duration::from_millis(100), &reports).await;
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(300, "sleep 1")).await;
     assert_eq!(answered.body, "");
     let reports = reports.wait_for(1, Duration::from_secs(3)).await;

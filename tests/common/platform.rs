@@ -52,6 +52,8 @@ pub struct Recorded {
     pub script: VecDeque<Next>,
     /// What every request is answered while set.
     pub down: Option<u16>,
+    /// How many requests were answered that way.
+    pub refused: usize,
     /// How long a token request takes.
     pub token_delay: Duration,
 }
@@ -100,7 +102,10 @@ fn json(value: Value) -> Response {
 }
 
 fn down(platform: &Platform) -> Option<Response> {
-    let status = platform.with(|r| r.down)?;
+    let status = platform.with(|r| {
+        r.refused += usize::from(r.down.is_some());
+        r.down
+    })?;
     Some((StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response())
 }
 
