@@ -315,6 +315,27 @@ async fn late_replies_that_are_not_sent() {
     assert_eq!((platform.sends().len(), platform.token_requests()), (0, 0));
 }
 
+/// A token is replaced ahead of its expiry (here: tokens of 4 s, replaced in the last 2 s of
+/// their life, the default 5 minutes being more than half of it), while it still works: the send
+/// that finds it due uses the new one, and nothing is ever sent with an expired token.
+#[tokio::test]
+async fn tokens_are_refreshed_ahead_of_expiry() {
+    let platform = Platform::default();
+    platform.with(|r| r.expires_in = 4);
+    let base = platform.serve().await;
+    let client = client(&base);
+    let text = Text::new("oUser", "gh", "hi");
+    client.send(&text).await.unwrap();
+    sleep(Duration::from_millis(1000)).await;
+    client.send(&text).await.unwrap();
+    assert_eq!(platform.token_requests(), 1, "fresh for the first half of its life");
+    sleep(Duration::from_millis(1200)).await;
+    client.send(&text).await.unwrap();
+    assert_eq!(platform.token_requests(), 2, "due: replaced before it expired");
+    let tokens: Vec<String> = platform.sends().into_iter().map(|s| s.token).collect();
+    assert_eq!(tokens, ["TOKEN-1", "TOKEN-1", "TOKEN-2"]);
+}
+
 /// Stable-token mode: the token comes from `POST /cgi-bin/stable_token` without forcing a refresh.
 #[tokio::test]
 async fn stable_tokens() {

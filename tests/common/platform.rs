@@ -56,6 +56,8 @@ pub struct Recorded {
     pub refused: usize,
     /// How long a token request takes.
     pub token_delay: Duration,
+    /// The life of the tokens handed out, in seconds (0: the platform's 7200).
+    pub expires_in: u64,
 }
 
 #[derive(Clone, Default)]
@@ -115,13 +117,13 @@ async fn hand_out(platform: &Platform, request: String) -> Response {
         r.token_delay
     });
     tokio::time::sleep(delay).await;
-    let token = platform.with(|r| {
+    let (token, expires_in) = platform.with(|r| {
         let token = format!("TOKEN-{}", r.tokens.len() + 1);
         r.tokens.push(token.clone());
         r.valid = Some(token.clone());
-        token
+        (token, if r.expires_in == 0 { 7200 } else { r.expires_in })
     });
-    json(serde_json::json!({"access_token": token, "expires_in": 7200}))
+    json(serde_json::json!({"access_token": token, "expires_in": expires_in}))
 }
 
 async fn token(State(platform): State<Platform>, RawQuery(raw): RawQuery) -> Response {
