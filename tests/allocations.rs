@@ -106,13 +106,14 @@ fn writing_into_a_sink_with_room_allocates_nothing() {
     }
 }
 
-/// The customer-service message (the JSON a late reply is sent as) is written the same way: its
-/// exact length known first, nothing allocated when the sink has room, `to_customer_service` one
-/// allocation of that length; boxed or not, values that need escaping or not.
+/// The customer-service message (the JSON a late reply is sent as) is written the same way:
+/// nothing allocated when the sink has room; `to_customer_service` one allocation, of the length
+/// when no value needs escaping (then exact), and one more, of the exact length, when a value's
+/// escaping makes it longer; boxed or not.
 #[test]
 fn the_customer_service_form_allocates_nothing_with_room_and_once_without() {
     let text = Text::new("toUser", "fromUser", "\"你好\"\n\u{1}\u{2028}").with_create_time(12345678);
-    fn check(reply: &impl PassiveReply) {
+    fn check(reply: &impl PassiveReply, longer: bool) {
         let (count, len) = allocations(|| reply.customer_service_len());
         let len = len.expect("every kind here has the form");
         assert_eq!(count, 0, "customer_service_len");
@@ -124,14 +125,19 @@ fn the_customer_service_form_allocates_nothing_with_room_and_once_without() {
         let mut slice = SliceSink::new(&mut buf);
         assert_eq!(allocations(|| reply.write_customer_service(&mut slice).unwrap()).0, 0, "SliceSink");
         assert_eq!((vec.len(), string.len()), (len, len));
+        let live_before = LIVE.with(Cell::get);
         let (count, json) = allocations(|| reply.to_customer_service().unwrap());
-        assert_eq!(count, 1, "to_customer_service");
-        assert_eq!(LAST_SIZE.with(Cell::get), len, "the one allocation is of customer_service_len() bytes");
+        assert_eq!(count, 1 + usize::from(longer), "to_customer_service");
+        assert_eq!(LAST_SIZE.with(Cell::get), len, "the last allocation is of customer_service_len() bytes");
         assert_eq!((json.len(), json.capacity()), (len, len));
+        assert_eq!(LIVE.with(Cell::get) - live_before, 1, "the first allocation, if replaced, was given back");
     }
-    check(&text);
-    for reply in replies().iter().chain(&clean_replies()) {
-        check(reply);
+    check(&text, true);
+    for (reply, longer) in replies().iter().zip([true, false, false, true]) {
+        check(reply, longer);
+    }
+    for reply in clean_replies() {
+        check(&reply, false);
     }
 }
 

@@ -92,6 +92,20 @@ fn standard_messages() {
     assert_body(&News::new("OPENID", "gh", two), NEWS_TWO);
 }
 
+/// A fixed buffer one byte too small is refused before anything is written; one of the exact
+/// length takes the whole body.
+#[test]
+fn fixed_buffers() {
+    let reply = Text::new("OPENID", "gh", "needs \"escaping\"\u{1}");
+    let len = reply.customer_service_len().unwrap();
+    let mut small = vec![0u8; len - 1];
+    assert!(reply.write_customer_service(&mut passive_reply::SliceSink::new(&mut small)).is_err());
+    assert!(small.iter().all(|&b| b == 0), "untouched");
+    let mut exact = vec![0u8; len];
+    reply.write_customer_service(&mut passive_reply::SliceSink::new(&mut exact)).unwrap();
+    assert_eq!(exact, reply.to_customer_service().unwrap().as_bytes());
+}
+
 #[test]
 fn replies_without_a_customer_service_form() {
     let transfer = TransferCustomerService::new("OPENID", "gh").kf_account("test1@test");

@@ -110,6 +110,45 @@ impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
     }
 }
 
+/// The number of bytes a reply's customer-service JSON takes when none of its values needs
+/// escaping: each value counted as it is, without looking at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonCleanLength(pub(crate) usize);
+
+impl JsonOutput for JsonCleanLength {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
+        Ok(JsonCleanLength(self.0 + s.len()))
+    }
+
+    #[inline(always)]
+    fn text(self, s: &str) -> Result<Self, Infallible> {
+        Ok(JsonCleanLength(self.0 + s.len()))
+    }
+}
+
+/// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
+/// writing stops there.
+struct NoGrowth<'s>(&'s mut String);
+
+/// A write didn't fit the room a [`NoGrowth`] had.
+struct Full;
+
+impl Sink for NoGrowth<'_> {
+    type Error = Full;
+
+    #[inline]
+    fn write_str(&mut self, s: &str) -> Result<(), Full> {
+        if self.0.capacity() - self.0.len() < s.len() {
+            return Err(Full);
+        }
+        self.0.push_str(s);
+        Ok(())
+    }
+}
+
 /// A derived reply's `customer_service_len`.
 #[inline]
 pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
@@ -117,12 +156,40 @@ pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
     Some(len)
 }
 
-/// A derived reply's `write_customer_service`: its exact length reserved, then piece by piece.
+/// A derived reply's `write_customer_service`. Into a `Vec<u8>` or `String`, which grow as they
+/// need: the length it has when no value needs escaping reserved, then one pass. Into any other
+/// sink: its exact length reserved (so a fixed buffer too small is left untouched), then piece by
+/// piece.
 #[inline]
 pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
-    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    let len = match sink.buffer(Token::new()) {
+        Some(_) => {
+            let Ok(JsonCleanLength(len)) = reply.emit_json(JsonCleanLength(0));
+            len
+        }
+        None => {
+            let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+            len
+        }
+    };
     sink.reserve(len)?;
     reply.emit_json(SinkOutput(sink)).map(drop)
+}
+
+/// A derived reply's `to_customer_service`: one allocation, of the length it has when no value
+/// needs escaping, written in one pass; when a value's escaping makes it longer, that one is given
+/// back for one of the exact length, written again.
+#[inline]
+pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
+    let Ok(JsonCleanLength(clean)) = reply.emit_json(JsonCleanLength(0));
+    let mut json = String::with_capacity(clean);
+    if reply.emit_json(SinkOutput(&mut NoGrowth(&mut json))).is_ok() {
+        return Some(json);
+    }
+    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    let mut json = String::with_capacity(len);
+    let Ok(_) = reply.emit_json(SinkOutput(&mut json));
+    Some(json)
 }
 
 /// The number of bytes a reply writes.

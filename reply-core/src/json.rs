@@ -25,8 +25,32 @@
 use crate::cdata::REPLACEMENT;
 use crate::sink::Sink;
 
-/// The replacement for the spot at the start of `rest`, and how many bytes of the input it
-/// stands for; `None` when the byte there is copied as it is.
+/// What each byte can start: 0 nothing (copied as it is); [`ESCAPED`] a one-byte character
+/// written as two (`"`, `\\`, tab, LF, CR); [`REPLACED`] a control written as U+FFFD (three bytes);
+/// [`LEAD`] the first byte of U+2028/U+2029 (0xE2, six bytes for three) or of U+FFFE/U+FFFF (0xEF,
+/// three for three), when the next two bytes say so.
+static CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        class[b] = REPLACED;
+        b += 1;
+    }
+    class[b'\t' as usize] = ESCAPED;
+    class[b'\n' as usize] = ESCAPED;
+    class[b'\r' as usize] = ESCAPED;
+    class[b'"' as usize] = ESCAPED;
+    class[b'\\' as usize] = ESCAPED;
+    class[0xE2] = LEAD;
+    class[0xEF] = LEAD;
+    class
+};
+const ESCAPED: u8 = 1;
+const REPLACED: u8 = 2;
+const LEAD: u8 = 3;
+
+/// The replacement for the spot at the start of `rest` (whose first byte's class is not 0), and
+/// how many bytes of the input it stands for; `None` when it is copied as it is after all.
 #[inline]
 fn replacement(rest: &[u8]) -> Option<(&'static str, usize)> {
     const FFFD: &str = "\u{FFFD}";
@@ -52,13 +76,12 @@ fn replacement(rest: &[u8]) -> Option<(&'static str, usize)> {
 fn pieces<'s>(s: &'s str, f: &mut impl FnMut(&'s str) -> bool) {
     let bytes = s.as_bytes();
     let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        // The bytes that can start a spot: ASCII below 0x20, the quote, the backslash, and the
-        // lead byte of U+2028/U+2029 (0xE2) and of U+FFFE/U+FFFF (0xEF).
-        let b = bytes[i];
-        if b >= 0x20 && b != b'"' && b != b'\\' && b != 0xE2 && b != 0xEF {
+    loop {
+        while i < bytes.len() && CLASS[usize::from(bytes[i])] == 0 {
             i += 1;
-            continue;
+        }
+        if i == bytes.len() {
+            break;
         }
         let Some((replacement, len)) = replacement(&bytes[i..]) else {
             i += 1;
@@ -76,7 +99,25 @@ fn pieces<'s>(s: &'s str, f: &mut impl FnMut(&'s str) -> bool) {
     }
 }
 
-/// The number of bytes [`write_escaped`] writes for `s`, computed without writing.
+/// What each byte adds to the escaped length by itself: 1 for a one-byte character written as two,
+/// 2 for a control written as U+FFFD. (U+2028/U+2029 add 3, counted apart; U+FFFE and U+FFFF add
+/// nothing, U+FFFD being as long.)
+static EXTRA: [u8; 256] = {
+    let mut extra = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        extra[b] = match CLASS[b] {
+            ESCAPED => 1,
+            REPLACED => 2,
+            _ => 0,
+        };
+        b += 1;
+    }
+    extra
+};
+
+/// The number of bytes [`write_escaped`] writes for `s`, computed without writing: one pass that
+/// adds what each byte adds, and 3 for each U+2028 or U+2029.
 ///
 /// ```
 /// assert_eq!(reply_core::json::escaped_len("你好"), 6);
@@ -85,11 +126,14 @@ fn pieces<'s>(s: &'s str, f: &mut impl FnMut(&'s str) -> bool) {
 /// ```
 #[inline]
 pub fn escaped_len(s: &str) -> usize {
-    let mut len = 0;
-    pieces(s, &mut |piece| {
-        len += piece.len();
-        true
-    });
+    let bytes = s.as_bytes();
+    let mut len = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        len += usize::from(EXTRA[usize::from(b)]);
+        if b == 0xE2 && matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) {
+            len += 3;
+        }
+    }
     len
 }
 

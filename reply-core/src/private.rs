@@ -9,7 +9,8 @@
 pub use std::string::String;
 
 pub use crate::emit::{
-    Emit, EmitJson, JsonOutput, Output, customer_service_len, encoded_len, to_xml, write_customer_service, write_to,
+    Emit, EmitJson, JsonOutput, Output, customer_service_len, encoded_len, to_customer_service, to_xml,
+    write_customer_service, write_to,
 };
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;

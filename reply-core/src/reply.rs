@@ -78,16 +78,21 @@ pub trait PassiveReply {
 
     /// Writes the reply's customer-service message into `sink`: exactly
     /// [`customer_service_len`](PassiveReply::customer_service_len) bytes, nothing when it has
-    /// none. Like [`write_to`](PassiveReply::write_to), it reserves its exact length first and
-    /// allocates nothing when the sink has room.
+    /// none. Like [`write_to`](PassiveReply::write_to), it allocates nothing when the sink has
+    /// room, reserves its exact length in a sink that can't grow (a fixed buffer too small is left
+    /// untouched), and writes a `Vec<u8>` or `String` in one pass, the length it has when no
+    /// value needs escaping reserved first.
     #[inline]
     fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
         let _ = sink;
         Ok(())
     }
 
-    /// The reply's customer-service message as a `String` of exactly its length, allocated once;
-    /// `None` when it has none.
+    /// The reply's customer-service message as a `String` of exactly its length; `None` when it
+    /// has none. A derived reply allocates it once, of its length when no value needs escaping,
+    /// written in one pass; when a value's escaping makes it longer, that allocation is replaced
+    /// by one of the exact length. The default: `customer_service_len`, then
+    /// `write_customer_service`.
     fn to_customer_service(&self) -> Option<String> {
         let mut json = String::with_capacity(self.customer_service_len()?);
         let Ok(()) = self.write_customer_service(&mut json);
@@ -159,6 +164,9 @@ pub trait DynReply: sealed::Sealed {
     /// [`write_to_dyn`](DynReply::write_to_dyn).
     fn write_customer_service_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>;
 
+    /// [`PassiveReply::to_customer_service`].
+    fn to_customer_service_dyn(&self) -> Option<String>;
+
     /// [`PassiveReply::write_to`] into the buffer of a `Vec<u8>` or `String` sink.
     #[doc(hidden)]
     fn write_to_buffer_dyn(&self, buffer: Buffer<'_>, _: Token);
@@ -192,6 +200,10 @@ impl<T: PassiveReply> DynReply for T {
 
     fn write_customer_service_dyn(&self, sink: &mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed> {
         self.write_customer_service(sink)
+    }
+
+    fn to_customer_service_dyn(&self) -> Option<String> {
+        self.to_customer_service()
     }
 
     fn write_to_buffer_dyn(&self, mut buffer: Buffer<'_>, _: Token) {
@@ -269,6 +281,10 @@ macro_rules! dyn_reply_is_a_reply {
 
             fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
                 through_erased(sink, |erased| self.write_customer_service_dyn(erased))
+            }
+
+            fn to_customer_service(&self) -> Option<String> {
+                self.to_customer_service_dyn()
             }
         }
     )*};

@@ -391,6 +391,11 @@ fn reply_struct(
                 ) -> ::core::result::Result<(), __S::Error> {
                     #private::write_customer_service(self, __sink)
                 }
+
+                #[inline]
+                fn to_customer_service(&self) -> ::core::option::Option<#private::String> {
+                    #private::to_customer_service(self)
+                }
             };
             (emit_json, methods)
         }
@@ -548,6 +553,8 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
     let json_writes = variants
         .iter()
         .map(|v| respan(quote!(#private::PassiveReply::write_customer_service(#value, __sink)), v.ty.span()));
+    let to_jsons =
+        variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_customer_service(#value)), v.ty.span()));
     implementation(
         input,
         quote!(#private::PassiveReply),
@@ -589,6 +596,13 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
             ) -> ::core::result::Result<(), __S::Error> {
                 match self {
                     #(Self::#names(#value) => #json_writes,)*
+                }
+            }
+
+            #[inline]
+            fn to_customer_service(&self) -> ::core::option::Option<#private::String> {
+                match self {
+                    #(Self::#names(#value) => #to_jsons,)*
                 }
             }
         },
