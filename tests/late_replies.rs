@@ -401,3 +401,26 @@ async fn https_bases_speak_tls() {
     assert_eq!(error.kind(), ApiErrorKind::Network, "{error}");
     assert_eq!(first_bytes.await.unwrap(), [0x16; 3], "three tries, each a TLS handshake");
 }
+
+/// Safe mode: an encrypted delivery past the budget gets the empty body (not an envelope), and its
+/// reply goes out late as plain JSON, which is what the customer-service API takes.
+#[tokio::test]
+async fn encrypted_deliveries_are_answered_late_too() {
+    use passive_reply::crypto::MessageCrypto;
+
+    let platform = Platform::default();
+    let base = platform.serve().await;
+    let reports = Reports::default();
+    let crypto = MessageCrypto::new(TOKEN, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", APP_ID).unwrap();
+    let app = Endpoint::new(TOKEN, sleeper(Arc::default()))
+        .crypto(crypto.clone())
+        .budget(Duration::from_millis(100))
+        .late_replies(reports.late_replies(client(&base)));
+    let addr = serve(app.into_router()).await;
+    let (target, body) = common::http::encrypted_delivery(&crypto, &text_delivery(400, "sleep 300"), false);
+    let answered = request(addr, "POST", &target, &body).await;
+    assert_eq!((answered.status, answered.body.as_str()), (200, ""));
+    let reports = reports.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(reports[0].outcome, LateOutcome::Sent);
+    assert_eq!(platform.sends()[0].body, expected_body("sleep 300"));
+}

@@ -584,3 +584,53 @@ async fn instances_share_one_access_token() {
     assert_eq!(tokens, ["TOKEN-1", "TOKEN-2", "TOKEN-1", "TOKEN-2"]);
     assert_eq!(platform.token_requests(), 2);
 }
+
+/// A late reply across instances: the platform's first try reaches A, whose handler misses the
+/// budget; its retries reach B (while A's handler runs, and after it sent): B answers both with
+/// the empty reply from the Redis and runs nothing, and the reply reaches the send API once.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn a_late_reply_goes_out_once_across_instances() {
+    use passive_reply::client::Client;
+    use passive_reply::serve::{LateOutcome, LateReplies};
+
+    use common::platform::{APP_ID, Platform, SECRET};
+
+    let server = RedisServer::start();
+    let platform = Platform::default();
+    let base = platform.serve().await;
+    let runs = Runs::default();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut addrs = Vec::new();
+    for name in ["A", "B"] {
+        let runs = runs.clone();
+        let handler = move |msg: Incoming<'static>| {
+            let runs = runs.clone();
+            async move {
+                runs.record(&msg, name);
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                Text::new(msg.from_user_name(), msg.to_user_name(), format!("{name} answered late")).into_owned()
+            }
+        };
+        let client = Client::builder(APP_ID, SECRET).api_base(&base).build().unwrap();
+        let sent = sent.clone();
+        let late = LateReplies::new(client).on_outcome(move |report| sent.lock().unwrap().push(report.outcome.clone()));
+        let guard = RetryGuard::with_store(store(&server, RedisOptions::new()).await);
+        let app =
+            Endpoint::new(TOKEN, handler).budget(Duration::from_millis(200)).retry_guard(guard).late_replies(late);
+        addrs.push(serve(app.into_router()).await);
+    }
+    let (target, delivery) = (format!("/?{}", signed_query(TOKEN)), text_delivery(77, "hello"));
+    let first = request(addrs[0], "POST", &target, &delivery).await;
+    assert_eq!(first.body, "", "A's budget ran out");
+    let during = request(addrs[1], "POST", &target, &delivery).await;
+    assert_eq!(during.body, "", "B, while A's handler runs");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = request(addrs[1], "POST", &target, &delivery).await;
+    assert_eq!(after.body, "", "B, after A sent the reply");
+    assert_eq!(runs.of(77), 1);
+    assert_eq!(*sent.lock().unwrap(), [LateOutcome::Sent]);
+    let sends = platform.sends();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].body["text"]["content"], "A answered late");
+}

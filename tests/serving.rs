@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use passive_reply::axum::{Endpoint, signature_of};
+use passive_reply::axum::Endpoint;
 use passive_reply::serve::{MemoryStore, RetryGuard};
 use passive_reply::{Incoming, Message, Text};
 use tokio::time::Instant;
 
 mod common;
-use common::http::{TOKEN, request, serve, signed_query, signed_query_at, text_delivery};
+use common::http::{TOKEN, encrypted_delivery, request, serve, signed_query, signed_query_at, text_delivery};
 
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)]
@@ -284,23 +284,6 @@ const APP_ID: &str = "wx0123456789abcdef";
 
 fn account(key: &str, app_id: &str) -> MessageCrypto {
     MessageCrypto::new(TOKEN, key, app_id).unwrap()
-}
-
-/// An encrypted delivery as the platform sends it: the query with both signatures and
-/// `encrypt_type=aes`, and the body in safe mode (`compatible`: with the plaintext elements too).
-fn encrypted_delivery(with: &MessageCrypto, xml: &str, compatible: bool) -> (String, String) {
-    let (timestamp, nonce) = (passive_reply::now().to_string(), "1234567");
-    let encrypt = with.encrypt(xml);
-    let query = format!(
-        "signature={}&timestamp={timestamp}&nonce={nonce}&openid=oUser&encrypt_type=aes&msg_signature={}",
-        signature_of(TOKEN, &timestamp, nonce),
-        msg_signature(TOKEN, &timestamp, nonce, &encrypt)
-    );
-    let plaintext = match compatible {
-        true => xml.trim_start_matches("<xml>").trim_end_matches("</xml>"),
-        false => "<ToUserName><![CDATA[gh_account]]></ToUserName>",
-    };
-    (format!("/?{query}"), format!("<xml>{plaintext}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
 }
 
 /// The reply inside an envelope, decrypted with `with`, after the envelope's own signature is

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use passive_reply::axum::signature_of;
+use passive_reply::crypto::{MessageCrypto, msg_signature};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -65,4 +66,21 @@ pub fn text_delivery(msg_id: u64, content: &str) -> String {
          <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
          <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
     )
+}
+
+/// An encrypted delivery as the platform sends it: the query with both signatures and
+/// `encrypt_type=aes`, and the body in safe mode (`compatible`: with the plaintext elements too).
+pub fn encrypted_delivery(with: &MessageCrypto, xml: &str, compatible: bool) -> (String, String) {
+    let (timestamp, nonce) = (passive_reply::now().to_string(), "1234567");
+    let encrypt = with.encrypt(xml);
+    let query = format!(
+        "signature={}&timestamp={timestamp}&nonce={nonce}&openid=oUser&encrypt_type=aes&msg_signature={}",
+        signature_of(TOKEN, &timestamp, nonce),
+        msg_signature(TOKEN, &timestamp, nonce, &encrypt)
+    );
+    let plaintext = match compatible {
+        true => xml.trim_start_matches("<xml>").trim_end_matches("</xml>"),
+        false => "<ToUserName><![CDATA[gh_account]]></ToUserName>",
+    };
+    (format!("/?{query}"), format!("<xml>{plaintext}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
 }

@@ -119,7 +119,8 @@ impl LateReplies {
     /// Runs `handler` for at most `budget`: its reply if it comes in time; otherwise
     /// [`OnTime::Late`] (zero bytes) now, and the handler goes on in a task of its own, its reply
     /// sent through the client when it comes (within the limit). `key` names the delivery in
-    /// the report.
+    /// the report. The handler's future is boxed (one allocation per delivery) so that it can
+    /// move to that task.
     pub async fn within_or_late<F>(&self, budget: Duration, key: DedupKey, handler: F) -> OnTime<F::Output>
     where
         F: Future + Send + 'static,
