@@ -235,6 +235,31 @@ proptest! {
     }
 
     #[test]
+    fn image_voice_and_video_read_back(
+        to in value(),
+        media in value(),
+        title in prop::option::of(value()),
+        description in prop::option::of(value()),
+    ) {
+        let media_only = json!({"media_id": read_back(&media)});
+        let image = Image::new(to.as_str(), "gh", media.as_str());
+        prop_assert_eq!(read(&image), json!({"touser": read_back(&to), "msgtype": "image", "image": media_only}));
+        let voice = Voice::new(to.as_str(), "gh", media.as_str());
+        prop_assert_eq!(read(&voice), json!({"touser": read_back(&to), "msgtype": "voice", "voice": media_only}));
+        let mut video = Video::new(to.as_str(), "gh", media.as_str());
+        let mut object = json!({"media_id": read_back(&media)});
+        if let Some(title) = &title {
+            video = video.title(title.as_str());
+            object["title"] = read_back(title).into();
+        }
+        if let Some(description) = &description {
+            video = video.description(description.as_str());
+            object["description"] = read_back(description).into();
+        }
+        prop_assert_eq!(read(&video), json!({"touser": read_back(&to), "msgtype": "video", "video": object}));
+    }
+
+    #[test]
     fn music_reads_back(
         to in value(),
         thumb in value(),
