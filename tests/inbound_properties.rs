@@ -3,7 +3,9 @@
 
 mod common;
 use common::read_back;
-use passive_reply::{Article, Articles, Image, Incoming, Message, Music, News, PassiveReply, Text, Video, Voice};
+use passive_reply::{
+    Article, Articles, Event, Image, Incoming, Message, Music, News, PassiveReply, Text, Video, Voice,
+};
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = String> {
@@ -18,6 +20,20 @@ fn value() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
 }
 
+/// Valid deliveries to mutate: the old sample, and events whose typed form reads nested lists.
+const SAMPLES: [&str; 4] = [
+    SAMPLE,
+    "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>\
+     <Event>MASSSENDJOBFINISH</Event><MsgID>1000001625</MsgID><Status>err(30003)</Status><TotalCount>0</TotalCount>\
+     <CopyrightCheckResult><Count>1</Count><ResultList><item><ArticleIdx>1</ArticleIdx><CanReprint>1</CanReprint>\
+     <OriginalArticleUrl><![CDATA[Url_1]]></OriginalArticleUrl></item></ResultList><CheckState>2</CheckState></CopyrightCheckResult></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>\
+     <Event>ShakearoundUserShake</Event><ChosenBeacon><Uuid>a</Uuid><Major>5</Major><Distance>0.057</Distance></ChosenBeacon>\
+     <AroundBeacons><AroundBeacon><Uuid>b</Uuid><Minor>8</Minor></AroundBeacon></AroundBeacons></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>device_text</MsgType>\
+     <DeviceType>t</DeviceType><DeviceID>d</DeviceID><Content>aGVsbG8=</Content><SessionID>9</SessionID><MsgID>6</MsgID></xml>",
+];
+
 /// A valid delivery to mutate.
 const SAMPLE: &str = "<xml>\n <ToUserName><![CDATA[gh]]></ToUserName>\n <FromUserName>oUser</FromUserName>\n <CreateTime>1348831860</CreateTime>\n <MsgType><![CDATA[event]]></MsgType>\n <Event>pic_weixin</Event>\n <SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum>a &amp; b</PicMd5Sum></item></PicList></SendPicsInfo>\n <MsgId>1</MsgId>\n</xml>";
 
@@ -27,6 +43,16 @@ fn exercise(body: &str) {
             // Every accessor, on whatever parsed.
             let _ = (msg.to_user_name(), msg.from_user_name(), msg.create_time(), msg.msg_type(), msg.msg_id());
             let _ = (msg.dedup_key(), msg.seed_dedup_key(), msg.message(), msg.fields().count());
+            // Raw access by path, at every depth, and every element's children.
+            for (name, _) in msg.fields() {
+                let _ = (msg.field_at(name), msg.elements(name).count());
+            }
+            for top in msg.elements("AroundBeacons").chain(msg.elements("CopyrightCheckResult")) {
+                for child in top.children() {
+                    let _ = (child.name(), child.text(), child.field("Uuid"), child.field_at("item/ArticleIdx"));
+                    let _ = child.elements("item").count();
+                }
+            }
             let _ = msg.reply_text("x").to_xml();
         }
         Err(e) => {
@@ -51,9 +77,10 @@ proptest! {
 
     #[test]
     fn mutated_deliveries_are_refused_or_parsed_without_panic(
+        sample in 0..SAMPLES.len(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6),
     ) {
-        let mut body: Vec<char> = SAMPLE.chars().collect();
+        let mut body: Vec<char> = SAMPLES[sample].chars().collect();
         for (at, op, c) in edits {
             let i = at.index(body.len() + 1);
             match op {
@@ -89,6 +116,81 @@ proptest! {
         let news = Incoming::parse(&replies[5].0).unwrap();
         prop_assert_eq!(news.field("ArticleCount"), Some("1"));
         prop_assert_eq!(news.field("Title").map(str::to_owned), Some(read_back(&text)));
+    }
+}
+
+/// `value` as the text of a CDATA section, as the platform writes it.
+fn cdata(value: &str) -> String {
+    let mut out = String::from("<![CDATA[");
+    passive_reply::cdata::write_escaped(&mut out, value).unwrap();
+    out + "]]>"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The typed lists of the new events read back every element, in order, with its values.
+    #[test]
+    fn subscription_lists_read_back(
+        list in prop::collection::vec((value(), value(), any::<u32>(), any::<u64>()), 0..6),
+        event in prop::sample::select(vec!["subscribe_msg_popup_event", "subscribe_msg_sent_event"]),
+    ) {
+        let wrapper = if event == "subscribe_msg_popup_event" { "SubscribeMsgPopupEvent" } else { "SubscribeMsgSentEvent" };
+        let lists: String = list
+            .iter()
+            .map(|(template, status, scene, id)| {
+                format!(
+                    "<List><TemplateId>{}</TemplateId><SubscribeStatusString>{}</SubscribeStatusString>\
+                     <PopupScene>{scene}</PopupScene><MsgID>{id}</MsgID></List>",
+                    cdata(template),
+                    cdata(status)
+                )
+            })
+            .collect();
+        let body = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
+             <MsgType>event</MsgType><Event>{event}</Event><{wrapper}>{lists}</{wrapper}></xml>"
+        );
+        let msg = Incoming::parse(&body).map_err(|e| TestCaseError::fail(format!("{e}: {body:?}")))?;
+        let read = match msg.message() {
+            Message::Event(Event::SubscribeMsgPopup { list } | Event::SubscribeMsgSent { list }) => list,
+            other => return Err(TestCaseError::fail(format!("{other:?}"))),
+        };
+        let read: Vec<_> =
+            read.iter().map(|s| (s.template_id.to_owned(), s.subscribe_status.map(str::to_owned), s.popup_scene, s.msg_id)).collect();
+        let expected: Vec<_> = list
+            .iter()
+            .map(|(template, status, scene, id)| (read_back(template), Some(read_back(status)), Some(*scene), Some(*id)))
+            .collect();
+        prop_assert_eq!(read, expected);
+        prop_assert_eq!(msg.msg_id(), None, "a List's MsgID is not the delivery's");
+    }
+
+    #[test]
+    fn beacons_read_back(
+        beacons in prop::collection::vec((value(), any::<u32>(), any::<u32>(), 0.0f64..1e6), 1..6),
+    ) {
+        let beacon = |(uuid, major, minor, distance): &(String, u32, u32, f64), tag: &str| {
+            format!("<{tag}><Uuid>{}</Uuid><Major>{major}</Major><Minor>{minor}</Minor><Distance>{distance}</Distance></{tag}>", cdata(uuid))
+        };
+        let around: String = beacons[1..].iter().map(|b| beacon(b, "AroundBeacon")).collect();
+        let body = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
+             <MsgType>event</MsgType><Event>ShakearoundUserShake</Event>{}<AroundBeacons>{around}</AroundBeacons></xml>",
+            beacon(&beacons[0], "ChosenBeacon")
+        );
+        let msg = Incoming::parse(&body).map_err(|e| TestCaseError::fail(format!("{e}: {body:?}")))?;
+        let Message::Event(Event::ShakearoundUserShake { chosen_beacon, around_beacons }) = msg.message() else {
+            return Err(TestCaseError::fail(body));
+        };
+        let read: Vec<_> = chosen_beacon
+            .iter()
+            .chain(&around_beacons)
+            .map(|b| (b.uuid.to_owned(), b.major, b.minor, b.distance))
+            .collect();
+        let expected: Vec<_> =
+            beacons.iter().map(|(u, major, minor, d)| (read_back(u), Some(*major), Some(*minor), Some(*d))).collect();
+        prop_assert_eq!(read, expected);
     }
 }
 

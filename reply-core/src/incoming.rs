@@ -26,6 +26,6 @@ mod parser;
 mod views;
 
 pub use error::{ParseError, ParseErrorKind};
-pub use message::{DedupKey, Incoming};
+pub use message::{DedupKey, Incoming, RawElement};
 pub use parser::{DEFAULT_MAX_BODY_LEN, MAX_DEPTH, ParseOptions};
-pub use views::{Event, Message};
+pub use views::{Beacon, CopyrightCheck, CopyrightCheckItem, Event, Message, SubscribeMsg};

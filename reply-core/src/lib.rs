@@ -51,7 +51,8 @@ pub mod __private;
 pub use reply_schema as schema;
 
 pub use incoming::{
-    DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message, ParseError, ParseErrorKind, ParseOptions,
+    Beacon, CopyrightCheck, CopyrightCheckItem, DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message,
+    ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
 };
 pub use messages::{Article, Image, Music, News, Text, TransferCustomerService, Video, Voice};
 pub use news::{ArticleCountError, ArticleList, Articles, NewsArticle};

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use crate::messages::{Article, Image, Music, News, Text, Video, Voice};
 use crate::news::Articles;
 
-/// One element of a message other than the header, with its text.
+/// One element of a message other than the header (and the root), in document order: its name,
+/// its depth (1 for a child of the root), whether it has children, and its text if it has none.
+/// The children of an element are the elements after it that are deeper than it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Field<'a> {
     pub(super) name: Cow<'a, str>,
     pub(super) value: Cow<'a, str>,
+    pub(super) depth: u8,
+    pub(super) leaf: bool,
 }
 
 /// A message or event the platform delivered, parsed from its POST body.
@@ -235,7 +239,8 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    /// The text of the first element named `name` other than the header, at any depth.
+    /// The text of the first element without children named `name` other than the header, at
+    /// any depth.
     ///
     /// ```
     /// let msg = reply_core::Incoming::parse(
@@ -246,12 +251,39 @@ impl<'a> Incoming<'a> {
     /// # Ok::<(), reply_core::ParseError>(())
     /// ```
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|f| f.name == name).map(|f| f.value.as_ref())
+        self.fields.iter().find(|f| f.leaf && f.name == name).map(|f| f.value.as_ref())
     }
 
     /// Every element without children other than the header, in document order, as (name, text).
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|f| (f.name.as_ref(), f.value.as_ref()))
+        self.fields.iter().filter(|f| f.leaf).map(|f| (f.name.as_ref(), f.value.as_ref()))
+    }
+
+    /// The text of the first element at `path` (names from below the root, joined by `/`) that
+    /// has no children.
+    ///
+    /// ```
+    /// let msg = reply_core::Incoming::parse(
+    ///     "<xml><ToUserName>a</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
+    ///      <MsgType>event</MsgType><Event>ShakearoundUserShake</Event>\
+    ///      <ChosenBeacon><Uuid>u1</Uuid><Major>1</Major></ChosenBeacon>\
+    ///      <AroundBeacons><AroundBeacon><Uuid>u2</Uuid></AroundBeacon><AroundBeacon><Uuid>u3</Uuid></AroundBeacon></AroundBeacons>\
+    ///      </xml>",
+    /// )?;
+    /// assert_eq!(msg.field_at("ChosenBeacon/Uuid"), Some("u1"));
+    /// assert_eq!(msg.field_at("Uuid"), None, "not at the top");
+    /// let around: Vec<_> = msg.elements("AroundBeacons/AroundBeacon").map(|b| b.field("Uuid")).collect();
+    /// assert_eq!(around, [Some("u2"), Some("u3")]);
+    /// # Ok::<(), reply_core::ParseError>(())
+    /// ```
+    pub fn field_at(&self, path: &str) -> Option<&str> {
+        RawElement::at(&self.fields, 0, path).find(|e| e.field.leaf).map(|e| e.text())
+    }
+
+    /// Every element at `path` (names from below the root, joined by `/`), in document order,
+    /// each with its children: repeated elements (`item`, `List`, `AroundBeacon`) one by one.
+    pub fn elements<'s>(&'s self, path: &'s str) -> impl Iterator<Item = RawElement<'s>> + 's {
+        RawElement::at(&self.fields, 0, path)
     }
 
     /// A text reply to this message: from its ToUserName to its FromUserName, created now.
@@ -295,7 +327,83 @@ impl<'a> Incoming<'a> {
             create_time: self.create_time,
             msg_type: own(self.msg_type),
             msg_id: self.msg_id,
-            fields: self.fields.into_iter().map(|f| Field { name: own(f.name), value: own(f.value) }).collect(),
+            fields: self.fields.into_iter().map(|f| Field { name: own(f.name), value: own(f.value), ..f }).collect(),
         }
+    }
+}
+
+/// One element of a delivery below its root, with its children: what [`Incoming::elements`] and
+/// [`RawElement::elements`] give, for raw access that keeps the nesting.
+#[derive(Debug, Clone, Copy)]
+pub struct RawElement<'m> {
+    /// The element itself.
+    field: &'m Field<'m>,
+    /// The elements after it in document order, its children among them first.
+    after: &'m [Field<'m>],
+}
+
+impl<'m> RawElement<'m> {
+    /// The elements at `path` below the elements of `all` that are deeper than `depth` (a run of
+    /// siblings and their descendants, in document order).
+    fn at<'p>(all: &'m [Field<'m>], depth: u8, path: &'p str) -> impl Iterator<Item = RawElement<'m>> + 'p
+    where
+        'm: 'p,
+    {
+        let want = path.split('/').count();
+        // The names of the open elements, by depth below `depth`.
+        let mut open: [&str; super::MAX_DEPTH] = [""; super::MAX_DEPTH];
+        all.iter().enumerate().filter_map(move |(i, field)| {
+            let level = usize::from(field.depth - depth);
+            if level == 0 || level > open.len() {
+                return None;
+            }
+            open[level - 1] = &field.name;
+            let matches = level == want && path.split('/').zip(&open[..level]).all(|(a, b)| a == *b);
+            matches.then(|| RawElement { field, after: &all[i + 1..] })
+        })
+    }
+
+    /// Its children and their descendants.
+    fn inside(&self) -> &'m [Field<'m>] {
+        let end = self.after.iter().position(|f| f.depth <= self.field.depth).unwrap_or(self.after.len());
+        &self.after[..end]
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'m str {
+        &self.field.name
+    }
+
+    /// Its text; empty for an element with children.
+    pub fn text(&self) -> &'m str {
+        if self.field.leaf { &self.field.value } else { "" }
+    }
+
+    /// The text of its first descendant without children named `name`.
+    pub fn field(&self, name: &str) -> Option<&'m str> {
+        self.inside().iter().find(|f| f.leaf && f.name == name).map(|f| &*f.value)
+    }
+
+    /// The text of the first element at `path` below it that has no children.
+    pub fn field_at(&self, path: &str) -> Option<&'m str> {
+        RawElement::at(self.inside(), self.field.depth, path).find(|e| e.field.leaf).map(|e| e.text())
+    }
+
+    /// Every element at `path` below it, in document order, each with its children.
+    pub fn elements<'p>(&self, path: &'p str) -> impl Iterator<Item = RawElement<'m>> + 'p
+    where
+        'm: 'p,
+    {
+        RawElement::at(self.inside(), self.field.depth, path)
+    }
+
+    /// Its children, in document order.
+    pub fn children(&self) -> impl Iterator<Item = RawElement<'m>> + 'm {
+        let (inside, depth) = (self.inside(), self.field.depth);
+        inside
+            .iter()
+            .enumerate()
+            .filter(move |(_, f)| f.depth == depth + 1)
+            .map(move |(i, field)| RawElement { field, after: &inside[i + 1..] })
     }
 }

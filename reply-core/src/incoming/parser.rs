@@ -122,6 +122,8 @@ struct Header<'a> {
     create_time: Option<u64>,
     msg_type: Option<Cow<'a, str>>,
     msg_id: Option<u64>,
+    /// A top-level MsgID's number.
+    msg_id_alias: Option<u64>,
 }
 
 struct Parser<'a> {
@@ -129,6 +131,8 @@ struct Parser<'a> {
     reader: Reader<&'a [u8]>,
     /// The names of the open elements, borrowed from the body.
     open: [&'a str; MAX_DEPTH],
+    /// Where each open element below the root is in `fields`.
+    index: [usize; MAX_DEPTH],
     depth: usize,
     leaf: Option<Leaf<'a>>,
     header: Header<'a>,
@@ -177,6 +181,7 @@ impl<'a> Parser<'a> {
             body,
             reader,
             open: [""; MAX_DEPTH],
+            index: [0; MAX_DEPTH],
             depth: 0,
             leaf: None,
             header: Header::default(),
@@ -295,8 +300,17 @@ impl<'a> Parser<'a> {
             return Err(self.error(ParseErrorKind::TooDeep, at));
         }
         self.open[self.depth] = name;
+        if self.depth >= 1 {
+            // Its parent, if it was a leaf so far, is not one.
+            if self.depth >= 2 {
+                self.fields[self.index[self.depth - 1]].leaf = false;
+            }
+            self.index[self.depth] = self.fields.len();
+            // Recorded now, in document order; its text, if it has no children, when it closes.
+            let depth = u8::try_from(self.depth).unwrap_or(u8::MAX);
+            self.fields.push(Field { name: Cow::Borrowed(name), value: Cow::Borrowed(""), depth, leaf: true });
+        }
         self.depth += 1;
-        // Its parent, if it was a leaf so far, is not one.
         self.leaf = Some(Leaf { offset: at, value: Value::None });
         Ok(())
     }
@@ -326,9 +340,16 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Records the text of the element without children that just closed (the last in `fields`),
+    /// or takes it out of `fields` into the header.
     fn record(&mut self, name: &'a str, leaf: Leaf<'a>, top_level: bool) -> Result<(), ParseError> {
         let value = leaf.value.into_cow();
         let at = leaf.offset;
+        let index = self.index[self.depth];
+        debug_assert_eq!(index + 1, self.fields.len(), "a leaf is the last element recorded");
+        if top_level && matches!(name, "ToUserName" | "FromUserName" | "MsgType" | "CreateTime" | "MsgId") {
+            self.fields.truncate(index);
+        }
         if top_level {
             let twice = |name| ParseError::new(ParseErrorKind::DuplicateField(name), at);
             let number = |name: &'static str, value: &str| {
@@ -347,23 +368,31 @@ impl<'a> Parser<'a> {
                     let id = number("MsgId", &value)?;
                     set(&mut header.msg_id, id).map_err(|()| twice("MsgId"))?;
                 }
-                _ => self.fields.push(Field { name: Cow::Borrowed(name), value }),
+                // The spelling of events (mass and template sends' job ids): the message's id too
+                // unless it has a MsgId, when it is a number. Kept as a field either way.
+                "MsgID" => {
+                    if let Ok(id) = value.trim().parse::<u64>() {
+                        header.msg_id_alias.get_or_insert(id);
+                    }
+                    self.fields[index].value = value;
+                }
+                _ => self.fields[index].value = value,
             }
         } else {
-            self.fields.push(Field { name: Cow::Borrowed(name), value });
+            self.fields[index].value = value;
         }
         Ok(())
     }
 
     fn finish(self, closed_at: usize) -> Result<Incoming<'a>, ParseError> {
         let missing = |name| ParseError::new(ParseErrorKind::MissingField(name), closed_at);
-        let Header { to_user_name, from_user_name, create_time, msg_type, msg_id } = self.header;
+        let Header { to_user_name, from_user_name, create_time, msg_type, msg_id, msg_id_alias } = self.header;
         Ok(Incoming {
             to_user_name: to_user_name.ok_or_else(|| missing("ToUserName"))?,
             from_user_name: from_user_name.ok_or_else(|| missing("FromUserName"))?,
             create_time: create_time.ok_or_else(|| missing("CreateTime"))?,
             msg_type: msg_type.ok_or_else(|| missing("MsgType"))?,
-            msg_id,
+            msg_id: msg_id.or(msg_id_alias),
             fields: self.fields,
         })
     }

@@ -1,6 +1,6 @@
 //! Typed access to a delivery's body: [`Message`] by MsgType, [`Event`] by Event.
 
-use super::message::Incoming;
+use super::message::{Incoming, RawElement};
 
 /// Typed access to a message's body, by MsgType (and Event, for events).
 ///
@@ -67,6 +67,38 @@ pub enum Message<'m> {
     },
     /// `event`.
     Event(Event<'m>),
+    /// `device_text`: a message from a device (the hardware platform).
+    DeviceText {
+        /// DeviceType.
+        device_type: &'m str,
+        /// DeviceID.
+        device_id: &'m str,
+        /// SessionID.
+        session_id: &'m str,
+        /// OpenID: the user.
+        open_id: &'m str,
+        /// Content, base64-decoded; `None` when it is not base64 (its text is in
+        /// [`Incoming::field`]).
+        content: Option<Vec<u8>>,
+    },
+    /// `device_event`: a device was bound or unbound (`bind`, `unbind`), or a user subscribed to
+    /// its status (`subscribe_status`, `unsubscribe_status`).
+    DeviceEvent {
+        /// Event.
+        event: &'m str,
+        /// DeviceType.
+        device_type: &'m str,
+        /// DeviceID.
+        device_id: &'m str,
+        /// SessionID, when given.
+        session_id: Option<&'m str>,
+        /// OpenID: the user.
+        open_id: &'m str,
+        /// Content, base64-decoded, when given and base64.
+        content: Option<Vec<u8>>,
+        /// OpType, for the status events.
+        op_type: Option<u32>,
+    },
     /// A MsgType this crate does not know; its elements are in [`Incoming::fields`].
     Unknown {
         /// The MsgType.
@@ -153,11 +185,370 @@ pub enum Event<'m> {
         /// SendLocationInfo/Poiname, when given.
         poiname: Option<&'m str>,
     },
+    /// `view_miniprogram`: a menu button that opens a mini program.
+    ViewMiniprogram {
+        /// EventKey: the mini program's page path.
+        event_key: &'m str,
+        /// MenuId, when given.
+        menu_id: Option<&'m str>,
+    },
+    /// `MASSSENDJOBFINISH`: a mass send finished.
+    MassSendJobFinish {
+        /// MsgID: the mass send's id (also [`Incoming::msg_id`]).
+        msg_id: Option<u64>,
+        /// Status: `send success`, `send fail`, `err(num)`.
+        status: &'m str,
+        /// TotalCount: the users targeted.
+        total_count: Option<u64>,
+        /// FilterCount: those it was sent to after filtering.
+        filter_count: Option<u64>,
+        /// SentCount: those it reached.
+        sent_count: Option<u64>,
+        /// ErrorCount: those it failed to reach.
+        error_count: Option<u64>,
+        /// CopyrightCheckResult: the originality check, when the send had one.
+        copyright_check: Option<CopyrightCheck<'m>>,
+    },
+    /// `TEMPLATESENDJOBFINISH`: a template message was delivered, or not.
+    TemplateSendJobFinish {
+        /// MsgID: the template message's id (also [`Incoming::msg_id`]).
+        msg_id: Option<u64>,
+        /// Status: `success`, `failed:user block`, `failed: system failed`.
+        status: &'m str,
+    },
+    /// `kf_create_session`: a customer-service agent took the conversation.
+    KfCreateSession {
+        /// KfAccount: the agent.
+        kf_account: &'m str,
+    },
+    /// `kf_close_session`: a customer-service agent closed the conversation.
+    KfCloseSession {
+        /// KfAccount: the agent.
+        kf_account: &'m str,
+    },
+    /// `kf_switch_session`: the conversation went from one agent to another.
+    KfSwitchSession {
+        /// FromKfAccount.
+        from_kf_account: &'m str,
+        /// ToKfAccount.
+        to_kf_account: &'m str,
+    },
+    /// `subscribe_msg_popup_event`: the user answered the subscription pop-up, a `List` per
+    /// template.
+    SubscribeMsgPopup {
+        /// Each SubscribeMsgPopupEvent/List.
+        list: Vec<SubscribeMsg<'m>>,
+    },
+    /// `subscribe_msg_change_event`: the user changed a subscription in the settings.
+    SubscribeMsgChange {
+        /// Each SubscribeMsgChangeEvent/List.
+        list: Vec<SubscribeMsg<'m>>,
+    },
+    /// `subscribe_msg_sent_event`: a subscription message was sent.
+    SubscribeMsgSent {
+        /// Each SubscribeMsgSentEvent/List.
+        list: Vec<SubscribeMsg<'m>>,
+    },
+    /// `qualification_verify_success`: the account's qualification was verified.
+    QualificationVerifySuccess {
+        /// ExpiredTime: when it expires, in seconds since the Unix epoch.
+        expired_time: Option<u64>,
+    },
+    /// `qualification_verify_fail`.
+    QualificationVerifyFail {
+        /// FailTime, in seconds since the Unix epoch.
+        fail_time: Option<u64>,
+        /// FailReason.
+        fail_reason: &'m str,
+    },
+    /// `naming_verify_success`: the account's name was verified.
+    NamingVerifySuccess {
+        /// ExpiredTime, in seconds since the Unix epoch.
+        expired_time: Option<u64>,
+    },
+    /// `naming_verify_fail`.
+    NamingVerifyFail {
+        /// FailTime, in seconds since the Unix epoch.
+        fail_time: Option<u64>,
+        /// FailReason.
+        fail_reason: &'m str,
+    },
+    /// `annual_renew`: the yearly verification is due.
+    AnnualRenew {
+        /// ExpiredTime, in seconds since the Unix epoch.
+        expired_time: Option<u64>,
+    },
+    /// `verify_expired`: the verification expired.
+    VerifyExpired {
+        /// ExpiredTime, in seconds since the Unix epoch.
+        expired_time: Option<u64>,
+    },
+    /// `merchant_order`: an order in the account's shop was paid.
+    MerchantOrder {
+        /// OrderId.
+        order_id: &'m str,
+        /// OrderStatus.
+        order_status: Option<u32>,
+        /// ProductId.
+        product_id: &'m str,
+        /// SkuInfo.
+        sku_info: &'m str,
+    },
+    /// `WifiConnected`: the user connected to the account's Wi-Fi.
+    WifiConnected {
+        /// ConnectTime, in seconds since the Unix epoch.
+        connect_time: Option<u64>,
+        /// ExpireTime, in seconds since the Unix epoch.
+        expire_time: Option<u64>,
+        /// VendorId.
+        vendor_id: &'m str,
+        /// ShopId (the place's id; PlaceId in some of the platform's samples, read too).
+        shop_id: &'m str,
+        /// DeviceNo.
+        device_no: &'m str,
+    },
+    /// `ShakearoundUserShake`: the user shook the phone near the account's beacons.
+    ShakearoundUserShake {
+        /// ChosenBeacon: the nearest.
+        chosen_beacon: Option<Beacon<'m>>,
+        /// Each AroundBeacons/AroundBeacon.
+        around_beacons: Vec<Beacon<'m>>,
+    },
+    /// `user_authorize_invoice`: the user authorised an invoice.
+    UserAuthorizeInvoice {
+        /// SuccOrderId.
+        succ_order_id: &'m str,
+        /// FailOrderId.
+        fail_order_id: &'m str,
+        /// AppId.
+        app_id: &'m str,
+        /// Source: `app`, `web`, `wxa`, `wap`.
+        source: &'m str,
+    },
+    /// `update_invoice_status`: an invoice's reimbursement status changed.
+    UpdateInvoiceStatus {
+        /// Status: `INVOICE_REIMBURSE_INIT`, `INVOICE_REIMBURSE_LOCK`, …
+        status: &'m str,
+        /// CardId.
+        card_id: &'m str,
+        /// Code.
+        code: &'m str,
+    },
+    /// `submit_invoice_title`: the user submitted an invoice title.
+    SubmitInvoiceTitle {
+        /// title.
+        title: &'m str,
+        /// phone.
+        phone: Option<&'m str>,
+        /// tax_no.
+        tax_no: Option<&'m str>,
+        /// addr.
+        addr: Option<&'m str>,
+        /// bank_type.
+        bank_type: Option<&'m str>,
+        /// bank_no.
+        bank_no: Option<&'m str>,
+        /// attach.
+        attach: Option<&'m str>,
+        /// title_type: `InvoiceUserTitleBusinessType` or `InvoiceUserTitlePersonType`.
+        title_type: &'m str,
+    },
+    /// `card_pass_check`: a card passed review.
+    CardPassCheck {
+        /// CardId.
+        card_id: &'m str,
+        /// RefuseReason, when given.
+        refuse_reason: Option<&'m str>,
+    },
+    /// `card_not_pass_check`: a card failed review.
+    CardNotPassCheck {
+        /// CardId.
+        card_id: &'m str,
+        /// RefuseReason.
+        refuse_reason: Option<&'m str>,
+    },
+    /// `user_get_card`: the user took a card.
+    UserGetCard {
+        /// CardId.
+        card_id: &'m str,
+        /// UserCardCode.
+        user_card_code: &'m str,
+        /// IsGiveByFriend: whether a friend gave it.
+        is_give_by_friend: Option<bool>,
+        /// FriendUserName: the friend, when one gave it.
+        friend_user_name: Option<&'m str>,
+        /// OuterId: the channel's number.
+        outer_id: Option<i64>,
+        /// OuterStr: the channel's value.
+        outer_str: Option<&'m str>,
+        /// OldUserCardCode: the code it replaced, when a friend gave it.
+        old_user_card_code: Option<&'m str>,
+        /// IsRestoreMemberCard.
+        is_restore_member_card: Option<bool>,
+        /// IsRecommendByFriend.
+        is_recommend_by_friend: Option<bool>,
+        /// UnionId.
+        union_id: Option<&'m str>,
+    },
+    /// `user_del_card`: the user deleted a card.
+    UserDelCard {
+        /// CardId.
+        card_id: &'m str,
+        /// UserCardCode.
+        user_card_code: &'m str,
+    },
+    /// `user_consume_card`: a card was used.
+    UserConsumeCard {
+        /// CardId.
+        card_id: &'m str,
+        /// UserCardCode.
+        user_card_code: &'m str,
+        /// ConsumeSource: `FROM_API`, `FROM_MOBILE_HELPER`, …
+        consume_source: &'m str,
+        /// LocationName, when given.
+        location_name: Option<&'m str>,
+        /// StaffOpenId, when given.
+        staff_open_id: Option<&'m str>,
+        /// VerifyCode, when given.
+        verify_code: Option<&'m str>,
+        /// RemarkAmount, when given.
+        remark_amount: Option<&'m str>,
+        /// OuterStr, when given.
+        outer_str: Option<&'m str>,
+    },
+    /// `user_view_card`: the user opened a member card.
+    UserViewCard {
+        /// CardId.
+        card_id: &'m str,
+        /// UserCardCode.
+        user_card_code: &'m str,
+        /// OuterStr, when given.
+        outer_str: Option<&'m str>,
+    },
+    /// `user_enter_session_from_card`: the user came to the conversation from a card.
+    UserEnterSessionFromCard {
+        /// CardId.
+        card_id: &'m str,
+        /// UserCardCode.
+        user_card_code: &'m str,
+    },
+    /// `card_sku_remind`: a card's stock is low.
+    CardSkuRemind {
+        /// CardId.
+        card_id: &'m str,
+        /// Detail.
+        detail: &'m str,
+    },
     /// An Event this crate does not know; its elements are in [`Incoming::fields`].
     Unknown {
         /// The Event.
         event: &'m str,
     },
+}
+
+/// CopyrightCheckResult of a [`Event::MassSendJobFinish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyrightCheck<'m> {
+    /// Count: how many articles were checked.
+    pub count: Option<u32>,
+    /// CheckState: 1 not reprinted, 2 reprinted and allowed (the send goes on), 3 reprinted and
+    /// refused (the send stops).
+    pub check_state: Option<u32>,
+    /// Each ResultList/item.
+    pub results: Vec<CopyrightCheckItem<'m>>,
+}
+
+/// One article's originality check: a ResultList/item of a [`CopyrightCheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyrightCheckItem<'m> {
+    /// ArticleIdx: the article, from 1.
+    pub article_idx: Option<u32>,
+    /// UserDeclareState: whether the account declared it original.
+    pub user_declare_state: Option<u32>,
+    /// AuditState: the check's verdict.
+    pub audit_state: Option<u32>,
+    /// OriginalArticleUrl: the original it was found to copy.
+    pub original_article_url: &'m str,
+    /// OriginalArticleType.
+    pub original_article_type: Option<u32>,
+    /// CanReprint: whether the original allows reprints.
+    pub can_reprint: Option<bool>,
+    /// NeedReplaceContent: whether the reprint replaces the content with the original's.
+    pub need_replace_content: Option<bool>,
+    /// NeedShowReprintSource: whether the source must be shown.
+    pub need_show_reprint_source: Option<bool>,
+}
+
+/// One template of a subscription event: a `List` element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeMsg<'m> {
+    /// TemplateId.
+    pub template_id: &'m str,
+    /// SubscribeStatusString: `accept` or `reject` (pop-up and change events).
+    pub subscribe_status: Option<&'m str>,
+    /// PopupScene: 1 a payment, 2 a function, 3 a message (pop-up events).
+    pub popup_scene: Option<u32>,
+    /// MsgID: the message sent (sent events).
+    pub msg_id: Option<u64>,
+    /// ErrorCode: 0 for success (sent events).
+    pub error_code: Option<i64>,
+    /// ErrorStatus: `success`, `failed:user refuse`, … (sent events).
+    pub error_status: Option<&'m str>,
+}
+
+/// A beacon of a [`Event::ShakearoundUserShake`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Beacon<'m> {
+    /// Uuid.
+    pub uuid: &'m str,
+    /// Major.
+    pub major: Option<u32>,
+    /// Minor.
+    pub minor: Option<u32>,
+    /// Distance, in metres.
+    pub distance: Option<f64>,
+}
+
+/// A number from an element's text: `None` when absent or not a number.
+fn number<N: std::str::FromStr>(text: Option<&str>) -> Option<N> {
+    text.and_then(|v| v.trim().parse().ok())
+}
+
+/// A flag from an element's text: `0` false, `1` true, anything else `None`.
+fn flag(text: Option<&str>) -> Option<bool> {
+    match text.map(str::trim) {
+        Some("0") => Some(false),
+        Some("1") => Some(true),
+        _ => None,
+    }
+}
+
+impl<'m> SubscribeMsg<'m> {
+    fn of(list: RawElement<'m>) -> Self {
+        SubscribeMsg {
+            template_id: list.field("TemplateId").unwrap_or(""),
+            subscribe_status: list.field("SubscribeStatusString"),
+            popup_scene: number(list.field("PopupScene")),
+            msg_id: number(list.field("MsgID")),
+            error_code: number(list.field("ErrorCode")),
+            error_status: list.field("ErrorStatus"),
+        }
+    }
+}
+
+impl<'m> Beacon<'m> {
+    fn of(beacon: RawElement<'m>) -> Self {
+        Beacon {
+            uuid: beacon.field("Uuid").unwrap_or(""),
+            major: number(beacon.field("Major")),
+            minor: number(beacon.field("Minor")),
+            distance: number(beacon.field("Distance")),
+        }
+    }
 }
 
 impl Incoming<'_> {
@@ -166,7 +557,12 @@ impl Incoming<'_> {
     }
 
     fn number<N: std::str::FromStr>(&self, name: &str) -> Option<N> {
-        self.field(name).and_then(|v| v.trim().parse().ok())
+        number(self.field(name))
+    }
+
+    fn base64(&self, name: &str) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(self.field(name)?.trim()).ok()
     }
 
     /// Typed access to the body. Borrows from the message; allocates only the list of picture
@@ -196,6 +592,22 @@ impl Incoming<'_> {
                 url: self.text("Url"),
             },
             "event" => Message::Event(self.event()),
+            "device_text" => Message::DeviceText {
+                device_type: self.text("DeviceType"),
+                device_id: self.text("DeviceID"),
+                session_id: self.text("SessionID"),
+                open_id: self.text("OpenID"),
+                content: self.base64("Content"),
+            },
+            "device_event" => Message::DeviceEvent {
+                event: self.text("Event"),
+                device_type: self.text("DeviceType"),
+                device_id: self.text("DeviceID"),
+                session_id: self.field("SessionID"),
+                open_id: self.text("OpenID"),
+                content: self.base64("Content"),
+                op_type: self.number("OpType"),
+            },
             other => Message::Unknown { msg_type: other },
         }
     }
@@ -247,7 +659,156 @@ impl Incoming<'_> {
                 poiname: self.field("Poiname"),
             }
         } else {
-            Event::Unknown { event }
+            self.documented_event(event).unwrap_or(Event::Unknown { event })
         }
+    }
+
+    /// The events beyond the menu and the follower's: mass and template sends, customer service,
+    /// subscriptions, verification, shop, Wi-Fi, beacons, invoices, cards, mini programs.
+    fn documented_event<'s>(&'s self, event: &'s str) -> Option<Event<'s>> {
+        let is = |name: &str| event.eq_ignore_ascii_case(name);
+        let card_id = || self.text("CardId");
+        let user_card_code = || self.text("UserCardCode");
+        let subscriptions = |path| self.elements(path).map(SubscribeMsg::of).collect();
+        Some(if is("view_miniprogram") {
+            Event::ViewMiniprogram { event_key: self.text("EventKey"), menu_id: self.field("MenuId") }
+        } else if is("MASSSENDJOBFINISH") {
+            Event::MassSendJobFinish {
+                msg_id: self.number("MsgID"),
+                status: self.text("Status"),
+                total_count: self.number("TotalCount"),
+                filter_count: self.number("FilterCount"),
+                sent_count: self.number("SentCount"),
+                error_count: self.number("ErrorCount"),
+                copyright_check: self.elements("CopyrightCheckResult").next().map(|check| CopyrightCheck {
+                    count: number(check.field_at("Count")),
+                    check_state: number(check.field_at("CheckState")),
+                    results: check
+                        .elements("ResultList/item")
+                        .map(|item| CopyrightCheckItem {
+                            article_idx: number(item.field("ArticleIdx")),
+                            user_declare_state: number(item.field("UserDeclareState")),
+                            audit_state: number(item.field("AuditState")),
+                            original_article_url: item.field("OriginalArticleUrl").unwrap_or(""),
+                            original_article_type: number(item.field("OriginalArticleType")),
+                            can_reprint: flag(item.field("CanReprint")),
+                            need_replace_content: flag(item.field("NeedReplaceContent")),
+                            need_show_reprint_source: flag(item.field("NeedShowReprintSource")),
+                        })
+                        .collect(),
+                }),
+            }
+        } else if is("TEMPLATESENDJOBFINISH") {
+            Event::TemplateSendJobFinish { msg_id: self.number("MsgID"), status: self.text("Status") }
+        } else if is("kf_create_session") {
+            Event::KfCreateSession { kf_account: self.text("KfAccount") }
+        } else if is("kf_close_session") {
+            Event::KfCloseSession { kf_account: self.text("KfAccount") }
+        } else if is("kf_switch_session") {
+            Event::KfSwitchSession {
+                from_kf_account: self.text("FromKfAccount"),
+                to_kf_account: self.text("ToKfAccount"),
+            }
+        } else if is("subscribe_msg_popup_event") {
+            Event::SubscribeMsgPopup { list: subscriptions("SubscribeMsgPopupEvent/List") }
+        } else if is("subscribe_msg_change_event") {
+            Event::SubscribeMsgChange { list: subscriptions("SubscribeMsgChangeEvent/List") }
+        } else if is("subscribe_msg_sent_event") {
+            Event::SubscribeMsgSent { list: subscriptions("SubscribeMsgSentEvent/List") }
+        } else if is("qualification_verify_success") {
+            Event::QualificationVerifySuccess { expired_time: self.number("ExpiredTime") }
+        } else if is("qualification_verify_fail") {
+            Event::QualificationVerifyFail { fail_time: self.number("FailTime"), fail_reason: self.text("FailReason") }
+        } else if is("naming_verify_success") {
+            Event::NamingVerifySuccess { expired_time: self.number("ExpiredTime") }
+        } else if is("naming_verify_fail") {
+            Event::NamingVerifyFail { fail_time: self.number("FailTime"), fail_reason: self.text("FailReason") }
+        } else if is("annual_renew") {
+            Event::AnnualRenew { expired_time: self.number("ExpiredTime") }
+        } else if is("verify_expired") {
+            Event::VerifyExpired { expired_time: self.number("ExpiredTime") }
+        } else if is("merchant_order") {
+            Event::MerchantOrder {
+                order_id: self.text("OrderId"),
+                order_status: self.number("OrderStatus"),
+                product_id: self.text("ProductId"),
+                sku_info: self.text("SkuInfo"),
+            }
+        } else if is("WifiConnected") {
+            Event::WifiConnected {
+                connect_time: self.number("ConnectTime"),
+                expire_time: self.number("ExpireTime"),
+                vendor_id: self.text("VendorId"),
+                shop_id: self.field("ShopId").or_else(|| self.field("PlaceId")).unwrap_or(""),
+                device_no: self.text("DeviceNo"),
+            }
+        } else if is("ShakearoundUserShake") {
+            Event::ShakearoundUserShake {
+                chosen_beacon: self.elements("ChosenBeacon").next().map(Beacon::of),
+                around_beacons: self.elements("AroundBeacons/AroundBeacon").map(Beacon::of).collect(),
+            }
+        } else if is("user_authorize_invoice") {
+            Event::UserAuthorizeInvoice {
+                succ_order_id: self.text("SuccOrderId"),
+                fail_order_id: self.text("FailOrderId"),
+                app_id: self.text("AppId"),
+                source: self.text("Source"),
+            }
+        } else if is("update_invoice_status") {
+            Event::UpdateInvoiceStatus { status: self.text("Status"), card_id: card_id(), code: self.text("Code") }
+        } else if is("submit_invoice_title") {
+            Event::SubmitInvoiceTitle {
+                title: self.text("title"),
+                phone: self.field("phone"),
+                tax_no: self.field("tax_no"),
+                addr: self.field("addr"),
+                bank_type: self.field("bank_type"),
+                bank_no: self.field("bank_no"),
+                attach: self.field("attach"),
+                title_type: self.text("title_type"),
+            }
+        } else if is("card_pass_check") {
+            Event::CardPassCheck { card_id: card_id(), refuse_reason: self.field("RefuseReason") }
+        } else if is("card_not_pass_check") {
+            Event::CardNotPassCheck { card_id: card_id(), refuse_reason: self.field("RefuseReason") }
+        } else if is("user_get_card") {
+            Event::UserGetCard {
+                card_id: card_id(),
+                user_card_code: user_card_code(),
+                is_give_by_friend: flag(self.field("IsGiveByFriend")),
+                friend_user_name: self.field("FriendUserName").filter(|f| !f.is_empty()),
+                outer_id: self.number("OuterId"),
+                outer_str: self.field("OuterStr"),
+                old_user_card_code: self.field("OldUserCardCode").filter(|c| !c.is_empty()),
+                is_restore_member_card: flag(self.field("IsRestoreMemberCard")),
+                is_recommend_by_friend: flag(self.field("IsRecommendByFriend")),
+                union_id: self.field("UnionId"),
+            }
+        } else if is("user_del_card") {
+            Event::UserDelCard { card_id: card_id(), user_card_code: user_card_code() }
+        } else if is("user_consume_card") {
+            Event::UserConsumeCard {
+                card_id: card_id(),
+                user_card_code: user_card_code(),
+                consume_source: self.text("ConsumeSource"),
+                location_name: self.field("LocationName"),
+                staff_open_id: self.field("StaffOpenId"),
+                verify_code: self.field("VerifyCode"),
+                remark_amount: self.field("RemarkAmount"),
+                outer_str: self.field("OuterStr"),
+            }
+        } else if is("user_view_card") {
+            Event::UserViewCard {
+                card_id: card_id(),
+                user_card_code: user_card_code(),
+                outer_str: self.field("OuterStr"),
+            }
+        } else if is("user_enter_session_from_card") {
+            Event::UserEnterSessionFromCard { card_id: card_id(), user_card_code: user_card_code() }
+        } else if is("card_sku_remind") {
+            Event::CardSkuRemind { card_id: card_id(), detail: self.text("Detail") }
+        } else {
+            return None;
+        })
     }
 }
