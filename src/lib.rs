@@ -214,7 +214,11 @@
 //! the platform retries it. With the feature `axum`, [`axum::Endpoint`] serves the platform's
 //! URL: the URL check, signatures, parsing, the budget and the retry guard, in one router.
 //! A delivery whose timestamp is more than 300 s from the server's clock is refused as a replay
-//! ([`axum::Endpoint::replay_window`]). `examples/echo_server.rs` is a complete server.
+//! ([`axum::Endpoint::replay_window`]). `examples/echo_server.rs` is a complete server. With the
+//! feature `tower` (which `axum` implies), the same endpoint runs outside axum:
+//! [`endpoint::Endpoint::into_service`] is a `tower::Service<http::Request<B>>` (hyper alone:
+//! `examples/hyper_server.rs`), and [`endpoint::Endpoint::respond`] a plain async function from the
+//! method, query string and body to the answer.
 //!
 //! # Late replies
 //!
@@ -386,7 +390,9 @@
 //! - `bytes`: [`Sink`] for `bytes::BytesMut`.
 //! - `tokio`: [`serve`], the 5-second rule and the retry guard.
 //! - `crypto`: [`crypto`], safe mode (RustCrypto's AES and CBC, no OpenSSL).
-//! - `axum`: [`axum`], the router for the platform's URL; implies `tokio` and `crypto`.
+//! - `tower`: [`endpoint`], the platform's URL served by any HTTP server; implies `tokio` and
+//!   `crypto`.
+//! - `axum`: [`axum`], the router for the platform's URL; implies `tower`.
 //! - `redis`: `serve::RedisStore`, the retry guard (and with `client` the access token) shared by
 //!   instances behind one URL; implies `tokio`.
 //! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over

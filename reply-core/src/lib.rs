@@ -33,6 +33,8 @@ pub mod client;
 #[cfg(feature = "crypto")]
 pub mod crypto;
 mod emit;
+#[cfg(feature = "tower")]
+pub mod endpoint;
 mod incoming;
 pub mod json;
 mod messages;

@@ -45,6 +45,11 @@ impl ParseOptions {
         self.max_body_len = bytes;
         self
     }
+
+    /// The longest body read.
+    pub const fn limit(&self) -> usize {
+        self.max_body_len
+    }
 }
 
 impl Default for ParseOptions {

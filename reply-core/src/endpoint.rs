@@ -1,0 +1,635 @@
+//! The platform's URL, served by any HTTP server (feature `tower`): [`Endpoint`] does the whole
+//! delivery path (signature, replay window, decryption when configured, parsing, the budget and
+//! late replies, the retry guard, the reply, encrypted when the delivery was) on the `http` crate's
+//! types.
+//!
+//! - as a `tower::Service<http::Request<B>>`: [`Endpoint::into_service`], for hyper, axum
+//!   ([`axum::Endpoint::into_router`](crate::axum) is a thin layer over it) and any tower server;
+//! - as a plain async function from the request's method, query string and body to an [`Answer`]
+//!   (status, content type, body): [`Endpoint::respond`], for frameworks outside tower.
+//!
+//! - `GET` is the platform's URL check: the query's `signature` must be the SHA-1 of the token,
+//!   `timestamp` and `nonce`, sorted and joined; the answer is `echostr`, otherwise 403.
+//! - `POST` is a delivery: the same signature in the query string, and a timestamp within the
+//!   replay window of the server's clock (otherwise 403 with the reason), the body read with
+//!   [`Incoming::parse`] (400 with a short plain-text reason when it is not a delivery), then the
+//!   handler's reply, through [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's
+//!   retries get the same reply, and the handler runs once).
+//! - With [`Endpoint::crypto`], an encrypted delivery (`encrypt_type=aes`, in safe or compatible
+//!   mode) has its `msg_signature` checked before anything is decrypted (403), is decrypted (400
+//!   with the reason if that fails), and is answered with an encrypted reply, with the key that
+//!   decrypted it. Plaintext deliveries are answered as before. The handler sees an ordinary
+//!   [`Incoming`] either way.
+//! - Any other method: 405, with `Allow: GET, POST`.
+//!
+//! ```
+//! use reply_core::endpoint::Endpoint;
+//! use reply_core::{Incoming, Text};
+//!
+//! async fn answer(msg: Incoming<'static>) -> Text<'static> {
+//!     msg.reply_text("hello").into_owned()
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let endpoint = Endpoint::new("my-token", answer);
+//! // The URL check, as the platform makes it ("abc" sorted and joined: FIPS 180's first vector).
+//! let query = "signature=a9993e364706816aba3e25717850c26c9cd0d89d&timestamp=b&nonce=c&echostr=ok";
+//! let answer = Endpoint::new("a", answer).respond(&http::Method::GET, Some(query), Default::default()).await;
+//! assert_eq!((answer.status(), answer.body().as_ref()), (http::StatusCode::OK, b"ok".as_ref()));
+//! # let _ = endpoint;
+//! # }
+//! ```
+//!
+//! [`within`]: crate::serve::within
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+
+use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
+use crate::incoming::{DedupKey, Incoming, ParseOptions};
+use crate::reply::PassiveReply;
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
+use crate::sink::Sink;
+
+/// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
+/// of signed webhooks elsewhere (Stripe's, Slack's).
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+
+/// The content type of a reply.
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// The content type of a refusal's reason.
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
+/// What the endpoint answers a request with: a status, a content type when there is a body, and
+/// the body. [`into_response`](Answer::into_response) makes it an `http::Response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    body: Bytes,
+}
+
+impl Answer {
+    /// A reply's bytes: `text/xml; charset=utf-8`, or the platform's empty-string reply (no body,
+    /// no content type).
+    pub fn reply(bytes: Bytes) -> Answer {
+        let content_type = (!bytes.is_empty()).then_some(CONTENT_TYPE);
+        Answer { status: StatusCode::OK, content_type, body: bytes }
+    }
+
+    fn refusal(status: StatusCode, reason: impl Into<Bytes>) -> Answer {
+        Answer { status, content_type: Some(PLAIN_TEXT), body: reason.into() }
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The content type, when there is a body.
+    pub fn content_type(&self) -> Option<&'static str> {
+        self.content_type
+    }
+
+    /// The body: the reply, the URL check's `echostr`, or the reason for a refusal.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The answer as an `http::Response`.
+    pub fn into_response(self) -> http::Response<Full<Bytes>> {
+        let mut response = http::Response::new(Full::new(self.body));
+        *response.status_mut() = self.status;
+        if let Some(content_type) = self.content_type {
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        response
+    }
+}
+
+fn forbidden(reason: &str) -> Answer {
+    Answer::refusal(StatusCode::FORBIDDEN, reason.to_owned())
+}
+
+fn bad_request(reason: String) -> Answer {
+    Answer::refusal(StatusCode::BAD_REQUEST, reason)
+}
+
+/// The platform's URL, served: the URL check and deliveries, with the signature checked, the
+/// handler run under a budget and once per delivery.
+#[derive(Debug)]
+pub struct Endpoint<H, S = MemoryStore> {
+    token: Arc<str>,
+    handler: H,
+    budget: Duration,
+    options: ParseOptions,
+    guard: RetryGuard<S>,
+    crypto: Option<Arc<MessageCrypto>>,
+    replay_window: Option<Duration>,
+    dedup_key: fn(&Incoming<'static>) -> DedupKey,
+    #[cfg(feature = "client")]
+    late: Option<Arc<crate::serve::LateReplies>>,
+}
+
+impl<H> Endpoint<H> {
+    /// The endpoint for an account configured with `token`, answering deliveries with
+    /// `handler`: a budget of [`DEFAULT_BUDGET`] (4 s), a [`MemoryStore`] for retries, and the
+    /// default [`ParseOptions`].
+    pub fn new(token: impl Into<String>, handler: H) -> Self {
+        Endpoint {
+            token: token.into().into(),
+            handler,
+            budget: DEFAULT_BUDGET,
+            options: ParseOptions::new(),
+            guard: RetryGuard::new(),
+            crypto: None,
+            replay_window: Some(DEFAULT_REPLAY_WINDOW),
+            dedup_key: Incoming::dedup_key,
+            #[cfg(feature = "client")]
+            late: None,
+        }
+    }
+}
+
+impl<H, S> Endpoint<H, S> {
+    /// How long the handler has before the empty reply goes out instead.
+    #[must_use]
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Limits for reading bodies.
+    #[must_use]
+    pub fn parse_options(mut self, options: ParseOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Uses `guard` (and its store) for retries: to share one across routes, or to use a store
+    /// that several instances share.
+    #[must_use]
+    pub fn retry_guard<T>(self, guard: RetryGuard<T>) -> Endpoint<H, T> {
+        Endpoint {
+            token: self.token,
+            handler: self.handler,
+            budget: self.budget,
+            options: self.options,
+            guard,
+            crypto: self.crypto,
+            replay_window: self.replay_window,
+            dedup_key: self.dedup_key,
+            #[cfg(feature = "client")]
+            late: self.late,
+        }
+    }
+
+    /// Serves an account in safe or compatible mode too: encrypted deliveries are verified and
+    /// decrypted with `crypto`, and answered encrypted. (Its token is the one it signs with; give
+    /// the endpoint the same.)
+    ///
+    /// ```
+    /// use reply_core::endpoint::Endpoint;
+    /// use reply_core::crypto::MessageCrypto;
+    /// use reply_core::{Incoming, Text};
+    ///
+    /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
+    ///     msg.reply_text("hello").into_owned()
+    /// }
+    ///
+    /// # fn main() -> Result<(), reply_core::crypto::CryptoError> {
+    /// let crypto = MessageCrypto::new("my-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef")?;
+    /// let service = Endpoint::new("my-token", answer).crypto(crypto).into_service();
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn crypto(mut self, crypto: MessageCrypto) -> Self {
+        self.crypto = Some(Arc::new(crypto));
+        self
+    }
+
+    /// How far a delivery's `timestamp` may be from the server's clock, either way, before it is
+    /// refused as a replay (403): the platform signs only the query, never a plaintext body, so
+    /// a captured query would otherwise authorise any body forever. Default
+    /// [`DEFAULT_REPLAY_WINDOW`] (300 s); `None` switches the check off. The platform's retries
+    /// of a delivery carry its timestamp, and are answered while they are inside the window.
+    #[must_use]
+    pub fn replay_window(mut self, window: Option<Duration>) -> Self {
+        self.replay_window = window;
+        self
+    }
+
+    /// How the retry guard tells deliveries apart: by default [`Incoming::dedup_key`] (account,
+    /// sender and MsgId; for events account, sender, CreateTime, Event and EventKey).
+    /// [`Incoming::seed_dedup_key`] is the platform's documented rule, and a function of the
+    /// application's own makes its keys with [`DedupKey::new`]. A retry must get the key its
+    /// first try got, so the key can only depend on the body.
+    ///
+    /// ```
+    /// use reply_core::endpoint::Endpoint;
+    /// use reply_core::{DedupKey, Empty, Incoming};
+    ///
+    /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
+    ///
+    /// let seed = Endpoint::new("token", answer).dedup_key(Incoming::seed_dedup_key);
+    /// let own = Endpoint::new("token", answer).dedup_key(|msg| {
+    ///     DedupKey::new(msg.to_user_name(), msg.field("OrderId").unwrap_or(msg.from_user_name()))
+    /// });
+    /// ```
+    #[must_use]
+    pub fn dedup_key(mut self, key: fn(&Incoming<'static>) -> DedupKey) -> Self {
+        self.dedup_key = key;
+        self
+    }
+
+    /// Sends the replies that miss the budget later, through the customer-service message API
+    /// (feature `client`): a [`Client`](crate::client::Client), or [`LateReplies`] for a limit
+    /// and a hook.
+    ///
+    /// When the budget runs out, the empty reply goes out now and the handler keeps running in a
+    /// task of its own; its reply, if it comes within the limit (default 60 s from the delivery),
+    /// is sent once. The delivery's retries get the empty reply meanwhile and afterwards (the
+    /// retry guard keeps it), so the handler runs once and nothing is sent twice; a reply is sent
+    /// passively or late, never both. The user's 48-hour window (the platform writes to a user
+    /// only within 48 hours of their last message) is never a concern for a reply to the message
+    /// just received.
+    ///
+    /// ```
+    /// use reply_core::endpoint::Endpoint;
+    /// use reply_core::client::Client;
+    /// use reply_core::{Incoming, Message, Text};
+    ///
+    /// # async fn ask_the_model(question: &str) -> String { question.to_uppercase() }
+    /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
+    ///     let question = match msg.message() {
+    ///         Message::Text { content } => content,
+    ///         _ => "",
+    ///     };
+    ///     let answer = ask_the_model(question).await; // may take longer than the 4 s budget
+    ///     msg.reply_text(answer).into_owned()
+    /// }
+    ///
+    /// let client = Client::new("wx0123456789abcdef", "the-app-secret");
+    /// let service = Endpoint::new("my-token", answer).late_replies(client).into_service();
+    /// ```
+    ///
+    /// [`LateReplies`]: crate::serve::LateReplies
+    #[cfg(feature = "client")]
+    #[must_use]
+    pub fn late_replies(mut self, late: impl Into<crate::serve::LateReplies>) -> Self {
+        self.late = Some(Arc::new(late.into()));
+        self
+    }
+}
+
+impl<H, S, Fut, R> Endpoint<H, S>
+where
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+    S: ReplyStore,
+{
+    /// The endpoint as a `tower::Service<http::Request<B>>`, for hyper (through
+    /// `hyper_util::service::TowerToHyperService`), axum and any tower server. Cheap to clone.
+    /// The body is read up to the parse options' limit (400 beyond it).
+    pub fn into_service(self) -> EndpointService<H, S> {
+        EndpointService(Arc::new(self))
+    }
+
+    /// Answers one request, given its method, its query string (without the `?`) and its body:
+    /// the whole delivery path, for a framework outside tower.
+    pub async fn respond(&self, method: &Method, query: Option<&str>, body: Bytes) -> Answer {
+        match *method {
+            Method::GET => self.url_check(query),
+            Method::POST => self.delivery(query, body).await,
+            _ => Answer::refusal(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n"),
+        }
+    }
+
+    fn url_check(&self, query: Option<&str>) -> Answer {
+        let signed = Signed::from_query(query);
+        match &signed.echostr {
+            Some(echostr) if signed.is_valid(&self.token) => Answer {
+                status: StatusCode::OK,
+                content_type: Some(PLAIN_TEXT),
+                body: echostr.clone().into_owned().into(),
+            },
+            _ => forbidden("the signature does not match\n"),
+        }
+    }
+
+    async fn delivery(&self, query: Option<&str>, body: Bytes) -> Answer {
+        let signed = Signed::from_query(query);
+        if !signed.is_valid(&self.token) {
+            return forbidden("the signature does not match\n");
+        }
+        if let Some(reason) = signed.replayed(self.replay_window, crate::value::now()) {
+            return forbidden(&reason);
+        }
+        let Ok(text) = std::str::from_utf8(&body) else {
+            return bad_request("the body is not UTF-8\n".to_owned());
+        };
+        // An encrypted delivery, when the endpoint has the account's key: opened, its signature
+        // checked first. (Without the key, a compatible-mode body still parses as plaintext.)
+        let opened = match (&self.crypto, signed.encrypt_type.as_deref()) {
+            (Some(crypto), Some("aes")) => {
+                let (Some(msg_signature), Some(timestamp), Some(nonce)) =
+                    (&signed.msg_signature, &signed.timestamp, &signed.nonce)
+                else {
+                    return forbidden("an encrypted delivery needs msg_signature\n");
+                };
+                match crypto.decrypt_delivery_with_key(msg_signature, timestamp, nonce, text) {
+                    Ok((xml, key)) => Some((xml, crypto.clone(), key)),
+                    Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
+                    Err(e) => return bad_request(format!("{e}\n")),
+                }
+            }
+            _ => None,
+        };
+        let xml = opened.as_ref().map_or(text, |(xml, _, _)| xml.as_str());
+        let msg = match Incoming::parse_with(xml, self.options) {
+            Ok(msg) => msg.into_owned(),
+            Err(e) => return bad_request(format!("{e}\n")),
+        };
+        let key = (self.dedup_key)(&msg);
+        let on_time = OnTimeOrLate::new(self, &key);
+        let handler = self.handler.clone();
+        let reply = match opened {
+            Some((_, crypto, key_used)) => {
+                let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
+                let (timestamp, nonce) = (own(signed.timestamp), own(signed.nonce));
+                self.guard
+                    .answer(key, move || async move {
+                        let reply = on_time.run(handler(msg)).await;
+                        Sealed { reply, crypto, key: key_used, timestamp, nonce }
+                    })
+                    .await
+            }
+            None => self.guard.answer(key, move || on_time.run(handler(msg))).await,
+        };
+        Answer::reply(reply)
+    }
+}
+
+/// An [`Endpoint`] as a `tower::Service<http::Request<B>>`: [`Endpoint::into_service`].
+#[derive(Debug)]
+pub struct EndpointService<H, S = MemoryStore>(Arc<Endpoint<H, S>>);
+
+impl<H, S> Clone for EndpointService<H, S> {
+    fn clone(&self) -> Self {
+        EndpointService(self.0.clone())
+    }
+}
+
+impl<B, H, S, Fut, R> tower_service::Service<http::Request<B>> for EndpointService<H, S>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+    S: ReplyStore,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let endpoint = self.0.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let limit = endpoint.options.limit();
+            let body = match Limited::new(body, limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.is::<LengthLimitError>() => {
+                    let reason = format!("the body is longer than the {limit} bytes a delivery may be\n");
+                    return Ok(Answer::refusal(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response());
+                }
+                Err(e) => return Ok(bad_request(format!("the body could not be read: {e}\n")).into_response()),
+            };
+            Ok(endpoint.respond(&parts.method, parts.uri.query(), body).await.into_response())
+        })
+    }
+}
+
+/// The query string's parameters the platform signs with, percent-decoded (borrowed from the
+/// query when there was nothing to decode, as with the platform's own).
+#[derive(Default)]
+struct Signed<'q> {
+    signature: Option<Cow<'q, str>>,
+    timestamp: Option<Cow<'q, str>>,
+    nonce: Option<Cow<'q, str>>,
+    echostr: Option<Cow<'q, str>>,
+    msg_signature: Option<Cow<'q, str>>,
+    encrypt_type: Option<Cow<'q, str>>,
+}
+
+impl<'q> Signed<'q> {
+    fn from_query(query: Option<&'q str>) -> Self {
+        let mut signed = Signed::default();
+        for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match name.as_ref() {
+                "signature" => &mut signed.signature,
+                "timestamp" => &mut signed.timestamp,
+                "nonce" => &mut signed.nonce,
+                "echostr" => &mut signed.echostr,
+                "msg_signature" => &mut signed.msg_signature,
+                "encrypt_type" => &mut signed.encrypt_type,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        signed
+    }
+
+    /// Whether `signature` is the SHA-1 of the sorted token, timestamp and nonce, compared in
+    /// constant time.
+    fn is_valid(&self, token: &str) -> bool {
+        let (Some(signature), Some(timestamp), Some(nonce)) = (&self.signature, &self.timestamp, &self.nonce) else {
+            return false;
+        };
+        crypto::signature_matches(&crypto::signature_hex([token, timestamp, nonce]), signature)
+    }
+
+    /// Why the timestamp is refused as a replay, if it is: further than `window` from `now`
+    /// (seconds since the Unix epoch), or not a number.
+    fn replayed(&self, window: Option<Duration>, now: u64) -> Option<String> {
+        let window = window?;
+        let Some(timestamp) = self.timestamp.as_deref().and_then(|t| t.trim().parse::<u64>().ok()) else {
+            return Some("the timestamp is not a whole number of seconds\n".to_string());
+        };
+        let off = now.abs_diff(timestamp);
+        (off > window.as_secs()).then(|| {
+            format!(
+                "the timestamp is {off} s from the server's clock, more than the {} s a delivery may be (a replay?)\n",
+                window.as_secs()
+            )
+        })
+    }
+}
+
+/// The platform's signature: the hex SHA-1 of `token`, `timestamp` and `nonce`, sorted and
+/// joined.
+///
+/// ```
+/// // Sorted and joined, the three are "abc", whose SHA-1 is FIPS 180's first test vector.
+/// assert_eq!(reply_core::endpoint::signature_of("b", "c", "a"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+/// ```
+pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
+    crypto::hex_str(&crypto::signature_hex([token, timestamp, nonce])).to_owned()
+}
+
+/// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
+/// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own
+/// allocation.
+struct Sealed<R> {
+    reply: R,
+    crypto: Arc<MessageCrypto>,
+    key: KeyUsed,
+    timestamp: String,
+    nonce: String,
+}
+
+impl<R: PassiveReply> Sealed<R> {
+    /// The envelope; empty for the empty reply, and for the rare failure of the operating system
+    /// to give random bytes (the platform then shows nothing, and doesn't retry).
+    fn envelope(&self) -> String {
+        self.crypto.try_encrypt_reply_with_key(self.key, &self.reply, &self.timestamp, &self.nonce).unwrap_or_default()
+    }
+}
+
+impl<R: PassiveReply> PassiveReply for Sealed<R> {
+    fn encoded_len(&self) -> usize {
+        // Counted, not encrypted. (Off only when the operating system has no random bytes: the
+        // envelope is then empty.)
+        self.crypto.envelope_len(self.reply.encoded_len(), &self.timestamp, &self.nonce)
+    }
+
+    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        let envelope = self.envelope();
+        sink.reserve(envelope.len())?;
+        sink.write_str(&envelope)
+    }
+
+    fn to_xml(&self) -> String {
+        self.envelope()
+    }
+}
+
+/// The handler's reply within the budget; after it, the empty reply, and with late replies on,
+/// the rest of the handler in a task of its own.
+struct OnTimeOrLate {
+    budget: Duration,
+    #[cfg(feature = "client")]
+    late: Option<(Arc<crate::serve::LateReplies>, DedupKey)>,
+}
+
+impl OnTimeOrLate {
+    fn new<H, S>(endpoint: &Endpoint<H, S>, key: &DedupKey) -> Self {
+        let _ = key;
+        OnTimeOrLate {
+            budget: endpoint.budget,
+            #[cfg(feature = "client")]
+            late: endpoint.late.as_ref().map(|late| (late.clone(), key.clone())),
+        }
+    }
+
+    async fn run<F>(self, handler: F) -> OnTime<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: PassiveReply + Send + 'static,
+    {
+        #[cfg(feature = "client")]
+        if let Some((late, key)) = self.late {
+            return late.within_or_late(self.budget, key, handler).await;
+        }
+        within(self.budget, handler).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sealed reply counts its envelope's length without encrypting, and the count is right:
+    /// for a reply, one that escaping lengthens, and the empty one.
+    #[test]
+    fn sealed_replies_count_their_envelopes() {
+        let crypto = Arc::new(MessageCrypto::new("t", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx1").unwrap());
+        let seal = |reply| Sealed {
+            reply,
+            crypto: crypto.clone(),
+            key: KeyUsed::Current,
+            timestamp: "1".into(),
+            nonce: "n<]]>".into(),
+        };
+        let long = "长".repeat(100);
+        for text in ["hi", "a]]>b\u{1}", &long] {
+            let sealed = seal(crate::Text::new("u", "gh", text).boxed());
+            assert_eq!(sealed.encoded_len(), sealed.to_xml().len(), "{text}");
+        }
+        let empty = seal(crate::Empty.boxed());
+        assert_eq!((empty.encoded_len(), empty.to_xml()), (0, String::new()));
+    }
+
+    #[test]
+    fn query_strings() {
+        let signed =
+            Signed::from_query(Some("signature=ab&timestamp=1&nonce=n%20o&echostr=a+b%2Bc&other=x&encrypt_type=aes"));
+        assert_eq!(signed.signature.as_deref(), Some("ab"));
+        assert_eq!(signed.nonce.as_deref(), Some("n o"));
+        assert_eq!(signed.echostr.as_deref(), Some("a b+c"));
+        assert_eq!(signed.encrypt_type.as_deref(), Some("aes"));
+        assert!(Signed::from_query(None).signature.is_none());
+        // Not UTF-8 once decoded: replaced, not refused (it can only fail the signature).
+        assert!(Signed::from_query(Some("nonce=%FF")).nonce.is_some());
+    }
+
+    #[test]
+    fn signatures() {
+        // Sorted and joined, the three are "abc", whose SHA-1 is FIPS 180's first test vector.
+        let expected = "a9993e364706816aba3e25717850c26c9cd0d89d";
+        assert_eq!(signature_of("b", "c", "a"), expected);
+        assert_eq!(signature_of("a", "b", "c"), expected);
+        let signed = Signed {
+            signature: Some(expected.to_uppercase().into()),
+            timestamp: Some("c".into()),
+            nonce: Some("a".into()),
+            ..Signed::default()
+        };
+        assert!(signed.is_valid("b"));
+        assert!(!signed.is_valid("d"));
+        let short = Signed { signature: Some("a9993e".into()), ..signed };
+        assert!(!short.is_valid("b"));
+    }
+
+    #[test]
+    fn replays() {
+        let at = |timestamp: &'static str| Signed { timestamp: Some(timestamp.into()), ..Signed::default() };
+        let window = Some(Duration::from_secs(300));
+        assert_eq!(at("1000").replayed(window, 1300), None);
+        assert_eq!(at("1600").replayed(window, 1300), None);
+        assert!(at("999").replayed(window, 1300).unwrap().contains("301 s"));
+        assert!(at("1601").replayed(window, 1300).is_some());
+        assert!(at("soon").replayed(window, 1300).is_some());
+        assert_eq!(at("1").replayed(None, 1300), None);
+    }
+}
