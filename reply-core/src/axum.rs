@@ -34,6 +34,7 @@
 //! ```
 //!
 //! [`within`]: crate::serve::within
+//! [`RetryGuard`]: crate::serve::RetryGuard
 
 use std::future::Future;
 
