@@ -1,5 +1,5 @@
-//! Serves the platform's URL: answers a text with the same text, a new follower with a news
-//! reply, and anything else with the empty reply.
+//! Serves the platform's URL, routed: answers a text with the same text, a new follower with a
+//! news reply, and anything else with the empty reply.
 //!
 //! `cargo run --example echo_server [-- --addr 127.0.0.1:8080 --token passive-reply]`
 //!
@@ -27,44 +27,44 @@ use std::time::Duration;
 
 use passive_reply::axum::{Endpoint, signature_of};
 use passive_reply::crypto::{MessageCrypto, msg_signature};
-use passive_reply::{Article, Articles, Empty, Event, Incoming, Message, News, PassiveReply, Text};
+use passive_reply::router::{Msg, ReplyFuture, Router, kind};
+use passive_reply::{Article, Articles, Incoming, News, Text};
 
-/// What the server answers with: one of three kinds, without boxing.
-#[derive(PassiveReply)]
-pub enum Answer {
-    /// A text, answered with the same text.
-    Echo(Text<'static>),
-    /// A new follower, welcomed with two articles.
-    Welcome(News<'static>),
-    /// Anything else: the empty reply.
-    Nothing(Empty),
+/// The routes: a text is echoed (`sleep N` after N seconds), a new follower is welcomed with a
+/// news reply, anything else gets the empty reply (no route matches, no fallback).
+pub fn answer() -> impl Fn(Incoming<'static>) -> ReplyFuture + Clone + Send + Sync + 'static {
+    Router::new()
+        .text_prefix("sleep ", sleep_then_echo)
+        .event("subscribe", welcome)
+        .on::<kind::Text, _, _>(echo)
+        .into_handler()
 }
 
-/// The handler: text is echoed (`sleep N` after N seconds), a subscription is welcomed,
-/// everything else gets no reply.
-pub async fn answer(msg: Incoming<'static>) -> Answer {
-    match msg.message() {
-        Message::Text { content } => {
-            if let Some(seconds) = content.strip_prefix("sleep ").and_then(|n| n.trim().parse::<u64>().ok()) {
-                // Capped, so a typo can't hold a task for days.
-                tokio::time::sleep(Duration::from_secs(seconds.min(600))).await;
-            }
-            Answer::Echo(msg.reply_text(content.to_owned()).into_owned())
-        }
-        Message::Event(Event::Subscribe { .. }) => {
-            let mut articles = Articles::new(
-                Article::new()
-                    .title("Welcome")
-                    .description("Send any text and it comes back.")
-                    .url("https://example.com/welcome"),
-            );
-            articles
-                .push(Article::new().title("How replies are built").url("https://example.com/passive-reply"))
-                .expect("2 articles fit");
-            Answer::Welcome(msg.reply_news(articles).into_owned())
-        }
-        _ => Answer::Nothing(Empty),
+/// A text, answered with the same text.
+async fn echo(msg: Msg<kind::Text>) -> Text<'static> {
+    msg.reply_text(msg.content().to_owned()).into_owned()
+}
+
+/// `sleep N`: answered after N seconds (capped at 600, so a typo can't hold a task for days).
+async fn sleep_then_echo(msg: Msg<kind::Text>) -> Text<'static> {
+    if let Some(seconds) = msg.content().strip_prefix("sleep ").and_then(|n| n.trim().parse::<u64>().ok()) {
+        tokio::time::sleep(Duration::from_secs(seconds.min(600))).await;
     }
+    echo(msg).await
+}
+
+/// A new follower, welcomed with two articles.
+async fn welcome(msg: Msg<kind::Event>) -> News<'static> {
+    let mut articles = Articles::new(
+        Article::new()
+            .title("Welcome")
+            .description("Send any text and it comes back.")
+            .url("https://example.com/welcome"),
+    );
+    articles
+        .push(Article::new().title("How replies are built").url("https://example.com/passive-reply"))
+        .expect("2 articles fit");
+    msg.reply_news(articles).into_owned()
 }
 
 struct Options {
@@ -190,7 +190,7 @@ async fn main() {
         return;
     }
     let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
-    let mut endpoint = Endpoint::new(options.token.clone(), answer).replay_window(window);
+    let mut endpoint = Endpoint::new(options.token.clone(), answer()).replay_window(window);
     if let Some(crypto) = crypto.clone() {
         endpoint = endpoint.crypto(crypto);
     }
@@ -245,7 +245,7 @@ fn with_late_replies<H>(_: Endpoint<H>, _: &str, _: &str, _: &str) -> Result<End
 async fn with_redis<H, Fut>(endpoint: Endpoint<H>, url: &str) -> Result<axum::Router, String>
 where
     H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Answer> + Send + 'static,
+    Fut: std::future::Future<Output = passive_reply::BoxedReply<'static>> + Send + 'static,
 {
     use passive_reply::serve::{RedisStore, RetryGuard};
 

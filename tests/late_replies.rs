@@ -366,7 +366,7 @@ async fn the_echo_example_answers_sleep_late() {
     let platform = Platform::default();
     let base = platform.serve().await;
     let reports = Reports::default();
-    let addr = late_server(echo_server::answer, &base, Duration::from_millis(100), &reports).await;
+    let addr = late_server(echo_server::answer(), &base, Duration::from_millis(100), &reports).await;
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(300, "sleep 1")).await;
     assert_eq!(answered.body, "");
     let reports = reports.wait_for(1, Duration::from_secs(3)).await;

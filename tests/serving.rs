@@ -28,7 +28,7 @@ fn event_delivery(event: &str, create_time: u64) -> String {
 
 #[tokio::test]
 async fn url_check_and_signatures() {
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).into_router()).await;
     let good = request(addr, "GET", &format!("/?{}&echostr=5837397520665436492", signed_query(TOKEN)), "").await;
     assert_eq!((good.status, good.body.as_str()), (200, "5837397520665436492"));
 
@@ -46,7 +46,7 @@ async fn url_check_and_signatures() {
 
 #[tokio::test]
 async fn each_message_type_is_answered_as_the_example_says() {
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).into_router()).await;
     let target = format!("/?{}", signed_query(TOKEN));
 
     // The delivery's Content is `你好 ]]> there`, written as the platform writes it: split
@@ -74,7 +74,7 @@ async fn each_message_type_is_answered_as_the_example_says() {
 
 #[tokio::test]
 async fn a_malformed_body_gets_400_and_the_server_keeps_serving() {
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).into_router()).await;
     let target = format!("/?{}", signed_query(TOKEN));
     let cases = [
         ("{\"MsgType\": \"text\"}", "the body is JSON; the platform sends XML (at byte 0)\n"),
@@ -298,7 +298,7 @@ fn opened(with: &MessageCrypto, envelope: &str) -> String {
 #[tokio::test]
 async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply() {
     let crypto = account(KEY, APP_ID);
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(crypto.clone()).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).crypto(crypto.clone()).into_router()).await;
     for (msg_id, compatible) in [(10, false), (11, true)] {
         let (target, body) = encrypted_delivery(&crypto, &text_delivery(msg_id, "加密 ]]]]><![CDATA[> hi"), compatible);
         let response = request(addr, "POST", &target, &body).await;
@@ -323,7 +323,7 @@ async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply()
 #[tokio::test]
 async fn forged_foreign_and_unknown_encrypted_deliveries_are_refused() {
     let crypto = account(KEY, APP_ID);
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(crypto.clone()).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).crypto(crypto.clone()).into_router()).await;
     let (target, body) = encrypted_delivery(&crypto, &text_delivery(20, "hi"), false);
     // A wrong msg_signature: 403, before anything is decrypted.
     let forged = target.replace("msg_signature=", "msg_signature=0");
@@ -350,7 +350,7 @@ async fn forged_foreign_and_unknown_encrypted_deliveries_are_refused() {
 async fn a_previous_key_is_accepted_only_when_given_and_the_reply_uses_it() {
     let old = account(OLD_KEY, APP_ID);
     let rotated = account(KEY, APP_ID).with_previous_key(OLD_KEY).unwrap();
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).crypto(rotated).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).crypto(rotated).into_router()).await;
     let (target, body) = encrypted_delivery(&old, &text_delivery(30, "old key"), false);
     let response = request(addr, "POST", &target, &body).await;
     assert_eq!(response.status, 200, "{}", response.body);
@@ -358,7 +358,7 @@ async fn a_previous_key_is_accepted_only_when_given_and_the_reply_uses_it() {
     assert_eq!(Incoming::parse(&reply).unwrap().message(), Message::Text { content: "old key" });
 
     let current_only =
-        serve(Endpoint::new(TOKEN, echo_server::answer).crypto(account(KEY, APP_ID)).into_router()).await;
+        serve(Endpoint::new(TOKEN, echo_server::answer()).crypto(account(KEY, APP_ID)).into_router()).await;
     let response = request(current_only, "POST", &target, &body).await;
     assert_eq!(response.status, 400, "{}", response.body);
 }
@@ -366,7 +366,7 @@ async fn a_previous_key_is_accepted_only_when_given_and_the_reply_uses_it() {
 #[tokio::test]
 async fn stale_timestamps_are_refused_as_replays_and_retries_inside_the_window_answered() {
     let now = passive_reply::now();
-    let addr = serve(Endpoint::new(TOKEN, echo_server::answer).into_router()).await;
+    let addr = serve(Endpoint::new(TOKEN, echo_server::answer()).into_router()).await;
     let stale =
         request(addr, "POST", &format!("/?{}", signed_query_at(TOKEN, now - 301)), &text_delivery(40, "hi")).await;
     assert_eq!(stale.status, 403);
@@ -382,7 +382,7 @@ async fn stale_timestamps_are_refused_as_replays_and_retries_inside_the_window_a
     assert_eq!(first.body, retry.body);
     assert!(first.body.contains("<Content><![CDATA[late]]></Content>"));
     // Switched off, a delivery of 2014 is answered.
-    let open = serve(Endpoint::new(TOKEN, echo_server::answer).replay_window(None).into_router()).await;
+    let open = serve(Endpoint::new(TOKEN, echo_server::answer()).replay_window(None).into_router()).await;
     let old =
         request(open, "POST", &format!("/?{}", signed_query_at(TOKEN, 1409304348)), &text_delivery(43, "hi")).await;
     assert_eq!(old.status, 200);

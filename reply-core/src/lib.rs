@@ -40,6 +40,7 @@ pub mod json;
 mod messages;
 mod news;
 mod reply;
+pub mod router;
 #[cfg(feature = "tokio")]
 pub mod serve;
 mod sink;

@@ -330,6 +330,55 @@ macro_rules! pointer_to_a_reply_is_a_reply {
 
 pointer_to_a_reply_is_a_reply!(&T, Box<T>, Rc<T>, Arc<T>);
 
+/// An optional reply: `None` is the empty reply, so a handler can answer `Option<Text>` for "a text
+/// reply, or no reply".
+///
+/// ```
+/// use reply_core::{PassiveReply, Text};
+///
+/// let none: Option<Text<'_>> = None;
+/// assert_eq!((none.encoded_len(), none.to_customer_service()), (0, None));
+/// let some = Some(Text::new("u", "gh", "hi").with_create_time(1));
+/// assert_eq!(some.to_xml(), some.as_ref().unwrap().to_xml());
+/// ```
+impl<R: PassiveReply> PassiveReply for Option<R> {
+    #[inline]
+    fn encoded_len(&self) -> usize {
+        self.as_ref().map_or(0, R::encoded_len)
+    }
+
+    #[inline]
+    fn write_to<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        match self {
+            Some(reply) => reply.write_to(sink),
+            None => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn to_xml(&self) -> String {
+        self.as_ref().map_or_else(String::new, R::to_xml)
+    }
+
+    #[inline]
+    fn customer_service_len(&self) -> Option<usize> {
+        self.as_ref()?.customer_service_len()
+    }
+
+    #[inline]
+    fn write_customer_service<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        match self {
+            Some(reply) => reply.write_customer_service(sink),
+            None => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn to_customer_service(&self) -> Option<String> {
+        self.as_ref()?.to_customer_service()
+    }
+}
+
 /// The empty reply: zero bytes.
 ///
 /// The platform's page: a server that can't answer within five seconds must answer with an empty
