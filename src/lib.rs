@@ -220,6 +220,13 @@
 //! `examples/hyper_server.rs`), and [`endpoint::Endpoint::respond`] a plain async function from the
 //! method, query string and body to the answer.
 //!
+//! # Routing
+//!
+//! [`router::Router`] sends each delivery to the first route that matches (by MsgType, Event,
+//! EventKey, Content, or kind), each handler an `async fn` of the route's typed message
+//! ([`router::Msg`]) and optionally the application's [`router::State`], with middleware around
+//! them; `Endpoint::new(token, router.into_handler())` serves it.
+//!
 //! # Late replies
 //!
 //! With the feature `client`, a handler that misses the budget doesn't lose its answer:
