@@ -1,5 +1,6 @@
 //! `Incoming::parse` on any input: it returns, never panics, and whatever it accepts can be
-//! answered, and the answer parses back with the addresses swapped.
+//! answered, and the answer parses back with the addresses swapped. The raw access by path walks
+//! every element and its children without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,6 +11,15 @@ fuzz_target!(|data: &[u8]| {
     match Incoming::parse(body) {
         Ok(msg) => {
             let _ = (msg.message(), msg.dedup_key(), msg.seed_dedup_key(), msg.fields().count(), msg.msg_id());
+            // Top-level elements by path, and from each, its children, their children, and so on.
+            if let Some((first, _)) = msg.fields().next() {
+                let mut stack: Vec<passive_reply::RawElement<'_>> = msg.elements(first).collect();
+                let _ = msg.field_at(first);
+                while let Some(element) = stack.pop() {
+                    let _ = (element.name(), element.text(), element.field(first), element.field_at(first));
+                    stack.extend(element.children());
+                }
+            }
             let reply = msg.reply_text(msg.field("Content").unwrap_or("ok")).to_xml();
             let back = Incoming::parse(&reply).expect("a reply parses");
             assert_eq!(back.to_user_name(), msg.from_user_name().replace(is_forbidden, "\u{FFFD}"));
