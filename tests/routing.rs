@@ -103,6 +103,25 @@ async fn routes_match_in_the_order_they_were_added() {
     assert_eq!(answered(&handler, new_type).await, "new type");
 }
 
+async fn followed(msg: Msg<kind::Subscribe>) -> Text<'static> {
+    let from = msg.scene().unwrap_or("search");
+    msg.reply_text(format!("followed from {from}, ticket {:?}", msg.ticket())).with_create_time(1).into_owned()
+}
+
+async fn button(msg: Msg<kind::Click>) -> Text<'static> {
+    msg.reply_text(format!("button {}", msg.event_key())).with_create_time(1).into_owned()
+}
+
+/// Routes by event kind give their handlers that event's accessors.
+#[tokio::test]
+async fn event_kinds() {
+    let handler = Router::new().on::<kind::Subscribe, _, _>(followed).on::<kind::Click, _, _>(button).into_handler();
+    assert_eq!(answered(&handler, event("subscribe", "qrscene_42")).await, "followed from 42, ticket None");
+    assert_eq!(answered(&handler, event("subscribe", "")).await, "followed from search, ticket None");
+    assert_eq!(answered(&handler, event("CLICK", "V1001_TODAY_MUSIC")).await, "button V1001_TODAY_MUSIC");
+    assert_eq!(answered(&handler, event("SCAN", "7")).await, "", "no route for it");
+}
+
 #[tokio::test]
 async fn without_a_fallback_or_with_none_the_reply_is_empty() {
     let handler = Router::new().event("CLICK", clicked).into_handler();

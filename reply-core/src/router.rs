@@ -120,6 +120,34 @@ pub mod kind {
         Event = "event";
     }
 
+    macro_rules! events {
+        ($($(#[$doc:meta])* $name:ident = $event:literal;)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub enum $name {}
+
+            impl Kind for $name {
+                #[inline]
+                fn matches(msg: &Incoming<'_>) -> bool {
+                    msg.msg_type() == "event" && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case($event))
+                }
+            }
+        )*};
+    }
+
+    events! {
+        /// Event `subscribe`: a new follower (from a QR code with a scene, an EventKey `qrscene_…`).
+        Subscribe = "subscribe";
+        /// Event `unsubscribe`.
+        Unsubscribe = "unsubscribe";
+        /// Event `SCAN`: a follower scanned a QR code with a scene.
+        Scan = "SCAN";
+        /// Event `CLICK`: a menu button.
+        Click = "CLICK";
+        /// Event `VIEW`: a menu link.
+        View = "VIEW";
+    }
+
     /// Any message.
     #[derive(Debug, Clone, Copy)]
     pub enum Any {}
@@ -209,12 +237,60 @@ impl Msg<kind::Event> {
     }
 }
 
+impl Msg<kind::Scan> {
+    /// EventKey: the QR code's scene.
+    pub fn event_key(&self) -> &str {
+        self.msg.field("EventKey").unwrap_or("")
+    }
+
+    /// Ticket: the QR code's ticket.
+    pub fn ticket(&self) -> Option<&str> {
+        self.msg.field("Ticket")
+    }
+}
+
+impl Msg<kind::Click> {
+    /// EventKey: the button's key.
+    pub fn event_key(&self) -> &str {
+        self.msg.field("EventKey").unwrap_or("")
+    }
+}
+
+impl Msg<kind::View> {
+    /// EventKey: the link's URL.
+    pub fn event_key(&self) -> &str {
+        self.msg.field("EventKey").unwrap_or("")
+    }
+
+    /// MenuId, when given.
+    pub fn menu_id(&self) -> Option<&str> {
+        self.msg.field("MenuId")
+    }
+}
+
+impl Msg<kind::Subscribe> {
+    /// EventKey, when the follower came from a QR code with a scene: `qrscene_…`.
+    pub fn event_key(&self) -> Option<&str> {
+        self.msg.field("EventKey").filter(|key| !key.is_empty())
+    }
+
+    /// The scene of the QR code the follower came from: the EventKey without `qrscene_`.
+    pub fn scene(&self) -> Option<&str> {
+        self.event_key()?.strip_prefix("qrscene_")
+    }
+
+    /// Ticket: the QR code's ticket, when the follower came from one.
+    pub fn ticket(&self) -> Option<&str> {
+        self.msg.field("Ticket")
+    }
+}
+
 /// What a handler can take as its message, on a route of kind `K`: [`Msg<K>`], or the
 /// [`Incoming`] of any route.
 #[diagnostic::on_unimplemented(
     message = "a route of kind `{K}` can't give its handler a `{Self}`",
     label = "the handler of this route takes a message of another kind",
-    note = "a handler takes `Msg<K>` of its route's kind (`.text(..)`: `Msg<kind::Text>`; `.event(..)`, `.event_key(..)`: `Msg<kind::Event>`; `.on::<K, _, _>(..)`: `Msg<K>`), or `Incoming<'static>` on any route"
+    note = "a handler takes `Msg<K>` of its route's kind (`.text(..)`: `Msg<kind::Text>`; `.event(..)`, `.event_key(..)`: `Msg<kind::Event>`; `.on::<K, _, _>(..)`: `Msg<K>`, `K` a message kind such as `kind::Image` or an event kind such as `kind::Click`), or `Incoming<'static>` on any route"
 )]
 pub trait FromMessage<K>: Sized {
     /// The handler's argument, from the message.
