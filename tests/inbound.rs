@@ -289,9 +289,10 @@ fn unknown_types_are_kept() {
     assert_eq!(msg.fields().collect::<Vec<_>>(), [("Title", "t"), ("AppId", "wx123")]);
     assert_eq!(msg.msg_id(), Some(7));
 
-    let body = event("user_get_card", "<CardId><![CDATA[pFS7Fjg]]></CardId><IsGiveByFriend>0</IsGiveByFriend>");
+    // An event this crate doesn't type (a card given to a friend; `user_get_card` is typed).
+    let body = event("user_gifting_card", "<CardId><![CDATA[pFS7Fjg]]></CardId><IsReturnBack>0</IsReturnBack>");
     let msg = parse(&body);
-    assert_eq!(msg.message(), Message::Event(Event::Unknown { event: "user_get_card" }));
+    assert_eq!(msg.message(), Message::Event(Event::Unknown { event: "user_gifting_card" }));
     assert_eq!(msg.field("CardId"), Some("pFS7Fjg"));
 }
 
