@@ -188,26 +188,26 @@ impl<K> Msg<K> {
 impl Msg<kind::Text> {
     /// Content.
     pub fn content(&self) -> &str {
-        self.msg.field("Content").unwrap_or("")
+        self.msg.text("Content")
     }
 }
 
 impl Msg<kind::Image> {
     /// PicUrl.
     pub fn pic_url(&self) -> &str {
-        self.msg.field("PicUrl").unwrap_or("")
+        self.msg.text("PicUrl")
     }
 
     /// MediaId.
     pub fn media_id(&self) -> &str {
-        self.msg.field("MediaId").unwrap_or("")
+        self.msg.text("MediaId")
     }
 }
 
 impl Msg<kind::Voice> {
     /// MediaId.
     pub fn media_id(&self) -> &str {
-        self.msg.field("MediaId").unwrap_or("")
+        self.msg.text("MediaId")
     }
 
     /// Recognition: the speech as text, when recognition is on.
@@ -228,7 +228,7 @@ impl Msg<kind::Event> {
 
     /// The Event element as sent: `subscribe`, `CLICK`, …
     pub fn name(&self) -> &str {
-        self.msg.field("Event").unwrap_or("")
+        self.msg.text("Event")
     }
 
     /// EventKey, when the event has one.
@@ -240,7 +240,7 @@ impl Msg<kind::Event> {
 impl Msg<kind::Scan> {
     /// EventKey: the QR code's scene.
     pub fn event_key(&self) -> &str {
-        self.msg.field("EventKey").unwrap_or("")
+        self.msg.text("EventKey")
     }
 
     /// Ticket: the QR code's ticket.
@@ -252,14 +252,14 @@ impl Msg<kind::Scan> {
 impl Msg<kind::Click> {
     /// EventKey: the button's key.
     pub fn event_key(&self) -> &str {
-        self.msg.field("EventKey").unwrap_or("")
+        self.msg.text("EventKey")
     }
 }
 
 impl Msg<kind::View> {
     /// EventKey: the link's URL.
     pub fn event_key(&self) -> &str {
-        self.msg.field("EventKey").unwrap_or("")
+        self.msg.text("EventKey")
     }
 
     /// MenuId, when given.
@@ -399,9 +399,9 @@ impl Matcher {
             Matcher::MsgType(msg_type) => msg.msg_type() == *msg_type,
             Matcher::Event(event) => is_event() && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case(event)),
             Matcher::EventKey(key) => is_event() && msg.field("EventKey").is_some_and(|k| key.matches(k)),
-            Matcher::Content(content) => is_text() && content.matches(msg.field("Content").unwrap_or("")),
+            Matcher::Content(content) => is_text() && content.matches(msg.text("Content")),
             #[cfg(feature = "regex")]
-            Matcher::ContentRegex(regex) => is_text() && regex.is_match(msg.field("Content").unwrap_or("")),
+            Matcher::ContentRegex(regex) => is_text() && regex.is_match(msg.text("Content")),
         }
     }
 }

@@ -552,7 +552,8 @@ impl<'m> Beacon<'m> {
 }
 
 impl Incoming<'_> {
-    fn text(&self, name: &str) -> &str {
+    /// The text of the first element without children named `name`, or "" when there is none.
+    pub(crate) fn text(&self, name: &str) -> &str {
         self.field(name).unwrap_or("")
     }
 
