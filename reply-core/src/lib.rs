@@ -2,7 +2,11 @@
 //! the [`Sink`]s a reply is written into, CDATA escaping ([`cdata`]), the values elements hold
 //! ([`TextValue`], [`CreateTime`]), news articles ([`NewsArticle`], [`Articles`]) and the standard
 //! messages ([`Text`], [`Image`], [`Voice`], [`Video`], [`Music`], [`News`],
-//! [`TransferCustomerService`], [`Empty`]), and the messages the platform sends ([`Incoming`]).
+//! [`TransferCustomerService`], [`Empty`]), each also in its customer-service form (JSON escaping:
+//! [`json`]), the messages the platform sends ([`Incoming`], [`Event`], [`RawElement`]), and
+//! [`router`]. With features: the serving rules (`serve`, `tokio`), safe mode (`crypto`), the
+//! endpoint on any HTTP server (`endpoint`, `tower`) and on axum (`axum`), the platform's API and late
+//! replies (`client`), a store shared through Redis (`redis`).
 //!
 //! Applications depend on `passive-reply`, which re-exports all of this with the derives. This
 //! crate is for frameworks that want the runtime alone.
