@@ -12,7 +12,7 @@
 //! - [`SinkOutput`], any other sink, piece by piece.
 //!
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
-//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`JsonLength`] or [`SinkOutput`]).
+//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`JsonLength`], [`CleanLength`] or [`SinkOutput`]).
 
 use core::convert::Infallible;
 
@@ -110,25 +110,6 @@ impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
     }
 }
 
-/// The number of bytes a reply's customer-service JSON takes when none of its values needs
-/// escaping: each value counted as it is, without looking at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct JsonCleanLength(pub(crate) usize);
-
-impl JsonOutput for JsonCleanLength {
-    type Error = Infallible;
-
-    #[inline(always)]
-    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(JsonCleanLength(self.0 + s.len()))
-    }
-
-    #[inline(always)]
-    fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(JsonCleanLength(self.0 + s.len()))
-    }
-}
-
 /// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
 /// writing stops there.
 struct NoGrowth<'s>(&'s mut String);
@@ -149,11 +130,24 @@ impl Sink for NoGrowth<'_> {
     }
 }
 
+/// The exact length of a reply's customer-service JSON.
+#[inline]
+fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    len
+}
+
+/// The length of a reply's customer-service JSON when none of its values needs escaping.
+#[inline]
+fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+    let Ok(CleanLength(len)) = reply.emit_json(CleanLength(0));
+    len
+}
+
 /// A derived reply's `customer_service_len`.
 #[inline]
 pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
-    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
-    Some(len)
+    Some(json_len(reply))
 }
 
 /// A derived reply's `write_customer_service`. Into a `Vec<u8>` or `String`, which grow as they
@@ -163,14 +157,8 @@ pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
 #[inline]
 pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
     let len = match sink.buffer(Token::new()) {
-        Some(_) => {
-            let Ok(JsonCleanLength(len)) = reply.emit_json(JsonCleanLength(0));
-            len
-        }
-        None => {
-            let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
-            len
-        }
+        Some(_) => json_clean_len(reply),
+        None => json_len(reply),
     };
     sink.reserve(len)?;
     reply.emit_json(SinkOutput(sink)).map(drop)
@@ -181,13 +169,11 @@ pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R,
 /// back for one of the exact length, written again.
 #[inline]
 pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
-    let Ok(JsonCleanLength(clean)) = reply.emit_json(JsonCleanLength(0));
-    let mut json = String::with_capacity(clean);
+    let mut json = String::with_capacity(json_clean_len(reply));
     if reply.emit_json(SinkOutput(&mut NoGrowth(&mut json))).is_ok() {
         return Some(json);
     }
-    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
-    let mut json = String::with_capacity(len);
+    let mut json = String::with_capacity(json_len(reply));
     let Ok(_) = reply.emit_json(SinkOutput(&mut json));
     Some(json)
 }
@@ -216,7 +202,8 @@ impl Output for Length {
 }
 
 /// The number of bytes a reply writes when none of its values needs escaping: each value is
-/// counted as it is, without looking at it.
+/// counted as it is, without looking at it. The same count serves the XML and the
+/// customer-service JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CleanLength(pub(crate) usize);
 
@@ -236,6 +223,20 @@ impl Output for CleanLength {
     #[inline(always)]
     fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
         Ok(CleanLength(self.0 + n.decimal_len()))
+    }
+}
+
+impl JsonOutput for CleanLength {
+    type Error = Infallible;
+
+    #[inline(always)]
+    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
+        Ok(CleanLength(self.0 + s.len()))
+    }
+
+    #[inline(always)]
+    fn text(self, s: &str) -> Result<Self, Infallible> {
+        Ok(CleanLength(self.0 + s.len()))
     }
 }
 
