@@ -129,7 +129,7 @@ pub mod kind {
             impl Kind for $name {
                 #[inline]
                 fn matches(msg: &Incoming<'_>) -> bool {
-                    msg.msg_type() == "event" && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case($event))
+                    super::is_event(msg, $event)
                 }
             }
         )*};
@@ -373,6 +373,11 @@ impl Key {
     }
 }
 
+/// Whether `msg` is the event `name`, whatever the case of its Event.
+fn is_event(msg: &Incoming<'_>, name: &str) -> bool {
+    kind::Event::matches(msg) && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case(name))
+}
+
 /// What a route matches.
 enum Matcher {
     /// A kind's own test.
@@ -392,16 +397,16 @@ enum Matcher {
 
 impl Matcher {
     fn matches(&self, msg: &Incoming<'_>) -> bool {
-        let is_text = || msg.msg_type() == "text";
-        let is_event = || msg.msg_type() == "event";
         match self {
             Matcher::Kind(matches) => matches(msg),
             Matcher::MsgType(msg_type) => msg.msg_type() == *msg_type,
-            Matcher::Event(event) => is_event() && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case(event)),
-            Matcher::EventKey(key) => is_event() && msg.field("EventKey").is_some_and(|k| key.matches(k)),
-            Matcher::Content(content) => is_text() && content.matches(msg.text("Content")),
+            Matcher::Event(event) => is_event(msg, event),
+            Matcher::EventKey(key) => {
+                kind::Event::matches(msg) && msg.field("EventKey").is_some_and(|k| key.matches(k))
+            }
+            Matcher::Content(content) => kind::Text::matches(msg) && content.matches(msg.text("Content")),
             #[cfg(feature = "regex")]
-            Matcher::ContentRegex(regex) => is_text() && regex.is_match(msg.text("Content")),
+            Matcher::ContentRegex(regex) => kind::Text::matches(msg) && regex.is_match(msg.text("Content")),
         }
     }
 }

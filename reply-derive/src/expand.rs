@@ -544,17 +544,17 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
         .collect();
     let names: Vec<&Ident> = variants.iter().map(|v| v.ident).collect();
     let value = format_ident!("__reply");
-    // Spanned on the variant's type, so a type that is not a reply is reported there, once.
-    let lengths = variants.iter().map(|v| respan(quote!(#private::PassiveReply::encoded_len(#value)), v.ty.span()));
-    let writes = variants.iter().map(|v| respan(quote!(#private::PassiveReply::write_to(#value, __sink)), v.ty.span()));
-    let to_xmls = variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_xml(#value)), v.ty.span()));
-    let json_lengths =
-        variants.iter().map(|v| respan(quote!(#private::PassiveReply::customer_service_len(#value)), v.ty.span()));
-    let json_writes = variants
-        .iter()
-        .map(|v| respan(quote!(#private::PassiveReply::write_customer_service(#value, __sink)), v.ty.span()));
-    let to_jsons =
-        variants.iter().map(|v| respan(quote!(#private::PassiveReply::to_customer_service(#value)), v.ty.span()));
+    // Each variant's call, spanned on the variant's type, so a type that is not a reply is
+    // reported there, once.
+    let per_variant = |call: TokenStream| -> Vec<TokenStream> {
+        variants.iter().map(|v| respan(call.clone(), v.ty.span())).collect()
+    };
+    let lengths = per_variant(quote!(#private::PassiveReply::encoded_len(#value)));
+    let writes = per_variant(quote!(#private::PassiveReply::write_to(#value, __sink)));
+    let to_xmls = per_variant(quote!(#private::PassiveReply::to_xml(#value)));
+    let json_lengths = per_variant(quote!(#private::PassiveReply::customer_service_len(#value)));
+    let json_writes = per_variant(quote!(#private::PassiveReply::write_customer_service(#value, __sink)));
+    let to_jsons = per_variant(quote!(#private::PassiveReply::to_customer_service(#value)));
     implementation(
         input,
         quote!(#private::PassiveReply),
