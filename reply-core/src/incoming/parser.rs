@@ -352,40 +352,38 @@ impl<'a> Parser<'a> {
         let at = leaf.offset;
         let index = self.index[self.depth];
         debug_assert_eq!(index + 1, self.fields.len(), "a leaf is the last element recorded");
-        if top_level && matches!(name, "ToUserName" | "FromUserName" | "MsgType" | "CreateTime" | "MsgId") {
-            self.fields.truncate(index);
-        }
-        if top_level {
-            let twice = |name| ParseError::new(ParseErrorKind::DuplicateField(name), at);
-            let number = |name: &'static str, value: &str| {
-                value.trim().parse::<u64>().map_err(|_| ParseError::new(ParseErrorKind::InvalidNumber(name), at))
-            };
-            let header = &mut self.header;
-            match name {
-                "ToUserName" => set(&mut header.to_user_name, value).map_err(|()| twice("ToUserName"))?,
-                "FromUserName" => set(&mut header.from_user_name, value).map_err(|()| twice("FromUserName"))?,
-                "MsgType" => set(&mut header.msg_type, value).map_err(|()| twice("MsgType"))?,
-                "CreateTime" => {
-                    let seconds = number("CreateTime", &value)?;
-                    set(&mut header.create_time, seconds).map_err(|()| twice("CreateTime"))?;
-                }
-                "MsgId" => {
-                    let id = number("MsgId", &value)?;
-                    set(&mut header.msg_id, id).map_err(|()| twice("MsgId"))?;
-                }
-                // The spelling of events (mass and template sends' job ids): the message's id too
-                // unless it has a MsgId, when it is a number. Kept as a field either way.
-                "MsgID" => {
-                    if let Ok(id) = value.trim().parse::<u64>() {
-                        header.msg_id_alias.get_or_insert(id);
-                    }
-                    self.fields[index].value = value;
-                }
-                _ => self.fields[index].value = value,
+        let twice = |name| ParseError::new(ParseErrorKind::DuplicateField(name), at);
+        let number = |name: &'static str, value: &str| {
+            value.trim().parse::<u64>().map_err(|_| ParseError::new(ParseErrorKind::InvalidNumber(name), at))
+        };
+        let header = &mut self.header;
+        match (top_level, name) {
+            (true, "ToUserName") => set(&mut header.to_user_name, value).map_err(|()| twice("ToUserName"))?,
+            (true, "FromUserName") => set(&mut header.from_user_name, value).map_err(|()| twice("FromUserName"))?,
+            (true, "MsgType") => set(&mut header.msg_type, value).map_err(|()| twice("MsgType"))?,
+            (true, "CreateTime") => {
+                let seconds = number("CreateTime", &value)?;
+                set(&mut header.create_time, seconds).map_err(|()| twice("CreateTime"))?;
             }
-        } else {
-            self.fields[index].value = value;
+            (true, "MsgId") => {
+                let id = number("MsgId", &value)?;
+                set(&mut header.msg_id, id).map_err(|()| twice("MsgId"))?;
+            }
+            _ => {
+                // The spelling of events (mass and template sends' job ids): at the top, the
+                // message's id too unless it has a MsgId, when it is a number. A field either way.
+                if top_level
+                    && name == "MsgID"
+                    && let Ok(id) = value.trim().parse::<u64>()
+                {
+                    header.msg_id_alias.get_or_insert(id);
+                }
+                self.fields[index].value = value;
+                return Ok(());
+            }
         }
+        // A header element: kept in the header, not among the fields.
+        self.fields.truncate(index);
         Ok(())
     }
 
