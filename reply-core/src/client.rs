@@ -554,7 +554,7 @@ impl Client {
         self.inner.refreshes.fetch_add(1, Ordering::AcqRel);
         let fetched = match &self.inner.store {
             Some(store) => self.through_store(&**store).await,
-            None => self.fetch().await.map(|(token, life, sent)| self.keep(token, life, sent)),
+            None => self.fetch_and_keep().await,
         };
         *failed = fetched.as_ref().err().cloned();
         fetched
@@ -609,7 +609,7 @@ impl Client {
                 }
             }
         }
-        self.fetch().await.map(|(token, life, sent)| self.keep(token, life, sent))
+        self.fetch_and_keep().await
     }
 
     /// Forgets `token`, which the platform called stale, if it is still the one in use (here
@@ -626,6 +626,11 @@ impl Client {
         {
             log::warn!("passive-reply: {e}; a stale access token stays in the token store until it expires");
         }
+    }
+
+    /// A new token from the platform, kept.
+    async fn fetch_and_keep(&self) -> Result<Arc<str>, ApiError> {
+        self.fetch().await.map(|(token, life, sent)| self.keep(token, life, sent))
     }
 
     /// A new token from the platform, its life, and when it was asked for.

@@ -67,7 +67,7 @@ pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
 /// The content type of a reply.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
-/// The content type of a refusal's reason.
+/// The content type of a refusal's reason, and of the URL check's `echostr`.
 const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
 
 /// What the endpoint answers a request with: a status, a content type when there is a body, and
@@ -87,8 +87,9 @@ impl Answer {
         Answer { status: StatusCode::OK, content_type, body: bytes }
     }
 
-    fn refusal(status: StatusCode, reason: impl Into<Bytes>) -> Answer {
-        Answer { status, content_type: Some(PLAIN_TEXT), body: reason.into() }
+    /// Plain text: a refusal's reason, or the URL check's `echostr`.
+    fn plain(status: StatusCode, text: impl Into<Bytes>) -> Answer {
+        Answer { status, content_type: Some(PLAIN_TEXT), body: text.into() }
     }
 
     /// The status.
@@ -121,11 +122,11 @@ impl Answer {
 }
 
 fn forbidden(reason: &str) -> Answer {
-    Answer::refusal(StatusCode::FORBIDDEN, reason.to_owned())
+    Answer::plain(StatusCode::FORBIDDEN, reason.to_owned())
 }
 
 fn bad_request(reason: String) -> Answer {
-    Answer::refusal(StatusCode::BAD_REQUEST, reason)
+    Answer::plain(StatusCode::BAD_REQUEST, reason)
 }
 
 /// The platform's URL, served: the URL check and deliveries, with the signature checked, the
@@ -315,18 +316,16 @@ where
         match *method {
             Method::GET => self.url_check(query),
             Method::POST => self.delivery(query, body).await,
-            _ => Answer::refusal(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n"),
+            _ => Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n"),
         }
     }
 
     fn url_check(&self, query: Option<&str>) -> Answer {
         let signed = Signed::from_query(query);
         match &signed.echostr {
-            Some(echostr) if signed.is_valid(&self.token) => Answer {
-                status: StatusCode::OK,
-                content_type: Some(PLAIN_TEXT),
-                body: echostr.clone().into_owned().into(),
-            },
+            Some(echostr) if signed.is_valid(&self.token) => {
+                Answer::plain(StatusCode::OK, echostr.clone().into_owned())
+            }
             _ => forbidden("the signature does not match\n"),
         }
     }
@@ -421,7 +420,7 @@ where
                 Ok(collected) => collected.to_bytes(),
                 Err(e) if e.is::<LengthLimitError>() => {
                     let reason = format!("the body is longer than the {limit} bytes a delivery may be\n");
-                    return Ok(Answer::refusal(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response());
+                    return Ok(Answer::plain(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response());
                 }
                 Err(e) => return Ok(bad_request(format!("the body could not be read: {e}\n")).into_response()),
             };
