@@ -76,6 +76,31 @@ fn the_platforms_reply_is_encrypted_and_signed_as_published() {
     assert_eq!(crypto.encrypt_reply(&Empty, timestamp, nonce), "");
 }
 
+/// Whatever the timestamp holds (the endpoint takes only digits; the function takes any text),
+/// the envelope stays well-formed: no `]]>`, markup or forbidden character reaches it as it came,
+/// and its length is counted right.
+#[test]
+fn a_timestamp_that_is_not_digits_cannot_break_the_envelope() {
+    let v = vector("official-doc-safe-mode-reply");
+    let crypto = crypto_of(&v);
+    let reply = Text::new("oUser", "gh_account", "hi").with_create_time(1);
+    for (timestamp, written, read) in [
+        ("1]]>2", "1]]&gt;2", "1]]>2"),
+        ("1\u{0}2", "1\u{FFFD}2", "1\u{FFFD}2"),
+        ("<a>&b", "&lt;a&gt;&amp;b", "<a>&b"),
+        ("\u{FFFF}时\t", "\u{FFFD}时\t", "\u{FFFD}时\t"),
+        ("1713424427", "1713424427", "1713424427"),
+    ] {
+        let envelope = crypto.envelope(KeyUsed::Current, [7; 16], &reply, timestamp, "n]]>").unwrap();
+        assert!(envelope.contains(&format!("<TimeStamp>{written}</TimeStamp>")), "{envelope}");
+        assert!(envelope.ends_with("<Nonce><![CDATA[n]]]]><![CDATA[>]]></Nonce></xml>"), "{envelope}");
+        assert_eq!(crypto.envelope_len(reply.encoded_len(), timestamp, "n]]>"), envelope.len());
+        // Well-formed, and read back as written (a forbidden character as U+FFFD).
+        assert_eq!(common::envelope_field(&envelope, "TimeStamp"), read);
+        assert_eq!(common::envelope_field(&envelope, "Nonce"), "n]]>");
+    }
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }

@@ -526,33 +526,36 @@ fn padded_len(len: usize) -> usize {
     (len / PAD_BLOCK + 1) * PAD_BLOCK
 }
 
-/// The length of `s` written as the text of an element.
-fn text_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| {
-            if b == b'<' {
-                4
-            } else if b == b'&' {
-                5
-            } else {
-                1
-            }
-        })
-        .sum()
+/// How a character of `s` is written as the text of an element: `<`, `&` and `>` as references
+/// (so a `]]>` can't stand in text, where XML forbids it), a character XML forbids as U+FFFD, as
+/// CDATA writes it; anything else as it is.
+fn text_piece(c: char, utf8: &mut [u8; 4]) -> &str {
+    match c {
+        '<' => "&lt;",
+        '&' => "&amp;",
+        '>' => "&gt;",
+        '\t' | '\n' | '\r' => c.encode_utf8(utf8),
+        '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => "\u{FFFD}",
+        c => c.encode_utf8(utf8),
+    }
 }
 
-/// Writes `s` as the text of an element: `<` and `&` as references. (A timestamp is digits;
-/// this keeps any other text from being read as markup.)
+/// The length of `s` written as the text of an element.
+fn text_len(s: &str) -> usize {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.len();
+    }
+    s.chars().map(|c| text_piece(c, &mut [0; 4]).len()).sum()
+}
+
+/// Writes `s` as the text of an element. (A timestamp is digits, and the endpoint refuses any
+/// other; this keeps any other text from being read as markup or making the envelope ill-formed.)
 fn write_text(out: &mut String, s: &str) {
-    if !s.contains(['<', '&']) {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
         return out.push_str(s);
     }
     for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '&' => out.push_str("&amp;"),
-            c => out.push(c),
-        }
+        out.push_str(text_piece(c, &mut [0; 4]));
     }
 }
 

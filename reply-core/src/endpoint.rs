@@ -8,18 +8,27 @@
 //! - as a plain async function from the request's method, query string and body to an [`Answer`]
 //!   (status, content type, body): [`Endpoint::respond`], for frameworks outside tower.
 //!
+//! Nothing is read of a request's body before its query is checked ([`Endpoint::authorize`]):
+//!
 //! - `GET` is the platform's URL check: the query's `signature` must be the SHA-1 of the token,
-//!   `timestamp` and `nonce`, sorted and joined; the answer is `echostr`, otherwise 403.
-//! - `POST` is a delivery: the same signature in the query string, and a timestamp within the
-//!   replay window of the server's clock (otherwise 403 with the reason), the body read with
-//!   [`Incoming::parse`] (400 with a short plain-text reason when it is not a delivery), then the
-//!   handler's reply, through [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's
-//!   retries get the same reply, and the handler runs once).
-//! - With [`Endpoint::crypto`], an encrypted delivery (`encrypt_type=aes`, in safe or compatible
-//!   mode) has its `msg_signature` checked before anything is decrypted (403), is decrypted (400
-//!   with the reason if that fails), and is answered with an encrypted reply, with the key that
-//!   decrypted it. Plaintext deliveries are answered as before. The handler sees an ordinary
-//!   [`Incoming`] either way.
+//!   `timestamp` and `nonce`, sorted and joined, and the timestamp within the replay window; the
+//!   answer is `echostr`, otherwise 403.
+//! - `POST` is a delivery: the same signature in the query string, and a timestamp of decimal
+//!   digits within the replay window of the server's clock (otherwise 403 with the reason). Then
+//!   the body is read, within a deadline ([`Endpoint::body_timeout`], 408 past it) and a bound on
+//!   the bytes of all the bodies being read at once ([`Endpoint::body_budget`], 503 when it stays
+//!   full until the deadline), and parsed with [`Incoming::parse`] (400 with a short plain-text
+//!   reason when it is not a delivery; 413 when it is longer than the parse options allow, told
+//!   before it is read when the request says its length). Then the handler's reply, through
+//!   [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's retries get the same
+//!   reply, and the handler runs once).
+//! - With [`Endpoint::crypto`], every delivery must come encrypted (`encrypt_type=aes`, safe or
+//!   compatible mode): a plaintext one is refused (403) unless
+//!   [`Endpoint::allow_plaintext`] is on for a migration. An encrypted delivery has its
+//!   `msg_signature` checked before anything is decrypted (403), is decrypted (400 with the
+//!   reason if that fails), and is answered with an encrypted reply, with the key that decrypted
+//!   it. Its retry-guard key is never the key of a plaintext delivery. The handler sees an
+//!   ordinary [`Incoming`] either way.
 //! - Any other method: 405, with `Allow: GET, POST`.
 //!
 //! ```
@@ -32,11 +41,18 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let endpoint = Endpoint::new("my-token", answer);
-//! // The URL check, as the platform makes it ("abc" sorted and joined: FIPS 180's first vector).
-//! let query = "signature=a9993e364706816aba3e25717850c26c9cd0d89d&timestamp=b&nonce=c&echostr=ok";
-//! let answer = Endpoint::new("a", answer).respond(&http::Method::GET, Some(query), Default::default()).await;
+//! // The URL check, as the platform makes it: signed now, with the token.
+//! let timestamp = reply_core::now().to_string();
+//! let signature = reply_core::endpoint::signature_of("my-token", &timestamp, "42");
+//! let query = format!("signature={signature}&timestamp={timestamp}&nonce=42&echostr=ok");
+//! let answer = endpoint.respond(&http::Method::GET, Some(&query), Default::default()).await;
 //! assert_eq!((answer.status(), answer.body().as_ref()), (http::StatusCode::OK, b"ok".as_ref()));
-//! # let _ = endpoint;
+//! // A year-old one is refused as a replay.
+//! let old = (reply_core::now() - 365 * 86_400).to_string();
+//! let signature = reply_core::endpoint::signature_of("my-token", &old, "42");
+//! let query = format!("signature={signature}&timestamp={old}&nonce=42&echostr=ok");
+//! let answer = endpoint.respond(&http::Method::GET, Some(&query), Default::default()).await;
+//! assert_eq!(answer.status(), http::StatusCode::FORBIDDEN);
 //! # }
 //! ```
 //!
@@ -50,9 +66,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
 use crate::incoming::{DedupKey, Incoming, ParseOptions};
@@ -63,6 +81,14 @@ use crate::sink::Sink;
 /// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
 /// of signed webhooks elsewhere (Stripe's, Slack's).
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+
+/// How long a delivery's body may take to arrive once its query is checked, by default: 2 s, well
+/// under the platform's 5 s (the platform sends a body of a few hundred bytes at once).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many bytes of bodies an endpoint reads at once by default: 16 MiB, sixteen bodies of the
+/// largest size a delivery may have (1 MiB), or about 20,000 of the platform's usual ones.
+pub const DEFAULT_BODY_BUDGET: usize = 16 << 20;
 
 /// The content type of a reply.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -114,6 +140,8 @@ impl Answer {
         if let Some(content_type) = self.content_type {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
+        // The URL check reflects `echostr`: no browser may read it as anything but plain text.
+        response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
         }
@@ -129,6 +157,13 @@ fn bad_request(reason: String) -> Answer {
     Answer::plain(StatusCode::BAD_REQUEST, reason)
 }
 
+fn too_long(limit: usize) -> Answer {
+    Answer::plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body is longer than the {limit} bytes a delivery may be\n"),
+    )
+}
+
 /// The platform's URL, served: the URL check and deliveries, with the signature checked, the
 /// handler run under a budget and once per delivery.
 #[derive(Debug)]
@@ -139,10 +174,26 @@ pub struct Endpoint<H, S = MemoryStore> {
     options: ParseOptions,
     guard: RetryGuard<S>,
     crypto: Option<Arc<MessageCrypto>>,
+    allow_plaintext: bool,
     replay_window: Option<Duration>,
     dedup_key: fn(&Incoming<'static>) -> DedupKey,
+    body_timeout: Duration,
+    body_budget: BodyBudget,
     #[cfg(feature = "client")]
     late: Option<Arc<crate::serve::LateReplies>>,
+}
+
+/// The bytes of bodies being read at once: a semaphore of bytes, shared by the endpoint's clones.
+#[derive(Debug, Clone)]
+struct BodyBudget {
+    bytes: usize,
+    permits: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    fn new(bytes: usize) -> Self {
+        BodyBudget { bytes, permits: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))) }
+    }
 }
 
 impl<H> Endpoint<H> {
@@ -157,8 +208,11 @@ impl<H> Endpoint<H> {
             options: ParseOptions::new(),
             guard: RetryGuard::new(),
             crypto: None,
+            allow_plaintext: false,
             replay_window: Some(DEFAULT_REPLAY_WINDOW),
             dedup_key: Incoming::dedup_key,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             #[cfg(feature = "client")]
             late: None,
         }
@@ -191,16 +245,24 @@ impl<H, S> Endpoint<H, S> {
             options: self.options,
             guard,
             crypto: self.crypto,
+            allow_plaintext: self.allow_plaintext,
             replay_window: self.replay_window,
             dedup_key: self.dedup_key,
+            body_timeout: self.body_timeout,
+            body_budget: self.body_budget,
             #[cfg(feature = "client")]
             late: self.late,
         }
     }
 
-    /// Serves an account in safe or compatible mode too: encrypted deliveries are verified and
+    /// Serves an account in safe or compatible mode: encrypted deliveries are verified and
     /// decrypted with `crypto`, and answered encrypted. (Its token is the one it signs with; give
     /// the endpoint the same.)
+    ///
+    /// From then on a delivery that does not come encrypted is refused (403): the platform signs
+    /// only the query, so with plaintext accepted, anyone holding a captured query could send any
+    /// plaintext body inside the replay window. [`allow_plaintext`](Endpoint::allow_plaintext)
+    /// accepts plaintext too, for the switch of an account from plaintext to safe mode.
     ///
     /// ```
     /// use reply_core::endpoint::Endpoint;
@@ -222,11 +284,65 @@ impl<H, S> Endpoint<H, S> {
         self
     }
 
+    /// Accepts plaintext deliveries beside encrypted ones (default: refused once
+    /// [`crypto`](Endpoint::crypto) is set), for the minutes in which an account is switched from
+    /// plaintext to safe mode on the platform's side. Switch it off again once the switch is
+    /// made: while it is on, a captured query authorises any plaintext body for the replay
+    /// window. A plaintext delivery's reply is never given to an encrypted one, nor the reverse.
+    ///
+    /// ```
+    /// use reply_core::endpoint::Endpoint;
+    /// use reply_core::crypto::MessageCrypto;
+    /// use reply_core::{Empty, Incoming};
+    ///
+    /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
+    ///
+    /// # fn main() -> Result<(), reply_core::crypto::CryptoError> {
+    /// let crypto = MessageCrypto::new("my-token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef")?;
+    /// let migrating = Endpoint::new("my-token", answer).crypto(crypto).allow_plaintext(true);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn allow_plaintext(mut self, allow: bool) -> Self {
+        self.allow_plaintext = allow;
+        self
+    }
+
+    /// How long a delivery's body may take to arrive, once its query is checked
+    /// ([`DEFAULT_BODY_TIMEOUT`], 2 s); past it the answer is 408 and the connection's bytes are
+    /// no longer read. (A request's head is bounded by the server: see [`crate::server`].)
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How many bytes of bodies this endpoint (and its clones) may hold while reading them, all
+    /// requests together ([`DEFAULT_BODY_BUDGET`], 16 MiB): even requests whose queries are
+    /// valid (a captured one, inside the replay window) can't pin more memory than this. Each
+    /// body is counted by its bytes, from the first until it is parsed; a body that finds the
+    /// budget full waits for room until its deadline (and its connection is not read meanwhile),
+    /// then gets 503. A budget smaller than the parse options' limit refuses the longest
+    /// deliveries.
+    #[must_use]
+    pub fn body_budget(mut self, bytes: usize) -> Self {
+        self.body_budget = BodyBudget::new(bytes);
+        self
+    }
+
+    /// The bytes of bodies held now, being read or waiting to be parsed, as counted against the
+    /// [`body_budget`](Endpoint::body_budget).
+    pub fn body_bytes(&self) -> usize {
+        self.body_budget.bytes.min(Semaphore::MAX_PERMITS) - self.body_budget.permits.available_permits()
+    }
+
     /// How far a delivery's `timestamp` may be from the server's clock, either way, before it is
     /// refused as a replay (403): the platform signs only the query, never a plaintext body, so
     /// a captured query would otherwise authorise any body forever. Default
     /// [`DEFAULT_REPLAY_WINDOW`] (300 s); `None` switches the check off. The platform's retries
-    /// of a delivery carry its timestamp, and are answered while they are inside the window.
+    /// of a delivery carry its timestamp, and are answered while they are inside the window. The
+    /// URL check (GET) has the same window. A timestamp that is not decimal digits is refused
+    /// whatever the window.
     #[must_use]
     pub fn replay_window(mut self, window: Option<Duration>) -> Self {
         self.replay_window = window;
@@ -305,79 +421,277 @@ where
 {
     /// The endpoint as a `tower::Service<http::Request<B>>`, for hyper (through
     /// `hyper_util::service::TowerToHyperService`), axum and any tower server. Cheap to clone.
-    /// The body is read up to the parse options' limit (400 beyond it).
+    /// The query is checked before the body is read ([`authorize`](Endpoint::authorize)); the
+    /// body is read within the endpoint's deadline and budget, up to the parse options' limit
+    /// (413 beyond).
     pub fn into_service(self) -> EndpointService<H, S> {
         EndpointService(Arc::new(self))
     }
 
     /// Answers one request, given its method, its query string (without the `?`) and its body:
-    /// the whole delivery path, for a framework outside tower.
+    /// the whole delivery path, for a framework outside tower. The query is checked first; but
+    /// the body has been read by then, so a framework that can wait with it calls
+    /// [`authorize`](Endpoint::authorize) first, and reads the body only when told to.
     pub async fn respond(&self, method: &Method, query: Option<&str>, body: Bytes) -> Answer {
-        match *method {
-            Method::GET => self.url_check(query),
-            Method::POST => self.delivery(query, body).await,
-            _ => Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n"),
+        match self.authorize(method, query) {
+            Ok(authorized) => authorized.respond(body).await,
+            Err(answer) => answer,
         }
     }
 
-    fn url_check(&self, query: Option<&str>) -> Answer {
+    /// Checks a request before its body is read: the method, the query's `signature`, that its
+    /// `timestamp` is digits inside the replay window, and for an account in safe mode that the
+    /// delivery comes encrypted. `Err` is the answer to send without reading the body: a refusal
+    /// (403 with the reason, 405), or the URL check's answer (`echostr`). `Ok` is a delivery
+    /// whose body may now be read: [`Authorized::respond`] with its bytes, or
+    /// [`Authorized::read_and_respond`] with the request's body.
+    ///
+    /// ```
+    /// use reply_core::endpoint::Endpoint;
+    /// use reply_core::{Empty, Incoming};
+    ///
+    /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let endpoint = Endpoint::new("my-token", answer);
+    /// // No signature: refused before a byte of the body is read.
+    /// let refused = endpoint.authorize(&http::Method::POST, Some("timestamp=1&nonce=2")).unwrap_err();
+    /// assert_eq!(refused.status(), http::StatusCode::FORBIDDEN);
+    /// # }
+    /// ```
+    pub fn authorize<'a>(&'a self, method: &Method, query: Option<&'a str>) -> Result<Authorized<'a, H, S>, Answer> {
+        let is_get = match *method {
+            Method::GET => true,
+            Method::POST => false,
+            _ => return Err(Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n")),
+        };
         let signed = Signed::from_query(query);
-        match &signed.echostr {
-            Some(echostr) if signed.is_valid(&self.token) => {
-                Answer::plain(StatusCode::OK, echostr.clone().into_owned())
-            }
-            _ => forbidden("the signature does not match\n"),
+        if !signed.timestamp_is_digits() {
+            return Err(forbidden("the timestamp is not a whole number of seconds\n"));
         }
-    }
-
-    async fn delivery(&self, query: Option<&str>, body: Bytes) -> Answer {
-        let signed = Signed::from_query(query);
         if !signed.is_valid(&self.token) {
-            return forbidden("the signature does not match\n");
+            return Err(forbidden("the signature does not match\n"));
         }
         if let Some(reason) = signed.replayed(self.replay_window, crate::value::now()) {
-            return forbidden(&reason);
+            return Err(forbidden(&reason));
         }
+        if is_get {
+            return Err(match &signed.echostr {
+                Some(echostr) => Answer::plain(StatusCode::OK, echostr.clone().into_owned()),
+                None => bad_request("the URL check has no echostr\n".to_owned()),
+            });
+        }
+        let encrypted = match signed.encrypt_type.as_deref() {
+            None | Some("raw") => false,
+            Some("aes") => true,
+            Some(_) => return Err(forbidden("encrypt_type is neither aes nor raw\n")),
+        };
+        let crypto = match (&self.crypto, encrypted) {
+            (Some(crypto), true) => {
+                if signed.msg_signature.is_none() {
+                    return Err(forbidden("an encrypted delivery needs msg_signature\n"));
+                }
+                Some(crypto.clone())
+            }
+            (Some(_), false) if !self.allow_plaintext => {
+                return Err(forbidden("this account takes encrypted deliveries only (encrypt_type=aes)\n"));
+            }
+            // Without the key, a compatible-mode body still parses as plaintext.
+            _ => None,
+        };
+        Ok(Authorized { endpoint: self, signed, crypto })
+    }
+}
+
+/// A delivery whose query [`Endpoint::authorize`] has checked: its body may now be read.
+pub struct Authorized<'a, H, S> {
+    endpoint: &'a Endpoint<H, S>,
+    signed: Signed<'a>,
+    /// The account's key, when the delivery came encrypted.
+    crypto: Option<Arc<MessageCrypto>>,
+}
+
+impl<H, S> std::fmt::Debug for Authorized<'_, H, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized").field("encrypted", &self.crypto.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// A body being read: its frames as they came (shared with the connection's buffer, not copied),
+/// and its part of the endpoint's body budget, as many bytes as it has.
+struct Reading {
+    frames: Vec<Bytes>,
+    len: usize,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Reading {
+    /// The body in one piece: the one frame it came in (most do), or the frames copied once into
+    /// an allocation of exactly their length.
+    fn into_bytes(mut self) -> (Bytes, Option<OwnedSemaphorePermit>) {
+        let bytes = match self.frames.len() {
+            0 => Bytes::new(),
+            1 => self.frames.swap_remove(0),
+            _ => {
+                let mut all = BytesMut::with_capacity(self.len);
+                for frame in &self.frames {
+                    all.extend_from_slice(frame);
+                }
+                all.freeze()
+            }
+        };
+        (bytes, self.permit)
+    }
+}
+
+impl<H, S, Fut, R> Authorized<'_, H, S>
+where
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+    S: ReplyStore,
+{
+    /// The longest body a delivery may have (the parse options' limit).
+    pub fn body_limit(&self) -> usize {
+        self.endpoint.options.limit()
+    }
+
+    /// Reads `body` within the endpoint's body deadline and budget, and answers it. A body that
+    /// says it is longer than [`body_limit`](Authorized::body_limit) is refused (413) before a
+    /// byte of it is read.
+    pub async fn read_and_respond<B>(self, body: B) -> Answer
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match self.read(body).await {
+            Ok((bytes, permit)) => self.answer(bytes, permit).await,
+            Err(answer) => answer,
+        }
+    }
+
+    /// Answers the delivery with its body: the whole delivery path.
+    pub async fn respond(self, body: Bytes) -> Answer {
+        self.answer(body, None).await
+    }
+
+    async fn read<B>(&self, body: B) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Answer>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.body_limit();
+        if usize::try_from(body.size_hint().lower()).map_or(true, |len| len > limit) {
+            return Err(too_long(limit));
+        }
+        let budget = &self.endpoint.body_budget;
+        let mut reading = Reading { frames: Vec::new(), len: 0, permit: None };
+        let mut waiting_for_room = false;
+        let read = async {
+            let mut body = std::pin::pin!(body);
+            loop {
+                // (Not `while let`: the error, which need not be `Send`, must not live across an
+                // await.)
+                let frame = match body.frame().await {
+                    None => break,
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => return Err(bad_request(format!("the body could not be read: {}\n", e.into()))),
+                };
+                let Ok(mut data) = frame.into_data() else { continue };
+                // Shared, not copied, when the body's data is `Bytes` already (hyper's, axum's).
+                let data = data.copy_to_bytes(data.remaining());
+                if data.is_empty() {
+                    continue;
+                }
+                if reading.len + data.len() > limit {
+                    return Err(too_long(limit));
+                }
+                // Room in the budget before the frame is kept (it is already in memory, in the
+                // connection's buffer; waiting here stops the connection from reading more).
+                let Ok(more) = u32::try_from(data.len()) else { return Err(too_long(limit)) };
+                if reading.len + data.len() > budget.bytes {
+                    return Err(Answer::plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the body is longer than the endpoint's body budget\n",
+                    ));
+                }
+                waiting_for_room = true;
+                let permit = budget.permits.clone().acquire_many_owned(more).await;
+                waiting_for_room = false;
+                // (The budget's semaphore is never closed.)
+                let Ok(permit) = permit else { return Err(Answer::plain(StatusCode::SERVICE_UNAVAILABLE, "")) };
+                match &mut reading.permit {
+                    Some(held) => held.merge(permit),
+                    None => reading.permit = Some(permit),
+                }
+                reading.len += data.len();
+                reading.frames.push(data);
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(self.endpoint.body_timeout, read).await {
+            Ok(Ok(())) => Ok(reading.into_bytes()),
+            Ok(Err(answer)) => Err(answer),
+            Err(_) if waiting_for_room => Err(Answer::plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is reading too many bodies at once; try again\n",
+            )),
+            Err(_) => Err(Answer::plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {:?}\n", self.endpoint.body_timeout),
+            )),
+        }
+    }
+
+    /// The delivery path once the body is here; the body's part of the budget is given back
+    /// once it is parsed.
+    async fn answer(self, body: Bytes, permit: Option<OwnedSemaphorePermit>) -> Answer {
+        let Authorized { endpoint, signed, crypto } = self;
         let Ok(text) = std::str::from_utf8(&body) else {
             return bad_request("the body is not UTF-8\n".to_owned());
         };
-        // An encrypted delivery, when the endpoint has the account's key: opened, its signature
-        // checked first. (Without the key, a compatible-mode body still parses as plaintext.)
-        let opened = match (&self.crypto, signed.encrypt_type.as_deref()) {
-            (Some(crypto), Some("aes")) => {
+        // An encrypted delivery: opened, its signature checked first.
+        let opened = match crypto {
+            Some(crypto) => {
                 let (Some(msg_signature), Some(timestamp), Some(nonce)) =
                     (&signed.msg_signature, &signed.timestamp, &signed.nonce)
                 else {
                     return forbidden("an encrypted delivery needs msg_signature\n");
                 };
                 match crypto.decrypt_delivery_with_key(msg_signature, timestamp, nonce, text) {
-                    Ok((xml, key)) => Some((xml, crypto.clone(), key)),
+                    Ok((xml, key)) => Some((xml, crypto, key)),
                     Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
                     Err(e) => return bad_request(format!("{e}\n")),
                 }
             }
-            _ => None,
+            None => None,
         };
         let xml = opened.as_ref().map_or(text, |(xml, _, _)| xml.as_str());
-        let msg = match Incoming::parse_with(xml, self.options) {
+        let msg = match Incoming::parse_with(xml, endpoint.options) {
             Ok(msg) => msg.into_owned(),
             Err(e) => return bad_request(format!("{e}\n")),
         };
-        let key = (self.dedup_key)(&msg);
-        let on_time = OnTimeOrLate::new(self, &key);
-        let handler = self.handler.clone();
+        drop(permit);
+        let key = (endpoint.dedup_key)(&msg);
+        let handler = endpoint.handler.clone();
         let reply = match opened {
             Some((_, crypto, key_used)) => {
+                let key = key.encrypted();
+                let on_time = OnTimeOrLate::new(endpoint, &key);
                 let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
                 let (timestamp, nonce) = (own(signed.timestamp), own(signed.nonce));
-                self.guard
+                endpoint
+                    .guard
                     .answer(key, move || async move {
                         let reply = on_time.run(handler(msg)).await;
                         Sealed { reply, crypto, key: key_used, timestamp, nonce }
                     })
                     .await
             }
-            None => self.guard.answer(key, move || on_time.run(handler(msg))).await,
+            None => {
+                let on_time = OnTimeOrLate::new(endpoint, &key);
+                endpoint.guard.answer(key, move || on_time.run(handler(msg))).await
+            }
         };
         Answer::reply(reply)
     }
@@ -386,6 +700,13 @@ where
 /// An [`Endpoint`] as a `tower::Service<http::Request<B>>`: [`Endpoint::into_service`].
 #[derive(Debug)]
 pub struct EndpointService<H, S = MemoryStore>(Arc<Endpoint<H, S>>);
+
+impl<H, S> EndpointService<H, S> {
+    /// The endpoint it serves.
+    pub fn endpoint(&self) -> &Endpoint<H, S> {
+        &self.0
+    }
+}
 
 impl<H, S> Clone for EndpointService<H, S> {
     fn clone(&self) -> Self {
@@ -415,16 +736,12 @@ where
         let endpoint = self.0.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let limit = endpoint.options.limit();
-            let body = match Limited::new(body, limit).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if e.is::<LengthLimitError>() => {
-                    let reason = format!("the body is longer than the {limit} bytes a delivery may be\n");
-                    return Ok(Answer::plain(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response());
-                }
-                Err(e) => return Ok(bad_request(format!("the body could not be read: {e}\n")).into_response()),
+            // The query is checked first: a request that fails it costs no body memory.
+            let answer = match endpoint.authorize(&parts.method, parts.uri.query()) {
+                Ok(authorized) => authorized.read_and_respond(body).await,
+                Err(answer) => answer,
             };
-            Ok(endpoint.respond(&parts.method, parts.uri.query(), body).await.into_response())
+            Ok(answer.into_response())
         })
     }
 }
@@ -459,6 +776,12 @@ impl<'q> Signed<'q> {
         signed
     }
 
+    /// Whether the timestamp, if there is one, is decimal digits (and so can be written anywhere
+    /// as it is, and compared with the clock).
+    fn timestamp_is_digits(&self) -> bool {
+        self.timestamp.as_deref().is_none_or(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// Whether `signature` is the SHA-1 of the sorted token, timestamp and nonce, compared in
     /// constant time.
     fn is_valid(&self, token: &str) -> bool {
@@ -472,7 +795,7 @@ impl<'q> Signed<'q> {
     /// (seconds since the Unix epoch), or not a number.
     fn replayed(&self, window: Option<Duration>, now: u64) -> Option<String> {
         let window = window?;
-        let Some(timestamp) = self.timestamp.as_deref().and_then(|t| t.trim().parse::<u64>().ok()) else {
+        let Some(timestamp) = self.timestamp.as_deref().and_then(|t| t.parse::<u64>().ok()) else {
             return Some("the timestamp is not a whole number of seconds\n".to_string());
         };
         let off = now.abs_diff(timestamp);

@@ -47,6 +47,8 @@ mod reply;
 pub mod router;
 #[cfg(feature = "tokio")]
 pub mod serve;
+#[cfg(feature = "server")]
+pub mod server;
 mod sink;
 mod value;
 

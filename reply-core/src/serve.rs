@@ -56,16 +56,18 @@ mod redis;
 pub use late::{DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport};
 pub use memory::{DEFAULT_MEMORY_BUDGET, MemoryStore};
 #[cfg(feature = "redis")]
-pub use redis::{
-    DEFAULT_LEASE, DEFAULT_MAX_REPLY_LEN, DEFAULT_PAUSE_AFTER_FAILURE, DEFAULT_STORE_TIMEOUT, RedisOptions, RedisStore,
-    Wake,
-};
+pub use redis::{DEFAULT_LEASE, DEFAULT_PAUSE_AFTER_FAILURE, DEFAULT_STORE_TIMEOUT, RedisOptions, RedisStore, Wake};
 
 /// The default budget for a handler: 4 s, under the platform's 5 s, leaving time for the network.
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(4);
 
 /// How long a store keeps a reply by default: 30 s, twice the span of the platform's three tries.
 pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
+
+/// The largest reply a store keeps for a delivery's retries by default: 64 KiB (ten articles
+/// with long links, encrypted, take under 10 KiB). The reply itself always goes out; a longer one
+/// is kept as the empty reply (logged), which is what its retries get.
+pub const DEFAULT_MAX_REPLY_LEN: usize = 64 << 10;
 
 /// How long after its first try the platform may still retry a delivery: three tries, five
 /// seconds apart, each waiting five seconds. A store short of room forgets replies older than

@@ -57,6 +57,18 @@ pub fn parse(xml: &str) -> Vec<Node> {
                 let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
                 nodes[*at].1.get_or_insert_with(String::new).push_str(&text);
             }
+            Event::GeneralRef(reference) => {
+                let (_, at) = open.last().expect("a reference inside an element");
+                let text = match reference.into_inner().as_ref() {
+                    b"lt" => "<",
+                    b"gt" => ">",
+                    b"amp" => "&",
+                    b"quot" => "\"",
+                    b"apos" => "'",
+                    other => panic!("an undefined entity {other:?} in {xml:?}"),
+                };
+                nodes[*at].1.get_or_insert_with(String::new).push_str(text);
+            }
             Event::Eof => break,
             other => panic!("unexpected {other:?} in {xml:?}"),
         }

@@ -102,7 +102,8 @@ impl DedupKey {
     }
 
     /// The key's bytes: a tag (`m` a message, `e` an event, `i` and `t` the platform's rule, `c`
-    /// the application's), then its parts separated by `:`, each text preceded by its length.
+    /// the application's; an endpoint puts `s:` before the tag of a delivery that came
+    /// encrypted), then its parts separated by `:`, each text preceded by its length.
     ///
     /// ```
     /// let key = reply_core::DedupKey::new("gh", "a:b");
@@ -110,6 +111,14 @@ impl DedupKey {
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The key of the same delivery when it came encrypted: tag `s:` before the key's own bytes,
+    /// so a plaintext delivery (which anyone holding a captured query could send) can never share
+    /// a reply with an encrypted one.
+    #[cfg(feature = "tower")]
+    pub(crate) fn encrypted(&self) -> DedupKey {
+        DedupKey([b"s:".as_slice(), &self.0].concat().into())
     }
 
     /// The key written once, into an allocation of exactly its length (shared by its clones:

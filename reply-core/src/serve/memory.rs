@@ -9,7 +9,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Claim, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
+use std::sync::atomic::AtomicU64;
+
+use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
 use crate::incoming::DedupKey;
 
 /// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 135,000 deliveries with
@@ -30,18 +32,25 @@ const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 
     + 24;
 
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
-/// (default [`DEFAULT_MEMORY_BUDGET`]).
+/// (default [`DEFAULT_MEMORY_BUDGET`]) that it never goes over, replies included.
 ///
 /// A delivery costs its reply's bytes (shared, not copied, by every retry) and 215 to 255 bytes
 /// more (its key and its place in the map; `tests/allocations.rs` measures it). The budget
 /// counts the reply, the key and a fixed cost per delivery chosen to be no less than what is
-/// really held (the same test checks it). Replies leave once their
-/// window has passed. When a new delivery would go over the budget, the replies the platform can
-/// no longer ask for again (older than [`RETRY_SPAN`], 15 s) leave first; if that is not enough,
-/// the store answers [`Claim::Full`] and the guard runs the handler without it (counted and
-/// logged), so no user goes unanswered for want of room. A delivery whose handler is still
-/// running is never forgotten. Replies leave oldest first from a queue in the order they were
-/// claimed, a few at a time as deliveries come: no claim walks the whole store.
+/// really held (the same test checks it). Replies leave once their window has passed.
+///
+/// When it is short of room, the replies the platform can no longer ask for again (older than
+/// [`RETRY_SPAN`], 15 s) leave first. If that is not enough:
+/// - for a new delivery, the store answers [`Claim::Full`] and the guard runs the handler
+///   without it (counted and logged), so no user goes unanswered for want of room;
+/// - for a reply just made, the reply still goes out, and the store keeps the empty reply in its
+///   place (logged): a retry of that delivery (the platform retries only what it got no answer
+///   to in five seconds) gets the empty reply, and the handler never runs twice.
+///
+/// A reply longer than [`max_reply_len`](MemoryStore::max_reply_len) ([`DEFAULT_MAX_REPLY_LEN`],
+/// 64 KiB, as `RedisStore`'s) is kept as the empty reply in the same way. A delivery whose
+/// handler is still running is never forgotten. Replies leave oldest first from a queue in the
+/// order they were claimed, a few at a time as deliveries come: no claim walks the whole store.
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,8 +64,11 @@ const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 
 pub struct MemoryStore {
     window: Duration,
     budget: usize,
+    max_reply_len: usize,
     origin: Instant,
     state: Mutex<State>,
+    /// Replies kept as the empty reply, for want of room or for their length.
+    kept_empty: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -87,10 +99,37 @@ impl MemoryStore {
         MemoryStore::with_budget(DEFAULT_RETRY_WINDOW, DEFAULT_MEMORY_BUDGET)
     }
 
-    /// A store that keeps each reply for `window` and holds at most about `budget` bytes (the
-    /// replies of handlers running when it fills may take it a little over).
+    /// A store that keeps each reply for `window` and holds at most `budget` bytes, as counted
+    /// by [`bytes`](MemoryStore::bytes).
     pub fn with_budget(window: Duration, budget: usize) -> Self {
-        MemoryStore { window, budget, origin: Instant::now(), state: Mutex::new(State::default()) }
+        MemoryStore {
+            window,
+            budget,
+            max_reply_len: DEFAULT_MAX_REPLY_LEN,
+            origin: Instant::now(),
+            state: Mutex::new(State::default()),
+            kept_empty: AtomicU64::new(0),
+        }
+    }
+
+    /// The longest reply kept for retries ([`DEFAULT_MAX_REPLY_LEN`], 64 KiB); a longer one still
+    /// goes out, and its retries get the empty reply.
+    ///
+    /// ```
+    /// use reply_core::serve::MemoryStore;
+    ///
+    /// let store = MemoryStore::new().max_reply_len(16 << 10);
+    /// ```
+    #[must_use]
+    pub fn max_reply_len(mut self, len: usize) -> Self {
+        self.max_reply_len = len;
+        self
+    }
+
+    /// How many replies were kept as the empty reply so far, for want of room or for their
+    /// length.
+    pub fn kept_empty(&self) -> u64 {
+        self.kept_empty.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many deliveries it remembers now.
@@ -178,8 +217,27 @@ impl ReplyStore for MemoryStore {
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
+        let now = self.now();
         let mut state = self.lock();
+        if !matches!(state.entries.get(key), Some(Reply::Running(_))) {
+            return Ok(());
+        }
+        let mut reply = reply;
+        let mut cause = None;
+        if reply.len() > self.max_reply_len {
+            cause = Some("a reply is longer than the reply store keeps");
+        } else if state.bytes + reply.len() > self.budget {
+            state.forget_older(now, RETRY_SPAN.min(self.window));
+            if state.bytes + reply.len() > self.budget {
+                cause = Some("the reply store has no room for a reply");
+            }
+        }
+        if let Some(cause) = cause {
+            super::note(&self.kept_empty, &cause, "kept as the empty reply for their retries", key);
+            reply = Bytes::new();
+        }
         let state = &mut *state;
+        // Still running: `forget_older` never forgets a running handler's claim.
         if let Some(slot) = state.entries.get_mut(key)
             && let Reply::Running(waiters) = slot
         {
@@ -261,6 +319,40 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(store.claim(&key(5)).await, Claim::Run);
         assert_eq!(store.bytes(), cost(key(5).as_bytes(), 0));
+    }
+
+    /// Replies count against the budget too: a reply that finds no room, even after what can't
+    /// be retried has left, is kept as the empty reply; one longer than the largest kept, the
+    /// same. The count of bytes never goes over the budget, whatever comes.
+    #[tokio::test(start_paused = true)]
+    async fn replies_never_take_the_store_over_its_budget() {
+        let budget = 10 * cost(key(0).as_bytes(), 0) + 3_000;
+        let store = MemoryStore::with_budget(Duration::from_secs(30), budget).max_reply_len(2_000);
+        for n in 0..10 {
+            assert_eq!(store.claim(&key(n)).await, Claim::Run);
+        }
+        let reply = |len: usize| Bytes::from(vec![b'r'; len]);
+        store.complete(&key(0), reply(1_500)).await.unwrap();
+        assert!(store.bytes() <= budget);
+        store.complete(&key(1), reply(1_500)).await.unwrap();
+        assert!(store.bytes() <= budget);
+        // No room left for 1,500 more, and nothing old enough to forget: kept empty.
+        store.complete(&key(2), reply(1_500)).await.unwrap();
+        assert!(store.bytes() <= budget, "{} > {budget}", store.bytes());
+        // Longer than the store keeps: empty, whatever the room.
+        store.complete(&key(3), reply(2_001)).await.unwrap();
+        assert_eq!(store.claim(&key(0)).await, Claim::Done(reply(1_500)));
+        assert_eq!(store.claim(&key(1)).await, Claim::Done(reply(1_500)));
+        assert_eq!(store.claim(&key(2)).await, Claim::Done(Bytes::new()));
+        assert_eq!(store.claim(&key(3)).await, Claim::Done(Bytes::new()));
+        assert_eq!(store.kept_empty(), 2);
+        assert_eq!(store.bytes(), 10 * cost(key(0).as_bytes(), 0) + 3_000);
+        // Past the retry span, what can't be retried leaves to make room for a new reply.
+        tokio::time::advance(RETRY_SPAN).await;
+        assert_eq!(store.claim(&key(10)).await, Claim::Run);
+        store.complete(&key(10), reply(1_500)).await.unwrap();
+        assert_eq!(store.claim(&key(10)).await, Claim::Done(reply(1_500)));
+        assert!(store.bytes() <= budget);
     }
 
     /// Handlers that never finish are kept, and don't make every claim look at them again.

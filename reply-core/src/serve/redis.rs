@@ -14,7 +14,7 @@ use ::redis::{
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use super::{Claim, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
+use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
 use crate::incoming::DedupKey;
 
 /// How long a claim holds by default when its owner never completes it (the process died
@@ -31,10 +31,6 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(250);
 /// that time are answered at once without the guard (or as [`OnStoreError`](super::OnStoreError)
 /// says) instead of each waiting out a timeout; the first request after it tries Redis again.
 pub const DEFAULT_PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(500);
-
-/// The largest reply the store keeps by default: 64 KiB (ten articles with long links,
-/// encrypted, take under 10 KiB). A longer one is kept as the empty reply, and logged.
-pub const DEFAULT_MAX_REPLY_LEN: usize = 64 << 10;
 
 /// How a waiting retry learns that another instance has made the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
