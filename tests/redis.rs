@@ -327,6 +327,75 @@ async fn redis_stopped_and_started_again() {
     );
 }
 
+/// Redis down for several seconds (3, or `REDIS_DOWN_SECONDS`) under bursts of deliveries (each
+/// sent to both instances), then started again: both instances' guards work again within a second of Redis accepting
+/// connections, and stay working. "Working": every delivery of a burst runs its handler once
+/// and both copies get the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_is_back_within_a_second_of_redis() {
+    let mut server = RedisServer::start();
+    let runs = Runs::default();
+    let delay = Duration::from_millis(20);
+    let (a, _) = instance("A", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let (b, _) = instance("B", store(&server, RedisOptions::new()).await, &runs, delay, OnStoreError::default()).await;
+    let target = format!("/?{}", signed_query(TOKEN));
+    // A burst: 20 deliveries at once, each to A and to B. Whether every one of them ran once.
+    let burst = |first: u64| {
+        let target = target.clone();
+        let runs = runs.clone();
+        async move {
+            let copies: Vec<_> = (first..first + 20)
+                .map(|id| {
+                    let target = target.clone();
+                    tokio::spawn(async move {
+                        let body = text_delivery(id, "hi");
+                        tokio::join!(request(a, "POST", &target, &body), request(b, "POST", &target, &body))
+                    })
+                })
+                .collect();
+            let mut guarded = true;
+            for (id, copies) in (first..).zip(copies) {
+                let (one, other) = copies.await.unwrap();
+                assert_eq!((one.status, other.status), (200, 200), "delivery {id}");
+                guarded &= runs.of(id) == 1 && one.body == other.body;
+            }
+            guarded
+        }
+    };
+    let mut next = 0;
+    assert!(burst(next).await, "guarded with Redis up");
+    next += 20;
+    server.stop();
+    let down = Instant::now();
+    let down_for =
+        Duration::from_secs(std::env::var("REDIS_DOWN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3));
+    while down.elapsed() < down_for {
+        burst(next).await;
+        next += 20;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.restart();
+    let accepting = Instant::now();
+    let mut back_after = None;
+    while accepting.elapsed() < Duration::from_secs(4) {
+        let sent = accepting.elapsed();
+        let guarded = burst(next).await;
+        next += 20;
+        match (guarded, back_after) {
+            (true, None) => back_after = Some(sent),
+            (false, Some(at)) => panic!("guarded from {at:?}, then not at {sent:?}"),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let back_after = back_after.expect("the guard works again once Redis is back");
+    eprintln!(
+        "Redis down {down_for:?} under bursts: the guard worked again for bursts sent {back_after:?} after it accepted \
+         connections"
+    );
+    assert!(back_after < Duration::from_secs(1), "back after {back_after:?}");
+}
+
 /// With `AnswerEmpty`, a delivery is answered empty while Redis is down and its handler does not
 /// run; with the default it runs. Either way the answer comes at once, and is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

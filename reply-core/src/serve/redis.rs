@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(250);
 /// that time are answered at once without the guard (or as [`OnStoreError`](super::OnStoreError)
 /// says) instead of each waiting out a timeout; the first request after it tries Redis again.
 pub const DEFAULT_PAUSE_AFTER_FAILURE: Duration = Duration::from_millis(500);
+
+/// How often a store that failed asks Redis whether it is back: 100 ms.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How a waiting retry learns that another instance has made the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +154,9 @@ impl RedisOptions {
 /// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
 /// reports [`Claim::Failed`], and the guard's
 /// [`OnStoreError`](super::OnStoreError) decides. The connection is re-made in the background,
-/// so the guard works again once Redis is back, without a restart.
+/// so the guard works again once Redis is back, without a restart: after a failure the store asks
+/// Redis every 100 ms whether it is back, and works again as soon as it is (within a second of
+/// Redis accepting connections, however long it was down: `tests/redis.rs` measures it).
 ///
 /// ```no_run
 /// use reply_core::axum::Endpoint;
@@ -177,6 +182,8 @@ pub struct RedisStore {
     waiters: Arc<Waiters>,
     /// Until when (milliseconds since `origin`) requests fail without asking Redis.
     paused_until: Arc<AtomicU64>,
+    /// Whether a probe is asking Redis, after a failure, whether it is back.
+    probing: Arc<AtomicBool>,
     origin: Instant,
 }
 
@@ -356,6 +363,7 @@ impl RedisStore {
             channel,
             waiters,
             paused_until: Arc::default(),
+            probing: Arc::default(),
             origin: Instant::now(),
         })
     }
@@ -407,8 +415,39 @@ impl RedisStore {
         if result.is_err() {
             let until = now().saturating_add(whole_millis(self.options.pause_after_failure));
             self.paused_until.store(until, Ordering::Relaxed);
+            self.probe();
         }
         result
+    }
+
+    /// After a failure, asks Redis every [`PROBE_INTERVAL`] whether it is back (a `PING`, which
+    /// also makes the connection manager connect again), and ends the pause as soon as it is:
+    /// the guard works again within a probe of Redis accepting connections, however long it was
+    /// down, instead of waiting for deliveries to try it. One probe at a time per store and its
+    /// clones; it ends once Redis answers, or once every clone of the store is dropped.
+    fn probe(&self) {
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.probing.store(false, Ordering::Release);
+            return;
+        };
+        let mut connection = self.connection.clone();
+        let (paused_until, probing) = (Arc::downgrade(&self.paused_until), self.probing.clone());
+        let timeout = self.options.timeout;
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                let Some(paused_until) = paused_until.upgrade() else { break };
+                let ping = ::redis::cmd("PING");
+                if let Ok(Ok(_)) = tokio::time::timeout(timeout, ping.query_async::<Value>(&mut connection)).await {
+                    paused_until.store(0, Ordering::Relaxed);
+                    break;
+                }
+            }
+            probing.store(false, Ordering::Release);
+        });
     }
 
     /// Claims `redis_key` unless it is there, and says what was there: one atomic step.
