@@ -17,6 +17,9 @@
 //! it is printed: `cargo run --features client --example echo_server -- --app-id wx… --app-secret …
 //! --api-base https://api.weixin.qq.com`.
 //!
+//! It serves with the crate's own server (`passive_reply::server::Server`), whose limits bound
+//! what a client that never authenticates can cost (see the README's "Exposing the URL").
+//!
 //! It prints curl commands to try it with: the URL check the platform makes (the signature is the
 //! SHA-1 of the token, timestamp and nonce, sorted and joined), a delivery, and, with a key, an
 //! encrypted delivery. They carry the time they were made, so they are refused as replays once
@@ -28,6 +31,7 @@ use std::time::Duration;
 use passive_reply::axum::{Endpoint, signature_of};
 use passive_reply::crypto::{MessageCrypto, msg_signature};
 use passive_reply::router::{Msg, ReplyFuture, Router, kind};
+use passive_reply::server::Server;
 use passive_reply::{Article, Articles, Incoming, News, Text};
 
 /// The routes: a text is echoed (`sleep N` after N seconds), a new follower is welcomed with a
@@ -215,7 +219,9 @@ async fn main() {
     for command in requests(addr, &options, crypto.as_ref()) {
         println!("  {command}");
     }
-    if let Err(e) = axum::serve(listener, router).await {
+    // The crate's server: header and idle timeouts, and a bound on open connections, so that
+    // nobody who finds the URL can hold the process's descriptors or memory.
+    if let Err(e) = Server::new(listener).serve(router).await {
         eprintln!("echo_server: {e}");
         std::process::exit(1);
     }

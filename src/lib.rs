@@ -214,11 +214,16 @@
 //! the platform retries it. With the feature `axum`, [`axum::Endpoint`] serves the platform's
 //! URL: the URL check, signatures, parsing, the budget and the retry guard, in one router.
 //! A delivery whose timestamp is more than 300 s from the server's clock is refused as a replay
-//! ([`axum::Endpoint::replay_window`]). `examples/echo_server.rs` is a complete server. With the
-//! feature `tower` (which `axum` implies), the same endpoint runs outside axum:
-//! [`endpoint::Endpoint::into_service`] is a `tower::Service<http::Request<B>>` (hyper alone:
-//! `examples/hyper_server.rs`), and [`endpoint::Endpoint::respond`] a plain async function from the
-//! method, query string and body to the answer.
+//! ([`axum::Endpoint::replay_window`]), and the query is checked before a byte of the body is
+//! read ([`endpoint::Endpoint::authorize`]); the body then has a deadline and all bodies being read
+//! a byte budget. `examples/echo_server.rs` is a complete server. With the feature `server`
+//! (which `axum` implies), [`server::Server`] serves the router, or any tower service, with the
+//! limits a public URL needs: header and idle timeouts, and a bound on open connections below the
+//! process's descriptor limit. With the feature `tower` (which `server` implies), the same
+//! endpoint runs outside axum: [`endpoint::Endpoint::into_service`] is a
+//! `tower::Service<http::Request<B>>` (hyper alone: `examples/hyper_server.rs`), and
+//! [`endpoint::Endpoint::authorize`] then [`endpoint::Authorized::respond`] a plain async path
+//! from the method, query string and body to the answer.
 //!
 //! # Routing
 //!
@@ -259,8 +264,9 @@
 //!
 //! An account in safe mode (the platform's recommendation) or compatible mode gets encrypted
 //! deliveries and must answer with encrypted replies. Give the endpoint the account's
-//! EncodingAESKey and AppID; plaintext, compatible and safe deliveries are then all answered, each
-//! in its own mode, and the handler sees an ordinary [`Incoming`]:
+//! EncodingAESKey and AppID; compatible and safe deliveries are then answered encrypted, a
+//! plaintext one is refused unless [`axum::Endpoint::allow_plaintext`] is on (while an account is
+//! switched to safe mode), and the handler sees an ordinary [`Incoming`]:
 //!
 //! ```no_run
 //! use passive_reply::axum::Endpoint;
@@ -399,7 +405,9 @@
 //! - `crypto`: [`crypto`], safe mode (RustCrypto's AES and CBC, no OpenSSL).
 //! - `tower`: [`endpoint`], the platform's URL served by any HTTP server; implies `tokio` and
 //!   `crypto`.
-//! - `axum`: [`axum`], the router for the platform's URL; implies `tower`.
+//! - `server`: [`server`], the crate's HTTP/1.1 server (hyper) with the limits a public URL needs;
+//!   implies `tower`.
+//! - `axum`: [`axum`], the router for the platform's URL; implies `server`.
 //! - `redis`: `serve::RedisStore`, the retry guard (and with `client` the access token) shared by
 //!   instances behind one URL; implies `tokio`.
 //! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over

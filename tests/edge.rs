@@ -376,3 +376,33 @@ async fn timestamps_must_be_digits_whatever_the_window() {
         assert_eq!(check.status, 403, "{timestamp:?}");
     }
 }
+
+/// An axum application that holds the endpoint among its own routes gets the same limits by
+/// serving its router with the crate's server: a silent connection closed at the idle timeout,
+/// a slow head at the header timeout, and both kinds of route answered.
+#[tokio::test]
+async fn an_axum_application_served_by_the_crate_s_server() {
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .nest_service("/wx", Endpoint::new(TOKEN, echo).into_service());
+    let addr = serve_with(
+        |server| server.header_timeout(Duration::from_millis(300)).idle_timeout(Duration::from_millis(500)),
+        app,
+    )
+    .await;
+    let health = request(addr, "GET", "/health", "").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    let delivery = request(addr, "POST", &format!("/wx?{}", signed_query(TOKEN)), &text_delivery(600, "nested")).await;
+    assert!(delivery.body.contains("nested"), "{}", delivery.body);
+
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let started = Instant::now();
+    closed_within(&mut slow, Duration::from_secs(2)).await.expect("the slow head is closed");
+    let slow_took = started.elapsed();
+    closed_within(&mut silent, Duration::from_secs(2)).await.expect("the silent connection is closed");
+    let silent_took = started.elapsed();
+    assert!(slow_took >= Duration::from_millis(250) && slow_took < Duration::from_millis(450), "{slow_took:?}");
+    assert!(silent_took >= Duration::from_millis(450) && silent_took < Duration::from_millis(900), "{silent_took:?}");
+}

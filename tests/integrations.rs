@@ -5,9 +5,8 @@
 
 use std::net::SocketAddr;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use std::time::Duration;
+
 use passive_reply::endpoint::Endpoint;
 use passive_reply::{Incoming, ParseOptions, Text};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -15,6 +14,10 @@ use tokio::net::TcpListener;
 
 mod common;
 use common::http::{TOKEN, request, signed_query, text_delivery};
+
+#[path = "../examples/hyper_server.rs"]
+#[allow(dead_code)]
+mod hyper_server;
 
 async fn answer(msg: Incoming<'static>) -> Text<'static> {
     msg.reply_text("served").into_owned()
@@ -46,21 +49,39 @@ async fn hyper_alone() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = Endpoint::new(TOKEN, answer).parse_options(ParseOptions::new().max_body_len(4096)).into_service();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-    });
+    // The example's own protections: hyper's header timeout (which is its idle timeout too), its
+    // read buffer, and a bound on connections.
+    tokio::spawn(hyper_server::serve(listener, service, 8));
     check(addr).await;
     // The body is read only up to the limit.
     let long = format!("<xml>{}</xml>", " ".repeat(5000));
     let too_long = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &long).await;
     assert_eq!(too_long.status, 413, "{}", too_long.body);
+    // A connection that sends nothing, and one that sends its head a byte a second, are closed
+    // by hyper's header timeout (2 s), and give their places back: eight of them, the bound,
+    // then a delivery that waited for a place is answered.
+    let mut idle = Vec::new();
+    for n in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if n % 2 == 1 {
+            stream.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+        }
+        idle.push(stream);
+    }
+    let started = tokio::time::Instant::now();
+    let waited = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(3, "hi")).await;
+    assert_eq!(waited.status, 200);
+    let took = started.elapsed();
+    assert!(took > Duration::from_millis(1500) && took < Duration::from_secs(4), "{took:?}");
+    for stream in &mut idle {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "closed by the header timeout");
+    }
 }
 
-/// A framework outside tower: it hands the method, the query and the body to `respond`, and
+/// A framework outside tower: it asks `authorize` with the method and the query before it reads
+/// the body (an unsigned request is answered without it), hands the body to `respond`, and
 /// writes what it gets back.
 #[tokio::test]
 async fn the_plain_async_function() {
@@ -90,11 +111,22 @@ async fn the_plain_async_function() {
                         length = value.parse().unwrap();
                     }
                 }
-                let mut body = vec![0; length];
-                stream.read_exact(&mut body).await.unwrap();
                 let method = http::Method::from_bytes(method.as_bytes()).unwrap();
                 let query = target.split_once('?').map(|(_, query)| query);
-                let answer = endpoint.respond(&method, query, body.into()).await;
+                let answer = match endpoint.authorize(&method, query) {
+                    Err(answer) => answer,
+                    Ok(delivery) if length > delivery.body_limit() => {
+                        let refusal =
+                            "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                        stream.into_inner().write_all(refusal.as_bytes()).await.unwrap();
+                        return;
+                    }
+                    Ok(delivery) => {
+                        let mut body = vec![0; length];
+                        stream.read_exact(&mut body).await.unwrap();
+                        delivery.respond(body.into()).await
+                    }
+                };
                 let mut head = format!("HTTP/1.1 {}\r\nContent-Length: {}\r\n", answer.status(), answer.body().len());
                 if let Some(content_type) = answer.content_type() {
                     head.push_str(&format!("Content-Type: {content_type}\r\n"));
@@ -107,4 +139,11 @@ async fn the_plain_async_function() {
         }
     });
     check(addr).await;
+    // Unsigned, saying 100 MB and sending none of it: answered at once, nothing read or held.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /?timestamp=1&nonce=2 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(1), stream.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
 }

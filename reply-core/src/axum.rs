@@ -5,15 +5,19 @@
 //! - `GET` is the platform's URL check: the query's `signature` must be the SHA-1 of the token,
 //!   `timestamp` and `nonce`, sorted and joined; the answer is `echostr`, otherwise 403.
 //! - `POST` is a delivery: the same signature in the query string, and a timestamp within the
-//!   replay window of the server's clock (otherwise 403 with the reason), the body read with
-//!   [`Incoming::parse`] (400 with a short plain-text reason when it is not a delivery), then the
-//!   handler's reply, through [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's
-//!   retries get the same reply, and the handler runs once).
+//!   replay window of the server's clock (otherwise 403 with the reason), checked before the body
+//!   is read; the body read within a deadline and a byte budget with [`Incoming::parse`] (400
+//!   with a short plain-text reason when it is not a delivery), then the handler's reply, through
+//!   [`within`] (the 5-second rule) and a [`RetryGuard`] (the platform's retries get the same
+//!   reply, and the handler runs once).
 //! - With [`Endpoint::crypto`], an encrypted delivery (`encrypt_type=aes`, in safe or compatible
 //!   mode) has its `msg_signature` checked before anything is decrypted (403), is decrypted (400
 //!   with the reason if that fails), and is answered with an encrypted reply, with the key that
-//!   decrypted it. Plaintext deliveries are answered as before. The handler sees an ordinary
-//!   [`Incoming`] either way.
+//!   decrypted it. A plaintext delivery is refused (403) unless [`Endpoint::allow_plaintext`] is
+//!   on. The handler sees an ordinary [`Incoming`] either way.
+//!
+//! Serve the router with the crate's [`Server`](crate::server::Server) (as below), which bounds
+//! what a client that never authenticates can cost; `axum::serve` has no header timeout.
 //!
 //! ```no_run
 //! use reply_core::axum::Endpoint;
@@ -29,7 +33,7 @@
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
 //! let app = Endpoint::new("my-token", answer).into_router();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await
+//! reply_core::server::Server::new(listener).serve(app).await
 //! # }
 //! ```
 //!
@@ -42,7 +46,9 @@ use ::axum::Router;
 use ::axum::response::{IntoResponse, Response};
 
 use crate::endpoint::Answer;
-pub use crate::endpoint::{CONTENT_TYPE, DEFAULT_REPLAY_WINDOW, Endpoint, signature_of};
+pub use crate::endpoint::{
+    Authorized, CONTENT_TYPE, DEFAULT_BODY_BUDGET, DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW, Endpoint, signature_of,
+};
 use crate::incoming::Incoming;
 use crate::reply::PassiveReply;
 use crate::serve::ReplyStore;

@@ -53,10 +53,11 @@ pub fn signed_query_at(token: &str, timestamp: u64) -> String {
     format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, &timestamp, nonce))
 }
 
+/// `app` served by the crate's own server, as the examples serve, on a free loopback port.
 pub async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = passive_reply::server::Server::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(async move { server.serve(app).await.unwrap() });
     addr
 }
 
