@@ -8,6 +8,9 @@
 #
 #   bash benches/load.sh [SECONDS] [ROUNDS]      (default 10 s, 2 rounds; needs wrk, redis-server, taskset)
 #   EXTRA_MODES=redis-poll bash benches/load.sh    (also the Redis store waking waiters by polling)
+#   EXTRA_MODES="axum:memory old:memory old:redis" OLD_SERVER=path bash benches/load.sh
+#       (also the endpoint served by axum::serve instead of the crate's server, and the modes of
+#       another build of load_server, for a before and after in one run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -41,7 +44,12 @@ for round in $(seq "$rounds"); do
     for mode in bare hand memory redis ${EXTRA_MODES:-}; do
         run=$((run + 1))
         port=$(free_port)
-        taskset -c 0 "$server_bin" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
+        bin=$server_bin; serve_with=; arg=$mode
+        case $mode in
+            old:*) bin=${OLD_SERVER:?old:MODE needs OLD_SERVER=path}; arg=${mode#old:} ;;
+            axum:*) serve_with=axum; arg=${mode#axum:} ;;
+        esac
+        LOAD_SERVER=$serve_with taskset -c 0 "$bin" "$arg" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
         server_pid=$!
         until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
         # Warm up, then measure.
@@ -60,7 +68,7 @@ for round in $(seq "$rounds"); do
         # Server CPU per delivery (user + system, in clock ticks): steadier than requests per
         # second on a shared host, where another tenant's load takes cycles from both.
         cpu=$(awk -v a="$cpu_after" -v b="$cpu_before" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (a - b) / hz / n * 1e6}')
-        printf 'round %d  %-7s %10s req/s  server CPU %5s us/delivery  latency %8s  allocations/delivery %5s  %s\n' \
+        printf 'round %d  %-12s %10s req/s  server CPU %5s us/delivery  latency %8s  allocations/delivery %5s  %s\n' \
             "$round" "$mode" "$rate" "$cpu" "$latency" "$allocs" "$errors"
         rps[$round,$mode]=$rate
         cpus[$round,$mode]=$cpu

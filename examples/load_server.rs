@@ -9,6 +9,10 @@
 //! - `redis`: `Endpoint` with a `RedisStore` on `--redis URL` (`redis-poll`: waking waiters by
 //!   polling every 10 ms instead of pub/sub).
 //!
+//! `bare` and `hand` are served by `axum::serve`; the endpoint's modes by the crate's own server
+//! (`passive_reply::server::Server`, as the examples serve), or by `axum::serve` too with
+//! `LOAD_SERVER=axum` in the environment.
+//!
 //! Each answers a text message with a text reply. `GET /allocations` tells how many allocations
 //! the process has made so far (a counting allocator), so the script can divide by requests.
 //!
@@ -164,8 +168,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let app = app.route("/allocations", get(allocations));
         let listener = tokio::net::TcpListener::bind(addr.as_str()).await?;
-        eprintln!("{mode} listening on {}", listener.local_addr()?);
-        axum::serve(listener, app).await?;
+        let baseline = matches!(mode.as_str(), "bare" | "hand");
+        if baseline || std::env::var("LOAD_SERVER").as_deref() == Ok("axum") {
+            eprintln!("{mode} listening on {} (axum::serve)", listener.local_addr()?);
+            axum::serve(listener, app).await?;
+        } else {
+            eprintln!("{mode} listening on {} (server::Server)", listener.local_addr()?);
+            passive_reply::server::Server::new(listener).serve(app).await?;
+        }
         Ok(())
     })
 }

@@ -234,7 +234,12 @@ struct Limits {
 impl Limits {
     /// Milliseconds since the server started, never 0 (0 means "not yet").
     fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1)
+        millis(self.origin.elapsed()).saturating_add(1)
+    }
+
+    /// The instant of `at`, in [`now`](Limits::now)'s milliseconds.
+    fn instant(&self, at: u64) -> Instant {
+        self.origin + Duration::from_millis(at.saturating_sub(1).min(millis(Duration::from_secs(1 << 40))))
     }
 }
 
@@ -311,8 +316,6 @@ struct ConnectionState {
     idle_since: AtomicU64,
     /// When the first byte of the next request's head came, or 0.
     head_since: AtomicU64,
-    /// Any of the above changed: the task computes its deadline again.
-    changed: Notify,
     /// Asked to close to make room for a new connection.
     close: Notify,
     closing: AtomicBool,
@@ -329,12 +332,24 @@ impl ConnectionState {
         if self.requests.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Some(match self.head_since.load(Ordering::Relaxed) {
             0 => self.idle_since.load(Ordering::Relaxed).saturating_add(millis(limits.idle_timeout)),
             since => since.saturating_add(millis(limits.header_timeout)),
         })
     }
+
+    /// When the connection's task is to look at it next, at `now`: its deadline, but no later
+    /// than one header timeout from now. Its reads and requests never wake the task (that would
+    /// cost every request two wake-ups); instead the task looks at least once a header timeout,
+    /// and a head that begins in between has its deadline no earlier than that look.
+    fn next_look(&self, limits: &Limits, now: u64) -> u64 {
+        let soon = now.saturating_add(millis(limits.header_timeout));
+        self.deadline(limits).map_or(soon, |deadline| deadline.min(soon))
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl ConnectionState {
@@ -343,7 +358,6 @@ impl ConnectionState {
             requests: AtomicUsize::new(0),
             idle_since: AtomicU64::new(limits.now()),
             head_since: AtomicU64::new(0),
-            changed: Notify::new(),
             close: Notify::new(),
             closing: AtomicBool::new(false),
         })
@@ -370,23 +384,15 @@ async fn serve_connection<S, B>(
     let service = Tracked { service: TowerToHyperService::new(service), state: state.clone(), limits: limits.clone() };
     let connection = http.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
+    let mut look = std::pin::pin!(tokio::time::sleep_until(limits.instant(state.next_look(limits, limits.now()))));
     loop {
-        let deadline = state.deadline(limits);
-        let sleep = deadline.map(|at| tokio::time::sleep(Duration::from_millis(at.saturating_sub(limits.now()))));
-        let mut sleep = std::pin::pin!(sleep);
-        let mut changed = std::pin::pin!(state.changed.notified());
         let mut close = std::pin::pin!(state.close.notified());
         let event = std::future::poll_fn(|cx| {
             if connection.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Ended);
             }
-            if let Some(sleep) = sleep.as_mut().as_pin_mut()
-                && sleep.poll(cx).is_ready()
-            {
-                return Poll::Ready(Event::Deadline);
-            }
-            if changed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Changed);
+            if look.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Look);
             }
             if close.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Close);
@@ -396,10 +402,15 @@ async fn serve_connection<S, B>(
         .await;
         match event {
             Event::Ended => return,
-            Event::Deadline if state.deadline(limits).is_some_and(|at| at <= limits.now()) => return,
+            Event::Look => {
+                let now = limits.now();
+                if state.deadline(limits).is_some_and(|at| at <= now) {
+                    return;
+                }
+                look.as_mut().reset(limits.instant(state.next_look(limits, now)));
+            }
             Event::Close if state.requests.load(Ordering::Acquire) == 0 => return,
             Event::Close => state.closing.store(false, Ordering::Relaxed),
-            Event::Deadline | Event::Changed => {}
         }
     }
 }
@@ -408,10 +419,8 @@ async fn serve_connection<S, B>(
 enum Event {
     /// hyper's connection ended (the client closed it, or an error).
     Ended,
-    /// The deadline computed last passed (it may have moved since).
-    Deadline,
-    /// A request started or ended, or a head's first byte came.
-    Changed,
+    /// Time to look at its deadline.
+    Look,
     /// Asked to make room.
     Close,
 }
@@ -437,7 +446,6 @@ impl AsyncRead for Watched {
             && state.head_since.load(Ordering::Relaxed) == 0
         {
             state.head_since.store(this.limits.now(), Ordering::Relaxed);
-            state.changed.notify_one();
         }
         Poll::Ready(Ok(()))
     }
@@ -487,7 +495,6 @@ impl UnderWay {
     fn start(state: &Arc<ConnectionState>, limits: &Arc<Limits>) -> Self {
         state.requests.fetch_add(1, Ordering::AcqRel);
         state.head_since.store(0, Ordering::Relaxed);
-        state.changed.notify_one();
         UnderWay { state: state.clone(), limits: limits.clone() }
     }
 }
@@ -496,7 +503,6 @@ impl Drop for UnderWay {
     fn drop(&mut self) {
         self.state.idle_since.store(self.limits.now(), Ordering::Relaxed);
         self.state.requests.fetch_sub(1, Ordering::AcqRel);
-        self.state.changed.notify_one();
     }
 }
 
