@@ -3,9 +3,10 @@
 //!
 //! `cargo run --example echo_server [-- --addr 127.0.0.1:8080 --token passive-reply]`
 //!
-//! With `--aes-key KEY --app-id ID` it serves an account in safe or compatible mode too
-//! (encrypted deliveries, encrypted replies); `--replay-window SECONDS` sets how old a delivery
-//! may be (0 switches the check off; default 300).
+//! With `--aes-key KEY --app-id ID` it serves an account in safe or compatible mode (encrypted
+//! deliveries, encrypted replies; plaintext refused, unless `--allow-plaintext` as while an
+//! account is switched to safe mode); `--replay-window SECONDS` sets how old a delivery may be (0
+//! switches the check off; default 300).
 //!
 //! With `--redis URL` (and `--features redis`) its retry guard is kept in that Redis, so several
 //! instances behind one URL answer each delivery once:
@@ -77,6 +78,7 @@ struct Options {
     aes_key: Option<String>,
     app_id: Option<String>,
     replay_window: u64,
+    allow_plaintext: bool,
     requests_only: bool,
     redis: Option<String>,
     app_secret: Option<String>,
@@ -90,6 +92,7 @@ fn options() -> Result<Options, String> {
         aes_key: None,
         app_id: None,
         replay_window: 300,
+        allow_plaintext: false,
         requests_only: false,
         redis: None,
         app_secret: None,
@@ -111,6 +114,7 @@ fn options() -> Result<Options, String> {
                 options.replay_window = seconds.parse().map_err(|e| format!("--replay-window {seconds}: {e}"))?;
             }
             "--requests" => options.requests_only = true,
+            "--allow-plaintext" => options.allow_plaintext = true,
             "--redis" => options.redis = Some(value("--redis")?),
             "--app-secret" => options.app_secret = Some(value("--app-secret")?),
             "--api-base" => options.api_base = Some(value("--api-base")?),
@@ -151,10 +155,10 @@ fn requests(addr: SocketAddr, options: &Options, crypto: Option<&MessageCrypto>)
         "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>{timestamp}</CreateTime>\
          <MsgType>text</MsgType><Content>你好</Content><MsgId>{timestamp}</MsgId></xml>"
     );
-    let mut commands = vec![
-        format!("curl 'http://{addr}/?{query}&echostr=hello'"),
-        format!("curl -d '{delivery}' 'http://{addr}/?{query}'"),
-    ];
+    let mut commands = vec![format!("curl 'http://{addr}/?{query}&echostr=hello'")];
+    if crypto.is_none() || options.allow_plaintext {
+        commands.push(format!("curl -d '{delivery}' 'http://{addr}/?{query}'"));
+    }
     if let Some(crypto) = crypto {
         // A message of its own (another MsgId: the same one would be answered as a retry).
         let encrypted = delivery
@@ -176,7 +180,7 @@ fn exit_with(problem: &str) -> ! {
     }
     eprintln!(
         "usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN \
-         [--aes-key KEY --app-id ID] [--app-id ID --app-secret SECRET --api-base URL] \
+         [--aes-key KEY --app-id ID [--allow-plaintext]] [--app-id ID --app-secret SECRET --api-base URL] \
          [--replay-window SECONDS] [--redis URL] [--requests]]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
@@ -196,7 +200,7 @@ async fn main() {
     let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
     let mut endpoint = Endpoint::new(options.token.clone(), answer()).replay_window(window);
     if let Some(crypto) = crypto.clone() {
-        endpoint = endpoint.crypto(crypto);
+        endpoint = endpoint.crypto(crypto).allow_plaintext(options.allow_plaintext);
     }
     if let Some((app_id, secret, base)) = api {
         endpoint = with_late_replies(endpoint, app_id, secret, base).unwrap_or_else(|problem| exit_with(&problem));
@@ -213,7 +217,11 @@ async fn main() {
         }
     };
     let addr = listener.local_addr().unwrap_or(options.addr);
-    let mode = if crypto.is_some() { "plaintext, compatible and safe mode" } else { "plaintext mode" };
+    let mode = match (&crypto, options.allow_plaintext) {
+        (None, _) => "plaintext mode",
+        (Some(_), false) => "compatible and safe mode (plaintext refused)",
+        (Some(_), true) => "plaintext, compatible and safe mode",
+    };
     println!("listening on http://{addr}/ with token {:?}, {mode}", options.token);
     println!("try (for the next {} s; --requests prints fresh ones):", options.replay_window);
     for command in requests(addr, &options, crypto.as_ref()) {
