@@ -184,3 +184,20 @@ async fn an_endpoint_serves_a_router() {
     let reply = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(5, "routed")).await;
     assert!(reply.body.contains("<Content><![CDATA[echo routed]]></Content>"), "{}", reply.body);
 }
+
+/// `kind::Video` matches what its documentation says: `video` and `shortvideo`, nothing else.
+#[tokio::test]
+async fn the_video_kind_takes_short_videos_too() {
+    let handler = Router::new().on::<kind::Video, _, _>(named("video")).fallback(named("other")).into_handler();
+    let of = |msg_type: &str| {
+        let body = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1</CreateTime>\
+             <MsgType>{msg_type}</MsgType><MediaId>m</MediaId><ThumbMediaId>t</ThumbMediaId><MsgId>3</MsgId></xml>"
+        );
+        Incoming::parse(&body).unwrap().into_owned()
+    };
+    assert_eq!(answered(&handler, of("video")).await, "video");
+    assert_eq!(answered(&handler, of("shortvideo")).await, "video");
+    assert_eq!(answered(&handler, of("videos")).await, "other");
+    assert_eq!(answered(&handler, of("image")).await, "other");
+}

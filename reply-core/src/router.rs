@@ -89,7 +89,7 @@ pub mod kind {
     }
 
     macro_rules! msg_types {
-        ($($(#[$doc:meta])* $name:ident = $msg_type:literal;)*) => {$(
+        ($($(#[$doc:meta])* $name:ident = $($msg_type:literal)|+;)*) => {$(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy)]
             pub enum $name {}
@@ -97,7 +97,7 @@ pub mod kind {
             impl Kind for $name {
                 #[inline]
                 fn matches(msg: &Incoming<'_>) -> bool {
-                    msg.msg_type() == $msg_type
+                    matches!(msg.msg_type(), $($msg_type)|+)
                 }
             }
         )*};
@@ -110,8 +110,9 @@ pub mod kind {
         Image = "image";
         /// MsgType `voice`.
         Voice = "voice";
-        /// MsgType `video` or `shortvideo`.
-        Video = "video";
+        /// MsgType `video` or `shortvideo` ([`Message::Video`](crate::Message::Video),
+        /// [`Message::ShortVideo`](crate::Message::ShortVideo)).
+        Video = "video" | "shortvideo";
         /// MsgType `location`.
         Location = "location";
         /// MsgType `link`.
