@@ -396,6 +396,42 @@ async fn the_guard_is_back_within_a_second_of_redis() {
     assert!(back_after < Duration::from_secs(1), "back after {back_after:?}");
 }
 
+/// The store chosen at run time (by configuration, say) as a `Box<dyn ReplyStore>`: two
+/// instances on one Redis still run each delivery once, and their copies get the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_chosen_at_run_time() {
+    use passive_reply::serve::ReplyStore;
+
+    let server = RedisServer::start();
+    let configured = Some(server.url());
+    let choose = async |url: &Option<String>| -> Box<dyn ReplyStore> {
+        let store: Box<dyn ReplyStore> = match url {
+            Some(url) => Box::new(RedisStore::connect(url).await.unwrap()),
+            None => Box::new(passive_reply::serve::MemoryStore::new()),
+        };
+        store
+    };
+    let runs = Runs::default();
+    let mut addrs = Vec::new();
+    for name in ["A", "B"] {
+        let runs = runs.clone();
+        let handler = move |msg: Incoming<'static>| {
+            runs.record(&msg, name);
+            let reply = Text::new(msg.from_user_name(), msg.to_user_name(), name).with_create_time(1).into_owned();
+            async move { reply }
+        };
+        let guard = RetryGuard::with_store(choose(&configured).await);
+        addrs.push(serve(Endpoint::new(TOKEN, handler).retry_guard(guard).into_router()).await);
+    }
+    let target = format!("/?{}", signed_query(TOKEN));
+    for id in 0..20 {
+        let body = text_delivery(id, "hi");
+        let (a, b) = tokio::join!(request(addrs[0], "POST", &target, &body), request(addrs[1], "POST", &target, &body));
+        assert_eq!(a.body, b.body, "delivery {id}");
+        assert_eq!(runs.of(id), 1, "delivery {id}");
+    }
+}
+
 /// With `AnswerEmpty`, a delivery is answered empty while Redis is down and its handler does not
 /// run; with the default it runs. Either way the answer comes at once, and is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,8 +33,6 @@
 //! that fetches a token makes the others' stale within minutes.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -227,8 +225,9 @@ pub struct StoredToken {
     pub expires_in: Duration,
 }
 
-/// A boxed future, as [`TokenStore`]'s methods return them.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, as [`TokenStore`]'s methods return them (the one type for both of the crate's
+/// object-safe stores).
+pub use crate::serve::BoxFuture;
 
 /// Where several instances keep the account's access token, so that one fetches it for all:
 /// each instance that fetched its own would make the others' stale. `serve::RedisStore`

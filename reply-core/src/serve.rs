@@ -206,18 +206,82 @@ impl std::error::Error for StoreError {}
 /// Where a [`RetryGuard`] keeps what it knows of deliveries. [`MemoryStore`] keeps it in the
 /// process; `RedisStore` (feature `redis`) in a Redis that several instances behind one URL
 /// share, so a retry that reaches another instance is answered from the first.
-pub trait ReplyStore: Send + Sync + 'static {
+///
+/// A store chosen at run time is a `Box<dyn ReplyStore>` or an `Arc<dyn ReplyStore>`, which are
+/// stores themselves (each call then costs one allocation, for its boxed future):
+///
+/// ```
+/// use reply_core::serve::{MemoryStore, ReplyStore, RetryGuard};
+///
+/// let store: Box<dyn ReplyStore> = Box::new(MemoryStore::new()); // or a RedisStore, by configuration
+/// let guard = RetryGuard::with_store(store);
+/// ```
+pub trait ReplyStore: DynReplyStore + Send + Sync + 'static {
     /// Looks `key` up, and claims it when it is unknown.
-    fn claim(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send;
+    fn claim(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send
+    where
+        Self: Sized;
 
     /// Records the reply to `key`, and wakes those waiting for it, here and elsewhere.
-    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        Self: Sized;
 
     /// Waits for the reply to `key`, which another caller is making: [`Claim::Done`] with it,
     /// or [`Claim::Run`] when that caller went away without answering (its claim expired) and
     /// this one now owns the delivery, or [`Claim::Failed`]. Never [`Claim::Running`].
-    fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send;
+    fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send
+    where
+        Self: Sized;
 }
+
+/// A future boxed, for the object-safe traits: [`DynReplyStore`], and the API client's token store.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe face of [`ReplyStore`], which `dyn ReplyStore` dispatches through: every
+/// store has it (it is implemented for every [`ReplyStore`], and can't be otherwise).
+pub trait DynReplyStore: Send + Sync + 'static {
+    /// [`ReplyStore::claim`], boxed.
+    fn claim_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim>;
+    /// [`ReplyStore::complete`], boxed.
+    fn complete_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// [`ReplyStore::wait`], boxed.
+    fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim>;
+}
+
+impl<T: ReplyStore> DynReplyStore for T {
+    fn claim_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim> {
+        Box::pin(self.claim(key))
+    }
+
+    fn complete_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.complete(key, reply))
+    }
+
+    fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim> {
+        Box::pin(self.wait(key))
+    }
+}
+
+macro_rules! dyn_store {
+    ($($pointer:ident),*) => {$(
+        impl ReplyStore for $pointer<dyn ReplyStore> {
+            fn claim(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send {
+                async move { (**self).claim_boxed(key).await }
+            }
+
+            fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send {
+                async move { (**self).complete_boxed(key, reply).await }
+            }
+
+            fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send {
+                async move { (**self).wait_boxed(key).await }
+            }
+        }
+    )*};
+}
+
+dyn_store!(Box, Arc);
 
 /// What a [`RetryGuard`] does with a delivery when its store fails ([`Claim::Failed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -485,6 +549,29 @@ mod tests {
         let retry = guard.answer(key, handler(runs.clone())).await;
         assert!(retry.ends_with(b"<Content><![CDATA[made late]]></Content></xml>"));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// A store chosen at run time, behind `Box<dyn ReplyStore>` or `Arc<dyn ReplyStore>`, guards
+    /// as the store itself does: one run, the same bytes for the retry.
+    #[tokio::test]
+    async fn stores_chosen_at_run_time() {
+        let boxed: Box<dyn ReplyStore> = Box::new(MemoryStore::new());
+        let shared: Arc<dyn ReplyStore> = Arc::new(MemoryStore::new());
+        let (boxed, shared) = (RetryGuard::with_store(boxed), RetryGuard::with_store(shared));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let handler = || {
+            let runs = runs.clone();
+            move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                text("once")
+            }
+        };
+        let key = DedupKey::new("gh", "3");
+        let first = boxed.answer(key.clone(), handler()).await;
+        assert_eq!(boxed.answer(key.clone(), handler()).await, first);
+        assert_eq!(shared.answer(key.clone(), handler()).await, first, "a store of its own: run again");
+        assert_eq!(shared.answer(key, handler()).await, first);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
     /// A handler that panics answers with the empty reply, and so do its retries.
