@@ -297,9 +297,15 @@
 //!
 //! // in an application that depends only on the framework:
 //! #[derive(my_framework::reply::PassiveReply)]
-//! #[reply(text, crate = my_framework::reply)]
+//! #[reply(text, crate = my_framework::reply)]      // or serde's string form: crate = "my_framework::reply"
 //! struct Hello<'a> { /* … */ }
 //! ```
+//!
+//! A crate whose `Cargo.toml` doesn't name `passive-reply` and derives without `crate = …` gets one
+//! error, at the struct, that says to add it, instead of an error for every path of the generated
+//! code. (The derive can't learn a framework's path by itself: a derive macro knows the crate it
+//! was compiled in, not the one that re-exports it, so the framework's users write it once per
+//! struct, as with serde.)
 //!
 //! # What the compiler catches
 //!

@@ -80,6 +80,8 @@ impl<'a> Input<'a> {
     pub fn from_syn(input: &'a DeriveInput, derive: Derive, errors: &mut Errors) -> Self {
         let attrs = attr::container(&input.attrs, errors);
         let what = derive.trait_name();
+        // The runtime as the user reaches it, for messages that name its items.
+        let runtime = attrs.krate.as_ref().map_or_else(|| crate::symbol::DEFAULT_CRATE.to_owned(), path_text);
         let shape = match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => Shape::Struct(
@@ -101,7 +103,7 @@ impl<'a> Input<'a> {
                 }
                 Fields::Unit => {
                     errors.at(&input.ident, format!(
-                        "`{what}` can't be derived for a unit struct: it has no fields to hold the elements; for the empty reply use `passive_reply::Empty`"
+                        "`{what}` can't be derived for a unit struct: it has no fields to hold the elements; for the empty reply use `{runtime}::Empty`"
                     ));
                     Shape::Invalid
                 }
@@ -114,7 +116,7 @@ impl<'a> Input<'a> {
                             variants.push(Variant { ident: &v.ident, ty: &f.unnamed[0].ty });
                         }
                         Fields::Unit => errors.at(v, format!(
-                            "`{0}` wraps no reply: each variant wraps one, so write `{0}(passive_reply::Empty)` for the empty reply",
+                            "`{0}` wraps no reply: each variant wraps one, so write `{0}({runtime}::Empty)` for the empty reply",
                             v.ident
                         )),
                         Fields::Unnamed(f) => errors.at(v, format!(
@@ -145,4 +147,11 @@ impl<'a> Input<'a> {
     pub fn span(&self) -> Span {
         self.original.ident.span()
     }
+}
+
+/// A path as it is written, `a::b` (no spaces, as `quote` would put between its tokens).
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|segment| segment.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() { "::" } else { "" };
+    format!("{lead}{}", segments.join("::"))
 }

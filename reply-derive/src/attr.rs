@@ -55,20 +55,26 @@ pub fn container(attrs: &[Attribute], errors: &mut Errors) -> Container {
             let path = &meta.path;
             if path.is_ident(CRATE) {
                 let value = meta.value()?;
-                if value.peek(LitStr) {
+                // The path form, or serde's string form: `crate = "my_framework::reply"`.
+                let krate = if value.peek(LitStr) {
                     let lit: LitStr = value.parse()?;
-                    errors.at(&lit, format!(
-                        "`crate` takes a path, not a string: write `crate = {}`", lit.value()
-                    ));
+                    lit.parse::<Path>().map_err(|_| {
+                        syn::Error::new(lit.span(), format!(
+                            "`crate = \"{}\"` is not a path: write the path where the framework re-exports this crate, such as `crate = \"my_framework::reply\"`",
+                            lit.value()
+                        ))
+                    })
                 } else {
-                    match value.parse::<Path>() {
-                        Ok(krate) if out.krate.is_some() => errors.at(&krate, "`crate` is given twice"),
-                        Ok(krate) => out.krate = Some(krate),
-                        Err(e) => {
-                            errors.push(syn::Error::new(e.span(), "`crate` takes a path, such as `crate = my_framework::reply`"));
-                            skip_value(value)?;
-                        }
-                    }
+                    value.parse::<Path>().map_err(|e| {
+                        let error = syn::Error::new(e.span(), "`crate` takes a path, such as `crate = my_framework::reply`");
+                        let _ = skip_value(value);
+                        error
+                    })
+                };
+                match krate {
+                    Ok(krate) if out.krate.is_some() => errors.at(&krate, "`crate` is given twice"),
+                    Ok(krate) => out.krate = Some(krate),
+                    Err(e) => errors.push(e),
                 }
             } else if path.is_ident(MAX_ARTICLES) {
                 let value = meta.value()?;

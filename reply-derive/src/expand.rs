@@ -18,6 +18,17 @@ pub fn derive(input: &DeriveInput, derive: Derive) -> TokenStream {
     let parsed = Input::from_syn(input, derive, &mut errors);
     let krate = match &parsed.attrs.krate {
         Some(path) => path.to_token_stream(),
+        None if !runtime_is_a_dependency() => {
+            // Said first, and alone: otherwise every path of the generated code fails to resolve,
+            // and none of those errors says why.
+            let message = format!(
+                "`#[derive({})]` writes code that names the `passive_reply` crate, which this crate's Cargo.toml does \
+                 not depend on; if it comes through a framework that re-exports it, say where: \
+                 `#[reply(crate = \"my_framework::reply\")]`",
+                derive.trait_name()
+            );
+            return syn::Error::new_spanned(&input.ident, message).to_compile_error();
+        }
         None => {
             let name = Ident::new(DEFAULT_CRATE, Span::call_site());
             quote!(::#name)
@@ -607,4 +618,14 @@ fn reply_enum(input: &Input, variants: &[Variant], private: &TokenStream) -> Tok
             }
         },
     )
+}
+
+/// Whether the crate being compiled can name `passive_reply`: its manifest names the package
+/// (as a dependency, or as itself). Where the manifest can't be read, assume it can.
+fn runtime_is_a_dependency() -> bool {
+    let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") else { return true };
+    match std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")) {
+        Ok(manifest) => manifest.contains("passive-reply") || manifest.contains("passive_reply"),
+        Err(_) => true,
+    }
 }

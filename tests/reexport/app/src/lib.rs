@@ -17,6 +17,20 @@ pub struct Hello<'a> {
     pub content: &'a str,
 }
 
+/// A text reply, the path written in serde's string form.
+#[derive(PassiveReply)]
+#[reply(text, crate = "reexport_framework::reply")]
+pub struct Quoted<'a> {
+    /// ToUserName.
+    pub to_user_name: &'a str,
+    /// FromUserName.
+    pub from_user_name: &'a str,
+    /// CreateTime.
+    pub create_time: u32,
+    /// Content.
+    pub content: &'a str,
+}
+
 /// An article.
 #[derive(NewsArticle)]
 #[reply(crate = reexport_framework::reply)]

@@ -1,7 +1,7 @@
 use passive_reply::PassiveReply;
 
 #[derive(PassiveReply)]
-#[reply(text, crate = "passive_reply")]
+#[reply(text, crate = "my framework::reply")]
 struct Reply<'a> {
     to_user_name: &'a str,
     from_user_name: &'a str,
