@@ -46,19 +46,17 @@
 use std::convert::Infallible;
 use std::fmt;
 
+use crate::buffer::{Buffer, Frame, Token};
+use crate::cdata;
+use crate::reply::PassiveReply;
+use crate::signature::{hex_matches, hex_str, signature_hex};
+use crate::sink::Sink;
 use aes::Aes256;
 use aes::cipher::{Array, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use sha1::{Digest, Sha1};
-use subtle::ConstantTimeEq;
-
-use crate::buffer::{Buffer, Frame, Token};
-use crate::cdata;
-use crate::reply::PassiveReply;
-use crate::sink::Sink;
 
 /// The length of an EncodingAESKey.
 pub const ENCODING_AES_KEY_LEN: usize = 43;
@@ -86,42 +84,6 @@ const KEY_BASE64: GeneralPurpose =
 /// ```
 pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
     hex_str(&signature_hex([token, timestamp, nonce, encrypt])).to_owned()
-}
-
-/// A signature's hex digits as text.
-pub(crate) fn hex_str(hex: &[u8; 40]) -> &str {
-    // Hex digits are ASCII: never the empty default.
-    std::str::from_utf8(hex).unwrap_or_default()
-}
-
-/// The hex SHA-1 of `parts`, sorted and joined, without allocating: the platform's signatures
-/// (of three parts for its URL, of four for an encrypted message).
-pub(crate) fn signature_hex<const N: usize>(mut sorted: [&str; N]) -> [u8; 40] {
-    sorted.sort_unstable();
-    let mut hash = Sha1::new();
-    for part in sorted {
-        hash.update(part.as_bytes());
-    }
-    let digest: [u8; 20] = hash.finalize().into();
-    let mut hex = [0u8; 40];
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
-        pair[1] = b"0123456789abcdef"[usize::from(byte & 0xF)];
-    }
-    hex
-}
-
-/// Whether `given` is the hex signature `expected`, compared in constant time. The platform
-/// writes lowercase hex; uppercase is taken too, without an allocation.
-pub(crate) fn signature_matches(expected: &[u8; 40], given: &str) -> bool {
-    let given = given.as_bytes();
-    let mut lower = [0u8; 40];
-    if given.len() == 40 {
-        for (to, from) in lower.iter_mut().zip(given) {
-            *to = from.to_ascii_lowercase();
-        }
-    }
-    given.len() == 40 && bool::from(lower.ct_eq(expected))
 }
 
 /// Which of an account's keys: the one it has now, or the one before (while the platform still
@@ -266,7 +228,7 @@ impl MessageCrypto {
     /// Checks `msg_signature` against the signature of `timestamp`, `nonce` and `encrypt` (the
     /// text of `<Encrypt>`), in constant time.
     pub fn verify(&self, msg_signature: &str, timestamp: &str, nonce: &str, encrypt: &str) -> Result<(), CryptoError> {
-        match signature_matches(&signature_hex([&self.token, timestamp, nonce, encrypt]), msg_signature) {
+        match hex_matches(&signature_hex([&self.token, timestamp, nonce, encrypt]), msg_signature) {
             true => Ok(()),
             false => Err(CryptoError::new(CryptoErrorKind::BadSignature, "msg_signature does not match")),
         }

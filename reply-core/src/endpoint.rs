@@ -72,7 +72,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::crypto::{self, CryptoErrorKind, KeyUsed, MessageCrypto};
+use crate::crypto::{CryptoErrorKind, KeyUsed, MessageCrypto};
 use crate::incoming::{DedupKey, Incoming, ParseOptions};
 use crate::reply::PassiveReply;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
@@ -788,7 +788,7 @@ impl<'q> Signed<'q> {
         let (Some(signature), Some(timestamp), Some(nonce)) = (&self.signature, &self.timestamp, &self.nonce) else {
             return false;
         };
-        crypto::signature_matches(&crypto::signature_hex([token, timestamp, nonce]), signature)
+        crate::signature::signature_matches(token, timestamp, nonce, signature)
     }
 
     /// Why the timestamp is refused as a replay, if it is: further than `window` from `now`
@@ -808,16 +808,7 @@ impl<'q> Signed<'q> {
     }
 }
 
-/// The platform's signature: the hex SHA-1 of `token`, `timestamp` and `nonce`, sorted and
-/// joined.
-///
-/// ```
-/// // Sorted and joined, the three are "abc", whose SHA-1 is FIPS 180's first test vector.
-/// assert_eq!(reply_core::endpoint::signature_of("b", "c", "a"), "a9993e364706816aba3e25717850c26c9cd0d89d");
-/// ```
-pub fn signature_of(token: &str, timestamp: &str, nonce: &str) -> String {
-    crypto::hex_str(&crypto::signature_hex([token, timestamp, nonce])).to_owned()
-}
+pub use crate::signature::signature_of;
 
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
 /// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own

@@ -49,6 +49,7 @@ pub mod router;
 pub mod serve;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod signature;
 mod sink;
 mod value;
 

@@ -115,9 +115,15 @@ impl DedupKey {
 
     /// The key of the same delivery when it came encrypted: tag `s:` before the key's own bytes,
     /// so a plaintext delivery (which anyone holding a captured query could send) can never share
-    /// a reply with an encrypted one.
-    #[cfg(feature = "tower")]
-    pub(crate) fn encrypted(&self) -> DedupKey {
+    /// a reply with an encrypted one. An endpoint keys every encrypted delivery this way.
+    ///
+    /// ```
+    /// let key = reply_core::DedupKey::new("gh", "1");
+    /// assert_eq!(key.encrypted().as_bytes(), b"s:c:2:gh:1:1");
+    /// assert_ne!(key.encrypted(), key);
+    /// ```
+    #[must_use]
+    pub fn encrypted(&self) -> DedupKey {
         DedupKey([b"s:".as_slice(), &self.0].concat().into())
     }
 
