@@ -419,8 +419,29 @@
 //! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over
 //!   HTTPS with rustls, and with `axum`, late replies; implies `tokio`.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The wire format: traits, sinks, escaping, messages, inbound parsing, signatures, safe mode.
 pub use reply_core::*;
+
+// The serving side, each module under the feature that turns it on (so that rustc's "gated behind
+// the feature" hint names the facade's feature, and docs.rs shows the badge).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use reply_serve::axum;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use reply_serve::client;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use reply_serve::endpoint;
+pub use reply_serve::router;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use reply_serve::serve;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub use reply_serve::server;
 
 /// Derives [`PassiveReply`](trait@PassiveReply) for a struct of one kind, or an enum of replies.
 /// See the [crate documentation](crate).

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
-    let read = passive_reply::__private::read_api_answer(data);
+    let read = passive_reply::client::read_answer_text(data);
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(data) else {
         assert_eq!(read, None);
         return;

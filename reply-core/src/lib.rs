@@ -3,13 +3,13 @@
 //! ([`TextValue`], [`CreateTime`]), news articles ([`NewsArticle`], [`Articles`]) and the standard
 //! messages ([`Text`], [`Image`], [`Voice`], [`Video`], [`Music`], [`News`],
 //! [`TransferCustomerService`], [`Empty`]), each also in its customer-service form (JSON escaping:
-//! [`json`]), the messages the platform sends ([`Incoming`], [`Event`], [`RawElement`]), and
-//! [`router`]. With features: the serving rules (`serve`, `tokio`), safe mode (`crypto`), the
-//! endpoint on any HTTP server (`endpoint`, `tower`) and on axum (`axum`), the platform's API and late
-//! replies (`client`), a store shared through Redis (`redis`).
+//! [`json`]), the messages the platform sends ([`Incoming`], [`Event`], [`RawElement`]), the URL's
+//! signature ([`signature`]) and, with the feature `crypto`, safe mode ([`crypto`]): the wire format,
+//! and nothing that awaits. No runtime, HTTP or network crate is in its tree, with any feature.
 //!
-//! Applications depend on `passive-reply`, which re-exports all of this with the derives. This
-//! crate is for frameworks that want the runtime alone.
+//! Applications depend on `passive-reply`, which re-exports all of this with the derives and the
+//! serving crate (`reply-serve`: the budget, the retry guard, routing, the endpoint, the server, the
+//! API client). This crate is for frameworks that bring their own server.
 //!
 //! ```
 //! use reply_core::{PassiveReply, Text};
@@ -28,27 +28,16 @@
 // UTF-8 pieces (`src/buffer.rs`).
 #![deny(unsafe_code)]
 
-#[cfg(feature = "axum")]
-pub mod axum;
 mod buffer;
 pub mod cdata;
-#[cfg(feature = "client")]
-pub mod client;
 #[cfg(feature = "crypto")]
 pub mod crypto;
 mod emit;
-#[cfg(feature = "tower")]
-pub mod endpoint;
 mod incoming;
 pub mod json;
 mod messages;
 mod news;
 mod reply;
-pub mod router;
-#[cfg(feature = "tokio")]
-pub mod serve;
-#[cfg(feature = "server")]
-pub mod server;
 pub mod signature;
 mod sink;
 mod value;

@@ -59,10 +59,3 @@ pub fn force_narrow_vectors(yes: bool) {
 pub fn encrypt_element(body: &str) -> Result<String, crate::crypto::CryptoError> {
     crate::crypto::encrypt_element(body)
 }
-
-/// What the API client reads from one of the platform's answers, as text: `ok`, `token T N`,
-/// `error CODE: the error's Display`, or `None` for what is not an answer: for the fuzz target.
-#[cfg(feature = "client")]
-pub fn read_api_answer(body: &[u8]) -> Option<String> {
-    crate::client::read_answer_text(body)
-}

@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use reply_core::serve::{within, OnTime, RetryGuard};
+//! use reply_serve::serve::{within, OnTime, RetryGuard};
 //! use reply_core::{Incoming, PassiveReply};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -42,9 +42,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::incoming::DedupKey;
-use crate::reply::PassiveReply;
-use crate::sink::Sink;
+use reply_core::DedupKey;
+use reply_core::PassiveReply;
+use reply_core::Sink;
 
 #[cfg(feature = "client")]
 mod late;
@@ -122,7 +122,7 @@ impl<R: PassiveReply> PassiveReply for OnTime<R> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use reply_core::serve::{within, OnTime};
+/// use reply_serve::serve::{within, OnTime};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let slow = async { tokio::time::sleep(Duration::from_secs(6)).await; "answer" };
@@ -211,7 +211,7 @@ impl std::error::Error for StoreError {}
 /// stores themselves (each call then costs one allocation, for its boxed future):
 ///
 /// ```
-/// use reply_core::serve::{MemoryStore, ReplyStore, RetryGuard};
+/// use reply_serve::serve::{MemoryStore, ReplyStore, RetryGuard};
 ///
 /// let store: Box<dyn ReplyStore> = Box::new(MemoryStore::new()); // or a RedisStore, by configuration
 /// let guard = RetryGuard::with_store(store);
@@ -302,7 +302,7 @@ pub enum OnStoreError {
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use reply_core::serve::RetryGuard;
+/// use reply_serve::serve::RetryGuard;
 /// use reply_core::DedupKey;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -522,7 +522,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::messages::Text;
+    use reply_core::Text;
 
     fn text(content: &'static str) -> Text<'static> {
         Text::new("u", "gh", content).with_create_time(1)

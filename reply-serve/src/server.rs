@@ -22,8 +22,8 @@
 //! server; the endpoint checks a delivery's query before it reads a byte of its body.
 //!
 //! ```no_run
-//! use reply_core::endpoint::Endpoint;
-//! use reply_core::server::Server;
+//! use reply_serve::endpoint::Endpoint;
+//! use reply_serve::server::Server;
 //! use reply_core::{Incoming, Text};
 //!
 //! async fn answer(msg: Incoming<'static>) -> Text<'static> {

@@ -20,7 +20,7 @@
 //! what a client that never authenticates can cost; `axum::serve` has no header timeout.
 //!
 //! ```no_run
-//! use reply_core::axum::Endpoint;
+//! use reply_serve::axum::Endpoint;
 //! use reply_core::{BoxedReply, Empty, Incoming, Message, PassiveReply};
 //!
 //! async fn answer(msg: Incoming<'static>) -> BoxedReply<'static> {
@@ -33,7 +33,7 @@
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
 //! let app = Endpoint::new("my-token", answer).into_router();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! reply_core::server::Server::new(listener).serve(app).await
+//! reply_serve::server::Server::new(listener).serve(app).await
 //! # }
 //! ```
 //!
@@ -49,16 +49,16 @@ use crate::endpoint::Answer;
 pub use crate::endpoint::{
     Authorized, CONTENT_TYPE, DEFAULT_BODY_BUDGET, DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW, Endpoint, signature_of,
 };
-use crate::incoming::Incoming;
-use crate::reply::PassiveReply;
 use crate::serve::ReplyStore;
+use reply_core::Incoming;
+use reply_core::PassiveReply;
 
 /// Any reply as an axum response: `text/xml; charset=utf-8`, or an empty body for a reply of
-/// zero bytes ([`Empty`](crate::Empty)).
+/// zero bytes ([`Empty`](reply_core::Empty)).
 ///
 /// ```
 /// use axum::response::IntoResponse;
-/// use reply_core::axum::Xml;
+/// use reply_serve::axum::Xml;
 /// use reply_core::{Empty, Text};
 ///
 /// let response = Xml(Text::new("u", "gh", "hi")).into_response();

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use std::sync::atomic::AtomicU64;
 
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
-use crate::incoming::DedupKey;
+use reply_core::DedupKey;
 
 /// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 135,000 deliveries with
 /// 200-byte replies, which is the platform's 15 s of retries at 9,000 deliveries a second.
@@ -54,7 +54,7 @@ const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 
 ///
 /// ```
 /// use std::time::Duration;
-/// use reply_core::serve::{MemoryStore, RetryGuard};
+/// use reply_serve::serve::{MemoryStore, RetryGuard};
 ///
 /// let store = MemoryStore::with_budget(Duration::from_secs(30), 16 << 20);
 /// let guard = RetryGuard::with_store(store);
@@ -116,7 +116,7 @@ impl MemoryStore {
     /// goes out, and its retries get the empty reply.
     ///
     /// ```
-    /// use reply_core::serve::MemoryStore;
+    /// use reply_serve::serve::MemoryStore;
     ///
     /// let store = MemoryStore::new().max_reply_len(16 << 10);
     /// ```

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
-use crate::incoming::DedupKey;
+use reply_core::DedupKey;
 
 /// How long a claim holds by default when its owner never completes it (the process died
 /// mid-handler): 6 s. Longer than one try of the platform (5 s) and than the default budget
@@ -159,8 +159,8 @@ impl RedisOptions {
 /// Redis accepting connections, however long it was down: `tests/redis.rs` measures it).
 ///
 /// ```no_run
-/// use reply_core::axum::Endpoint;
-/// use reply_core::serve::{RedisStore, RetryGuard};
+/// use reply_serve::axum::Endpoint;
+/// use reply_serve::serve::{RedisStore, RetryGuard};
 /// use reply_core::{Incoming, Text};
 ///
 /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
@@ -560,8 +560,8 @@ const DELETE_IF_EQUAL: &str =
 /// with `a:`.)
 ///
 /// ```no_run
-/// use reply_core::client::Client;
-/// use reply_core::serve::RedisStore;
+/// use reply_serve::client::Client;
+/// use reply_serve::serve::RedisStore;
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{CatchPanic, OnTime};
 use crate::client::{ApiError, Client};
-use crate::incoming::DedupKey;
-use crate::reply::PassiveReply;
+use reply_core::DedupKey;
+use reply_core::PassiveReply;
 
 /// How long a handler that missed the budget may still take by default, from the delivery: 60 s.
 /// Past it, its work is dropped and the user gets nothing.
@@ -57,8 +57,8 @@ type Hook = Arc<dyn Fn(&LateReport) + Send + Sync>;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use reply_core::client::Client;
-/// use reply_core::serve::{LateOutcome, LateReplies};
+/// use reply_serve::client::Client;
+/// use reply_serve::serve::{LateOutcome, LateReplies};
 ///
 /// let client = Client::new("wx0123456789abcdef", "the-app-secret");
 /// let late = LateReplies::new(client).limit(Duration::from_secs(30)).on_outcome(|report| {

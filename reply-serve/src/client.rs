@@ -14,10 +14,10 @@
 //! OpenSSL. `http://` bases are accepted too, for a platform double in tests or a proxy.
 //!
 //! ```no_run
-//! use reply_core::client::Client;
+//! use reply_serve::client::Client;
 //! use reply_core::Text;
 //!
-//! # #[tokio::main] async fn main() -> Result<(), reply_core::client::ApiError> {
+//! # #[tokio::main] async fn main() -> Result<(), reply_serve::client::ApiError> {
 //! let client = Client::new("wx0123456789abcdef", "the-app-secret");
 //! client.send(&Text::new("oUser", "gh_account", "Your report is ready.")).await?;
 //! # Ok(()) }
@@ -45,7 +45,7 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::reply::PassiveReply;
+use reply_core::PassiveReply;
 
 /// The platform's API host, as it documents it.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -198,8 +198,11 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
     }
 }
 
-/// [`read_answer`] as text, for the fuzz target (`__private::read_api_answer`).
-pub(crate) fn read_answer_text(body: &[u8]) -> Option<String> {
+/// What the client reads from one of the platform's answers, as text: `ok`, `token T N`,
+/// `error CODE: the error's Display`, or `None` for what is not an answer: for the fuzz target
+/// (`fuzz/fuzz_targets/api_answer.rs`), not an API.
+#[doc(hidden)]
+pub fn read_answer_text(body: &[u8]) -> Option<String> {
     Some(match read_answer(body)? {
         Answer::Ok => "ok".to_owned(),
         Answer::Token { token, expires_in } => format!("token {token} {expires_in}"),
@@ -445,7 +448,7 @@ impl Client {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use reply_core::client::Client;
+    /// use reply_serve::client::Client;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let client = Client::builder("wx0123456789abcdef", "secret")

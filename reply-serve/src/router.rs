@@ -4,7 +4,7 @@
 //! them all.
 //!
 //! ```
-//! use reply_core::router::{Key, Msg, Router, State, kind};
+//! use reply_serve::router::{Key, Msg, Router, State, kind};
 //! use reply_core::{Empty, Incoming, Text};
 //!
 //! #[derive(Clone)]
@@ -46,7 +46,7 @@
 //! tower's layers already wrap), and a function of `(Incoming, Next)` reads as what it does:
 //!
 //! ```
-//! use reply_core::router::{Next, Router};
+//! use reply_serve::router::{Next, Router};
 //! use reply_core::{BoxedReply, Empty, Incoming, PassiveReply};
 //!
 //! async fn blacklist(msg: Incoming<'static>, next: Next) -> BoxedReply<'static> {
@@ -68,8 +68,8 @@ use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::incoming::{Event, Incoming, Message};
-use crate::reply::{BoxedReply, Empty, PassiveReply};
+use reply_core::{BoxedReply, Empty, PassiveReply};
+use reply_core::{Event, Incoming, Message};
 
 /// A boxed future that answers with a boxed reply: what routes and middleware run.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = BoxedReply<'static>> + Send>>;
@@ -80,7 +80,7 @@ pub struct State<S>(pub S);
 
 /// The kinds of message a route can give its handler, as types: [`Msg<K>`]'s `K`.
 pub mod kind {
-    use crate::incoming::Incoming;
+    use reply_core::Incoming;
 
     /// A kind of message: what a route of it matches.
     pub trait Kind: Send + Sync + 'static {
@@ -110,8 +110,8 @@ pub mod kind {
         Image = "image";
         /// MsgType `voice`.
         Voice = "voice";
-        /// MsgType `video` or `shortvideo` ([`Message::Video`](crate::Message::Video),
-        /// [`Message::ShortVideo`](crate::Message::ShortVideo)).
+        /// MsgType `video` or `shortvideo` ([`Message::Video`](reply_core::Message::Video),
+        /// [`Message::ShortVideo`](reply_core::Message::ShortVideo)).
         Video = "video" | "shortvideo";
         /// MsgType `location`.
         Location = "location";
@@ -189,26 +189,26 @@ impl<K> Msg<K> {
 impl Msg<kind::Text> {
     /// Content.
     pub fn content(&self) -> &str {
-        self.msg.text("Content")
+        self.msg.field("Content").unwrap_or_default()
     }
 }
 
 impl Msg<kind::Image> {
     /// PicUrl.
     pub fn pic_url(&self) -> &str {
-        self.msg.text("PicUrl")
+        self.msg.field("PicUrl").unwrap_or_default()
     }
 
     /// MediaId.
     pub fn media_id(&self) -> &str {
-        self.msg.text("MediaId")
+        self.msg.field("MediaId").unwrap_or_default()
     }
 }
 
 impl Msg<kind::Voice> {
     /// MediaId.
     pub fn media_id(&self) -> &str {
-        self.msg.text("MediaId")
+        self.msg.field("MediaId").unwrap_or_default()
     }
 
     /// Recognition: the speech as text, when recognition is on.
@@ -229,7 +229,7 @@ impl Msg<kind::Event> {
 
     /// The Event element as sent: `subscribe`, `CLICK`, …
     pub fn name(&self) -> &str {
-        self.msg.text("Event")
+        self.msg.field("Event").unwrap_or_default()
     }
 
     /// EventKey, when the event has one.
@@ -241,7 +241,7 @@ impl Msg<kind::Event> {
 impl Msg<kind::Scan> {
     /// EventKey: the QR code's scene.
     pub fn event_key(&self) -> &str {
-        self.msg.text("EventKey")
+        self.msg.field("EventKey").unwrap_or_default()
     }
 
     /// Ticket: the QR code's ticket.
@@ -253,14 +253,14 @@ impl Msg<kind::Scan> {
 impl Msg<kind::Click> {
     /// EventKey: the button's key.
     pub fn event_key(&self) -> &str {
-        self.msg.text("EventKey")
+        self.msg.field("EventKey").unwrap_or_default()
     }
 }
 
 impl Msg<kind::View> {
     /// EventKey: the link's URL.
     pub fn event_key(&self) -> &str {
-        self.msg.text("EventKey")
+        self.msg.field("EventKey").unwrap_or_default()
     }
 
     /// MenuId, when given.
@@ -405,9 +405,13 @@ impl Matcher {
             Matcher::EventKey(key) => {
                 kind::Event::matches(msg) && msg.field("EventKey").is_some_and(|k| key.matches(k))
             }
-            Matcher::Content(content) => kind::Text::matches(msg) && content.matches(msg.text("Content")),
+            Matcher::Content(content) => {
+                kind::Text::matches(msg) && content.matches(msg.field("Content").unwrap_or_default())
+            }
             #[cfg(feature = "regex")]
-            Matcher::ContentRegex(regex) => kind::Text::matches(msg) && regex.is_match(msg.text("Content")),
+            Matcher::ContentRegex(regex) => {
+                kind::Text::matches(msg) && regex.is_match(msg.field("Content").unwrap_or_default())
+            }
         }
     }
 }

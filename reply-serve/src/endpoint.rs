@@ -32,7 +32,7 @@
 //! - Any other method: 405, with `Allow: GET, POST`.
 //!
 //! ```
-//! use reply_core::endpoint::Endpoint;
+//! use reply_serve::endpoint::Endpoint;
 //! use reply_core::{Incoming, Text};
 //!
 //! async fn answer(msg: Incoming<'static>) -> Text<'static> {
@@ -43,13 +43,13 @@
 //! let endpoint = Endpoint::new("my-token", answer);
 //! // The URL check, as the platform makes it: signed now, with the token.
 //! let timestamp = reply_core::now().to_string();
-//! let signature = reply_core::endpoint::signature_of("my-token", &timestamp, "42");
+//! let signature = reply_serve::endpoint::signature_of("my-token", &timestamp, "42");
 //! let query = format!("signature={signature}&timestamp={timestamp}&nonce=42&echostr=ok");
 //! let answer = endpoint.respond(&http::Method::GET, Some(&query), Default::default()).await;
 //! assert_eq!((answer.status(), answer.body().as_ref()), (http::StatusCode::OK, b"ok".as_ref()));
 //! // A year-old one is refused as a replay.
 //! let old = (reply_core::now() - 365 * 86_400).to_string();
-//! let signature = reply_core::endpoint::signature_of("my-token", &old, "42");
+//! let signature = reply_serve::endpoint::signature_of("my-token", &old, "42");
 //! let query = format!("signature={signature}&timestamp={old}&nonce=42&echostr=ok");
 //! let answer = endpoint.respond(&http::Method::GET, Some(&query), Default::default()).await;
 //! assert_eq!(answer.status(), http::StatusCode::FORBIDDEN);
@@ -72,11 +72,11 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::crypto::{CryptoErrorKind, KeyUsed, MessageCrypto};
-use crate::incoming::{DedupKey, Incoming, ParseOptions};
-use crate::reply::PassiveReply;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
-use crate::sink::Sink;
+use reply_core::PassiveReply;
+use reply_core::Sink;
+use reply_core::crypto::{CryptoErrorKind, KeyUsed, MessageCrypto};
+use reply_core::{DedupKey, Incoming, ParseOptions};
 
 /// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
 /// of signed webhooks elsewhere (Stripe's, Slack's).
@@ -265,7 +265,7 @@ impl<H, S> Endpoint<H, S> {
     /// accepts plaintext too, for the switch of an account from plaintext to safe mode.
     ///
     /// ```
-    /// use reply_core::endpoint::Endpoint;
+    /// use reply_serve::endpoint::Endpoint;
     /// use reply_core::crypto::MessageCrypto;
     /// use reply_core::{Incoming, Text};
     ///
@@ -291,7 +291,7 @@ impl<H, S> Endpoint<H, S> {
     /// window. A plaintext delivery's reply is never given to an encrypted one, nor the reverse.
     ///
     /// ```
-    /// use reply_core::endpoint::Endpoint;
+    /// use reply_serve::endpoint::Endpoint;
     /// use reply_core::crypto::MessageCrypto;
     /// use reply_core::{Empty, Incoming};
     ///
@@ -356,7 +356,7 @@ impl<H, S> Endpoint<H, S> {
     /// first try got, so the key can only depend on the body.
     ///
     /// ```
-    /// use reply_core::endpoint::Endpoint;
+    /// use reply_serve::endpoint::Endpoint;
     /// use reply_core::{DedupKey, Empty, Incoming};
     ///
     /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
@@ -385,8 +385,8 @@ impl<H, S> Endpoint<H, S> {
     /// just received.
     ///
     /// ```
-    /// use reply_core::endpoint::Endpoint;
-    /// use reply_core::client::Client;
+    /// use reply_serve::endpoint::Endpoint;
+    /// use reply_serve::client::Client;
     /// use reply_core::{Incoming, Message, Text};
     ///
     /// # async fn ask_the_model(question: &str) -> String { question.to_uppercase() }
@@ -447,7 +447,7 @@ where
     /// [`Authorized::read_and_respond`] with the request's body.
     ///
     /// ```
-    /// use reply_core::endpoint::Endpoint;
+    /// use reply_serve::endpoint::Endpoint;
     /// use reply_core::{Empty, Incoming};
     ///
     /// async fn answer(_: Incoming<'static>) -> Empty { Empty }
@@ -472,7 +472,7 @@ where
         if !signed.is_valid(&self.token) {
             return Err(forbidden("the signature does not match\n"));
         }
-        if let Some(reason) = signed.replayed(self.replay_window, crate::value::now()) {
+        if let Some(reason) = signed.replayed(self.replay_window, reply_core::now()) {
             return Err(forbidden(&reason));
         }
         if is_get {
@@ -788,7 +788,7 @@ impl<'q> Signed<'q> {
         let (Some(signature), Some(timestamp), Some(nonce)) = (&self.signature, &self.timestamp, &self.nonce) else {
             return false;
         };
-        crate::signature::signature_matches(token, timestamp, nonce, signature)
+        reply_core::signature::signature_matches(token, timestamp, nonce, signature)
     }
 
     /// Why the timestamp is refused as a replay, if it is: further than `window` from `now`
@@ -808,7 +808,7 @@ impl<'q> Signed<'q> {
     }
 }
 
-pub use crate::signature::signature_of;
+pub use reply_core::signature::signature_of;
 
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
 /// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own
@@ -896,10 +896,10 @@ mod tests {
         };
         let long = "长".repeat(100);
         for text in ["hi", "a]]>b\u{1}", &long] {
-            let sealed = seal(crate::Text::new("u", "gh", text).boxed());
+            let sealed = seal(reply_core::Text::new("u", "gh", text).boxed());
             assert_eq!(sealed.encoded_len(), sealed.to_xml().len(), "{text}");
         }
-        let empty = seal(crate::Empty.boxed());
+        let empty = seal(reply_core::Empty.boxed());
         assert_eq!((empty.encoded_len(), empty.to_xml()), (0, String::new()));
     }
 
