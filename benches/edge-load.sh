@@ -2,7 +2,7 @@
 # The edge under load (issue 21): a server whose descriptor limit is 1,024 (`ulimit -n 1024`), 1,100
 # idle and slow connections held open against it (benches/edge/attack.py, reopened whenever the
 # server closes them), and a real signed delivery every 100 ms on a new connection: how long each
-# takes to be answered. The server is `examples/load_server.rs` in `memory` mode, served by the
+# takes to be answered. The server is `benches/load_server.rs` in `memory` mode, served by the
 # crate's own server (`server::Server`, default limits); `OLD_SERVER=path` runs another build of it
 # too (for example the one before issue 21, which served with `axum::serve`).
 #
@@ -10,13 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-cargo build --release --features redis --example load_server --locked -q
+cargo build --release -p passive-reply-benches --bin load_server --locked -q
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s"
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
-for binary in target/release/examples/load_server ${OLD_SERVER:-}; do
+for binary in target/release/load_server ${OLD_SERVER:-}; do
     port=$(free_port)
     # The server's own limit: 1,024 descriptors.
     bash -c "ulimit -n 1024; exec $binary memory 127.0.0.1:$port" 2>/dev/null &

@@ -18,8 +18,8 @@ rounds=${2:-2}
 for tool in wrk redis-server taskset curl; do
     command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install wrk redis-server util-linux curl)" >&2; exit 1; }
 done
-cargo build --release --features redis --example load_server --locked -q
-server_bin=target/release/examples/load_server
+cargo build --release -p passive-reply-benches --bin load_server --locked -q
+server_bin=target/release/load_server
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 redis_port=$(free_port)

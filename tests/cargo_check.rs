@@ -44,11 +44,16 @@ pub mod named_const_twelve {
 }
 "#;
 
+/// The workspace's root: the facade's directory, above this package's (`tests/`).
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace")
+}
+
 /// `cargo check` of a fixture crate `name` with `dependency` (a line of `[dependencies]`) and
 /// `source` as its lib.rs: whether it passed, and what it printed. The fixtures share one target
 /// directory, and the workspace's lock file (the same versions, without the network).
 fn cargo_check(name: &str, dependency: &str, source: &str) -> (bool, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = workspace();
     let fixtures = root.join("target").join("cargo-check-fixture");
     let fixture = fixtures.join(name);
     std::fs::create_dir_all(fixture.join("src")).unwrap();
@@ -74,7 +79,7 @@ fn cargo_check(name: &str, dependency: &str, source: &str) -> (bool, String) {
 
 #[test]
 fn cargo_check_reports_too_many_articles() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = workspace();
     let dependency = format!("passive-reply = {{ path = {:?} }}", root.display().to_string());
     let (passed, stderr) = cargo_check("too-many-articles", &dependency, FIXTURE);
     assert!(!passed, "cargo check passed a news reply with 11 and 12 articles:\n{stderr}");
@@ -90,7 +95,7 @@ fn cargo_check_reports_too_many_articles() {
 /// saying where the runtime is: one error, at the struct, saying what to add.
 #[test]
 fn a_derive_through_a_re_export_without_its_path_says_what_to_add() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = workspace();
     let framework = root.join("tests").join("reexport").join("framework");
     let dependency = format!("reexport-framework = {{ path = {:?} }}", framework.display().to_string());
     let source = "use reexport_framework::reply::PassiveReply;\n\n\

@@ -16,7 +16,7 @@
 //! Each answers a text message with a text reply. `GET /allocations` tells how many allocations
 //! the process has made so far (a counting allocator), so the script can divide by requests.
 //!
-//! `cargo run --release --example load_server --features redis -- MODE ADDR [--redis URL]`
+//! `cargo run --release -p passive-reply-benches --bin load_server -- MODE ADDR [--redis URL]`
 //! (one tokio worker: pin it to a core with `taskset`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
