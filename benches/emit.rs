@@ -1,5 +1,5 @@
 //! The derived emitter against the ways replies are built elsewhere, on the same payloads (in
-//! `payloads/`, shared with `instructions.rs`), in one run: `cargo bench --bench emit`.
+//! `payloads/`, shared with `instructions.rs`), in one run: `cargo bench -p passive-reply-benches --bench emit`.
 //! BENCHMARKS.md has the figures and what each contender checks.
 //!
 //! Every contender's output is checked against the derived emitter's before it is measured

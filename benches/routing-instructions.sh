@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 count=${1:-20000}
-binary=$(cargo bench --bench routing --no-run --message-format=json 2>/dev/null |
+binary=$(cargo bench -p passive-reply-benches --bench routing --no-run --message-format=json 2>/dev/null |
     grep -o '"executable":"[^"]*routing[^"]*"' | tail -1 | cut -d'"' -f4)
 
 instructions() {

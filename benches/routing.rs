@@ -1,7 +1,7 @@
 //! The router against the hand-written `match` it replaces, per delivery: the body parsed, the
 //! message routed (or matched), the handler run, its reply written. Two deliveries: one that the
 //! router's first route takes, one that only its last route (before the fallback) takes, after
-//! eight that don't match. `cargo bench --bench routing` (BENCHMARKS.md has the figures).
+//! eight that don't match. `cargo bench -p passive-reply-benches --bench routing` (BENCHMARKS.md has the figures).
 //!
 //! Instructions, which a shared machine doesn't blur: `bash benches/routing-instructions.sh` runs
 //! the bench binary as `routing count N first|last router|match` under callgrind.
