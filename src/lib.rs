@@ -409,15 +409,15 @@
 //! - `bytes`: [`Sink`] for `bytes::BytesMut`.
 //! - `tokio`: [`serve`], the 5-second rule and the retry guard.
 //! - `crypto`: [`crypto`], safe mode (RustCrypto's AES and CBC, no OpenSSL).
-//! - `tower`: [`endpoint`], the platform's URL served by any HTTP server; implies `tokio` and
-//!   `crypto`.
+//! - `tower`: [`endpoint`], the platform's URL served by any HTTP server; implies `tokio`. With
+//!   `crypto`, safe mode too (`Endpoint::crypto`).
 //! - `server`: [`server`], the crate's HTTP/1.1 server (hyper) with the limits a public URL needs;
 //!   implies `tower`.
 //! - `axum`: [`axum`], the router for the platform's URL; implies `server`.
 //! - `redis`: `serve::RedisStore`, the retry guard (and with `client` the access token) shared by
 //!   instances behind one URL; implies `tokio`.
 //! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over
-//!   HTTPS with rustls, and with `axum`, late replies; implies `tokio`.
+//!   HTTPS with rustls, and with `tower`, late replies; implies `tokio`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

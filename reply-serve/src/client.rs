@@ -165,7 +165,7 @@ impl std::error::Error for ApiError {}
 
 /// What the platform answered, read from its JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Answer {
+pub(crate) enum ApiAnswer {
     /// `errcode` 0 (or none), without a token.
     Ok,
     /// A token, and its life in seconds.
@@ -177,7 +177,7 @@ pub(crate) enum Answer {
 /// Reads one of the platform's answers: `{"errcode":0,"errmsg":"ok"}`, `{"access_token":"…",
 /// "expires_in":7200}`, `{"errcode":40013,"errmsg":"…"}`. Anything else is `None`; no input
 /// panics (fuzzed: `fuzz/fuzz_targets/api_answer.rs`).
-pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
+pub(crate) fn read_answer(body: &[u8]) -> Option<ApiAnswer> {
     let serde_json::Value::Object(object) = serde_json::from_slice(body).ok()? else { return None };
     let code = match object.get("errcode") {
         None => 0,
@@ -185,14 +185,14 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
     };
     if code != 0 {
         let message = object.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
-        return Some(Answer::Error { code, message: message.into() });
+        return Some(ApiAnswer::Error { code, message: message.into() });
     }
     match (object.get("access_token"), object.get("expires_in")) {
-        (None, _) => Some(Answer::Ok),
+        (None, _) => Some(ApiAnswer::Ok),
         (Some(token), Some(expires_in)) => {
             let token = token.as_str().filter(|t| !t.is_empty())?;
             let expires_in = expires_in.as_u64().filter(|&s| s > 0)?;
-            Some(Answer::Token { token: token.into(), expires_in })
+            Some(ApiAnswer::Token { token: token.into(), expires_in })
         }
         (Some(_), None) => None,
     }
@@ -204,9 +204,9 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<Answer> {
 #[doc(hidden)]
 pub fn read_answer_text(body: &[u8]) -> Option<String> {
     Some(match read_answer(body)? {
-        Answer::Ok => "ok".to_owned(),
-        Answer::Token { token, expires_in } => format!("token {token} {expires_in}"),
-        Answer::Error { code, message } => format!("error {code}: {}", ApiError::from_code(code, &message, false)),
+        ApiAnswer::Ok => "ok".to_owned(),
+        ApiAnswer::Token { token, expires_in } => format!("token {token} {expires_in}"),
+        ApiAnswer::Error { code, message } => format!("error {code}: {}", ApiError::from_code(code, &message, false)),
     })
 }
 
@@ -494,13 +494,13 @@ impl Client {
             let token = self.access_token().await?;
             let uri = self.uri("/cgi-bin/message/custom/send", &[("access_token", &token)]);
             match self.request(Method::POST, uri, Some(body.clone()), false).await? {
-                Answer::Error { code, .. } if is_stale(code) && !refreshed => {
+                ApiAnswer::Error { code, .. } if is_stale(code) && !refreshed => {
                     self.expire(&token).await;
                     refreshed = true;
                 }
-                Answer::Error { code, message } => return Err(ApiError::from_code(code, &message, false)),
-                Answer::Ok => return Ok(()),
-                Answer::Token { .. } => {
+                ApiAnswer::Error { code, message } => return Err(ApiError::from_code(code, &message, false)),
+                ApiAnswer::Ok => return Ok(()),
+                ApiAnswer::Token { .. } => {
                     return Err(ApiError::new(
                         ApiErrorKind::BadResponse,
                         None,
@@ -656,9 +656,9 @@ impl Client {
             }
         };
         match answer {
-            Answer::Token { token, expires_in } => Ok((token.into(), Duration::from_secs(expires_in), sent)),
-            Answer::Error { code, message } => Err(ApiError::from_code(code, &message, true)),
-            Answer::Ok => Err(ApiError::new(ApiErrorKind::BadResponse, None, "no access_token in the answer")),
+            ApiAnswer::Token { token, expires_in } => Ok((token.into(), Duration::from_secs(expires_in), sent)),
+            ApiAnswer::Error { code, message } => Err(ApiError::from_code(code, &message, true)),
+            ApiAnswer::Ok => Err(ApiError::new(ApiErrorKind::BadResponse, None, "no access_token in the answer")),
         }
     }
 
@@ -679,12 +679,12 @@ impl Client {
         uri: String,
         body: Option<Bytes>,
         fetching_token: bool,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<ApiAnswer, ApiError> {
         let mut pause = self.inner.backoff;
         let mut tries = 0;
         loop {
             let error = match self.try_once(&method, &uri, body.clone(), fetching_token).await {
-                Ok(Answer::Error { code: -1, message }) => {
+                Ok(ApiAnswer::Error { code: -1, message }) => {
                     Failure { error: ApiError::from_code(-1, &message, fetching_token), retry: true }
                 }
                 Ok(answer) => return Ok(answer),
@@ -705,7 +705,7 @@ impl Client {
         uri: &str,
         body: Option<Bytes>,
         fetching_token: bool,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<ApiAnswer, Failure> {
         let network =
             |message: String, retry| Failure { error: ApiError::new(ApiErrorKind::Network, None, message), retry };
         let mut request = Request::builder().method(method.clone()).uri(uri);
@@ -791,16 +791,16 @@ mod tests {
     #[test]
     fn answers() {
         let read = |s: &str| read_answer(s.as_bytes());
-        assert_eq!(read(r#"{"errcode":0,"errmsg":"ok"}"#), Some(Answer::Ok));
+        assert_eq!(read(r#"{"errcode":0,"errmsg":"ok"}"#), Some(ApiAnswer::Ok));
         assert_eq!(
             read(r#"{"access_token":"ACCESS_TOKEN","expires_in":7200}"#),
-            Some(Answer::Token { token: "ACCESS_TOKEN".into(), expires_in: 7200 })
+            Some(ApiAnswer::Token { token: "ACCESS_TOKEN".into(), expires_in: 7200 })
         );
         assert_eq!(
             read(r#"{"errcode":40013,"errmsg":"invalid appid"}"#),
-            Some(Answer::Error { code: 40013, message: "invalid appid".into() })
+            Some(ApiAnswer::Error { code: 40013, message: "invalid appid".into() })
         );
-        assert_eq!(read(r#"{"errcode":-1}"#), Some(Answer::Error { code: -1, message: "".into() }));
+        assert_eq!(read(r#"{"errcode":-1}"#), Some(ApiAnswer::Error { code: -1, message: "".into() }));
         for bad in [
             "",
             "[]",

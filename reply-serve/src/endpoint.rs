@@ -74,7 +74,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
 use reply_core::PassiveReply;
+#[cfg(feature = "crypto")]
 use reply_core::Sink;
+#[cfg(feature = "crypto")]
 use reply_core::crypto::{CryptoErrorKind, KeyUsed, MessageCrypto};
 use reply_core::{DedupKey, Incoming, ParseOptions};
 
@@ -173,7 +175,9 @@ pub struct Endpoint<H, S = MemoryStore> {
     budget: Duration,
     options: ParseOptions,
     guard: RetryGuard<S>,
+    #[cfg(feature = "crypto")]
     crypto: Option<Arc<MessageCrypto>>,
+    #[cfg(feature = "crypto")]
     allow_plaintext: bool,
     replay_window: Option<Duration>,
     dedup_key: fn(&Incoming<'static>) -> DedupKey,
@@ -207,7 +211,9 @@ impl<H> Endpoint<H> {
             budget: DEFAULT_BUDGET,
             options: ParseOptions::new(),
             guard: RetryGuard::new(),
+            #[cfg(feature = "crypto")]
             crypto: None,
+            #[cfg(feature = "crypto")]
             allow_plaintext: false,
             replay_window: Some(DEFAULT_REPLAY_WINDOW),
             dedup_key: Incoming::dedup_key,
@@ -244,7 +250,9 @@ impl<H, S> Endpoint<H, S> {
             budget: self.budget,
             options: self.options,
             guard,
+            #[cfg(feature = "crypto")]
             crypto: self.crypto,
+            #[cfg(feature = "crypto")]
             allow_plaintext: self.allow_plaintext,
             replay_window: self.replay_window,
             dedup_key: self.dedup_key,
@@ -278,6 +286,7 @@ impl<H, S> Endpoint<H, S> {
     /// let service = Endpoint::new("my-token", answer).crypto(crypto).into_service();
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "crypto")]
     #[must_use]
     pub fn crypto(mut self, crypto: MessageCrypto) -> Self {
         self.crypto = Some(Arc::new(crypto));
@@ -302,6 +311,7 @@ impl<H, S> Endpoint<H, S> {
     /// let migrating = Endpoint::new("my-token", answer).crypto(crypto).allow_plaintext(true);
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "crypto")]
     #[must_use]
     pub fn allow_plaintext(mut self, allow: bool) -> Self {
         self.allow_plaintext = allow;
@@ -486,6 +496,7 @@ where
             Some("aes") => true,
             Some(_) => return Err(forbidden("encrypt_type is neither aes nor raw\n")),
         };
+        #[cfg(feature = "crypto")]
         let crypto = match (&self.crypto, encrypted) {
             (Some(crypto), true) => {
                 if signed.msg_signature.is_none() {
@@ -499,21 +510,36 @@ where
             // Without the key, a compatible-mode body still parses as plaintext.
             _ => None,
         };
-        Ok(Authorized { endpoint: self, signed, crypto })
+        // Without safe mode, a compatible-mode body still parses as plaintext.
+        #[cfg(not(feature = "crypto"))]
+        let _ = encrypted;
+        Ok(Authorized {
+            endpoint: self,
+            #[cfg(feature = "crypto")]
+            signed,
+            #[cfg(feature = "crypto")]
+            crypto,
+        })
     }
 }
 
 /// A delivery whose query [`Endpoint::authorize`] has checked: its body may now be read.
 pub struct Authorized<'a, H, S> {
     endpoint: &'a Endpoint<H, S>,
+    /// The query, for an encrypted delivery's `msg_signature`, and its envelope.
+    #[cfg(feature = "crypto")]
     signed: Signed<'a>,
     /// The account's key, when the delivery came encrypted.
+    #[cfg(feature = "crypto")]
     crypto: Option<Arc<MessageCrypto>>,
 }
 
 impl<H, S> std::fmt::Debug for Authorized<'_, H, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authorized").field("encrypted", &self.crypto.is_some()).finish_non_exhaustive()
+        let mut f = f.debug_struct("Authorized");
+        #[cfg(feature = "crypto")]
+        f.field("encrypted", &self.crypto.is_some());
+        f.finish_non_exhaustive()
     }
 }
 
@@ -646,54 +672,57 @@ where
     /// The delivery path once the body is here; the body's part of the budget is given back
     /// once it is parsed.
     async fn answer(self, body: Bytes, permit: Option<OwnedSemaphorePermit>) -> Answer {
-        let Authorized { endpoint, signed, crypto } = self;
         let Ok(text) = std::str::from_utf8(&body) else {
             return bad_request("the body is not UTF-8\n".to_owned());
         };
         // An encrypted delivery: opened, its signature checked first.
-        let opened = match crypto {
+        #[cfg(feature = "crypto")]
+        let (xml, sealing) = match &self.crypto {
             Some(crypto) => {
+                let signed = &self.signed;
                 let (Some(msg_signature), Some(timestamp), Some(nonce)) =
                     (&signed.msg_signature, &signed.timestamp, &signed.nonce)
                 else {
                     return forbidden("an encrypted delivery needs msg_signature\n");
                 };
                 match crypto.decrypt_delivery_with_key(msg_signature, timestamp, nonce, text) {
-                    Ok((xml, key)) => Some((xml, crypto, key)),
+                    Ok((xml, key)) => (Cow::Owned(xml), Some((crypto.clone(), key))),
                     Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
                     Err(e) => return bad_request(format!("{e}\n")),
                 }
             }
-            None => None,
+            None => (Cow::Borrowed(text), None),
         };
-        let xml = opened.as_ref().map_or(text, |(xml, _, _)| xml.as_str());
-        let msg = match Incoming::parse_with(xml, endpoint.options) {
+        #[cfg(not(feature = "crypto"))]
+        let xml = Cow::Borrowed(text);
+        let endpoint = self.endpoint;
+        let msg = match Incoming::parse_with(&xml, endpoint.options) {
             Ok(msg) => msg.into_owned(),
             Err(e) => return bad_request(format!("{e}\n")),
         };
+        // The body's bytes leave with its part of the budget: the handler runs on the owned message.
+        drop(xml);
+        drop(body);
         drop(permit);
         let key = (endpoint.dedup_key)(&msg);
         let handler = endpoint.handler.clone();
-        let reply = match opened {
-            Some((_, crypto, key_used)) => {
-                let key = key.encrypted();
-                let on_time = OnTimeOrLate::new(endpoint, &key);
-                let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
-                let (timestamp, nonce) = (own(signed.timestamp), own(signed.nonce));
-                endpoint
-                    .guard
-                    .answer(key, move || async move {
-                        let reply = on_time.run(handler(msg)).await;
-                        Sealed { reply, crypto, key: key_used, timestamp, nonce }
-                    })
-                    .await
-            }
-            None => {
-                let on_time = OnTimeOrLate::new(endpoint, &key);
-                endpoint.guard.answer(key, move || on_time.run(handler(msg))).await
-            }
-        };
-        Answer::reply(reply)
+        #[cfg(feature = "crypto")]
+        if let Some((crypto, key_used)) = sealing {
+            let key = key.encrypted();
+            let on_time = OnTimeOrLate::new(endpoint, &key);
+            let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
+            let (timestamp, nonce) = (own(self.signed.timestamp), own(self.signed.nonce));
+            let reply = endpoint
+                .guard
+                .answer(key, move || async move {
+                    let reply = on_time.run(handler(msg)).await;
+                    Sealed { reply, crypto, key: key_used, timestamp, nonce }
+                })
+                .await;
+            return Answer::reply(reply);
+        }
+        let on_time = OnTimeOrLate::new(endpoint, &key);
+        Answer::reply(endpoint.guard.answer(key, move || on_time.run(handler(msg))).await)
     }
 }
 
@@ -810,6 +839,7 @@ impl<'q> Signed<'q> {
 
 pub use reply_core::signature::signature_of;
 
+#[cfg(feature = "crypto")]
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
 /// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own
 /// allocation.
@@ -821,6 +851,7 @@ struct Sealed<R> {
     nonce: String,
 }
 
+#[cfg(feature = "crypto")]
 impl<R: PassiveReply> Sealed<R> {
     /// The envelope; empty for the empty reply, and for the rare failure of the operating system
     /// to give random bytes (the platform then shows nothing, and doesn't retry).
@@ -829,6 +860,7 @@ impl<R: PassiveReply> Sealed<R> {
     }
 }
 
+#[cfg(feature = "crypto")]
 impl<R: PassiveReply> PassiveReply for Sealed<R> {
     fn encoded_len(&self) -> usize {
         // Counted, not encrypted. (Off only when the operating system has no random bytes: the
@@ -882,6 +914,7 @@ impl OnTimeOrLate {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "crypto")]
     /// A sealed reply counts its envelope's length without encrypting, and the count is right:
     /// for a reply, one that escaping lengthens, and the empty one.
     #[test]
