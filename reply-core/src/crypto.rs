@@ -89,6 +89,7 @@ pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -
 /// Which of an account's keys: the one it has now, or the one before (while the platform still
 /// uses it, after the account changed its EncodingAESKey).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyUsed {
     /// The key the account has now.
     Current,

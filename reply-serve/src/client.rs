@@ -482,12 +482,20 @@ impl Client {
     /// Sends `reply` through the customer-service message API, to its ToUserName: the same
     /// message, as that API's JSON ([`PassiveReply::write_customer_service`]). A stale token is
     /// refreshed and the send tried once more; a failure worth retrying is retried.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn send(&self, reply: &(impl PassiveReply + ?Sized)) -> Result<(), ApiError> {
         self.send_json(customer_service_body(reply)?).await
     }
 
     /// Sends a customer-service message already written as the API's JSON: for the kinds a
     /// passive reply can't be (a mini-program card, a menu), written by the application.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn send_json(&self, body: Bytes) -> Result<(), ApiError> {
         let mut refreshed = false;
         loop {
@@ -513,6 +521,10 @@ impl Client {
 
     /// The account's access token: the one kept while it is fresh, otherwise a new one, fetched
     /// once however many callers wait for it.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn access_token(&self) -> Result<Arc<str>, ApiError> {
         let now = Instant::now();
         let kept = self.kept(now);

@@ -442,6 +442,10 @@ where
     /// the whole delivery path, for a framework outside tower. The query is checked first; but
     /// the body has been read by then, so a framework that can wait with it calls
     /// [`authorize`](Endpoint::authorize) first, and reads the body only when told to.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn respond(&self, method: &Method, query: Option<&str>, body: Bytes) -> Answer {
         match self.authorize(method, query) {
             Ok(authorized) => authorized.respond(body).await,
@@ -585,6 +589,10 @@ where
     /// Reads `body` within the endpoint's body deadline and budget, and answers it. A body that
     /// says it is longer than [`body_limit`](Authorized::body_limit) is refused (413) before a
     /// byte of it is read.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn read_and_respond<B>(self, body: B) -> Answer
     where
         B: Body,
@@ -597,6 +605,10 @@ where
     }
 
     /// Answers the delivery with its body: the whole delivery path.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn respond(self, body: Bytes) -> Answer {
         self.answer(body, None).await
     }

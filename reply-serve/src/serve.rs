@@ -76,6 +76,7 @@ pub const RETRY_SPAN: Duration = Duration::from_secs(15);
 
 /// A handler's reply, or nothing when it did not come in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OnTime<R> {
     /// The handler's reply.
     Reply(R),
@@ -130,6 +131,10 @@ impl<R: PassiveReply> PassiveReply for OnTime<R> {
 /// assert_eq!(within(Duration::from_secs(4), async { "answer" }).await, OnTime::Reply("answer"));
 /// # }
 /// ```
+///
+/// # Panics
+/// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+/// there), as every future of this crate that keeps a deadline.
 pub async fn within<R, F>(budget: Duration, handler: F) -> OnTime<R>
 where
     F: Future<Output = R>,
@@ -142,6 +147,7 @@ where
 
 /// What a [`ReplyStore`] knows of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Claim {
     /// Nothing: the caller now owns it, runs the handler and calls [`ReplyStore::complete`].
     Run,
@@ -285,6 +291,7 @@ dyn_store!(Box, Arc);
 
 /// What a [`RetryGuard`] does with a delivery when its store fails ([`Claim::Failed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum OnStoreError {
     /// Run the handler without the guard and log a warning (the default). Every user is
     /// answered; a delivery that the platform retries while the store is down may be handled
@@ -411,6 +418,10 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// there for the retry. A handler that panics answers with the empty reply. When the store
     /// is full, the handler runs without it (counted in [`counts`](RetryGuard::counts) and
     /// logged); when the store fails, the guard's [`OnStoreError`] decides.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
     where
         F: FnOnce() -> Fut,

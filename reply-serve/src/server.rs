@@ -150,6 +150,10 @@ impl Server {
     /// Serves `service` on every connection, until the task running it is dropped. Errors of
     /// accepting (a descriptor limit reached nonetheless, a connection reset before it was
     /// accepted) are waited out, not returned.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn serve<S, B>(self, service: S) -> io::Result<()>
     where
         S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,

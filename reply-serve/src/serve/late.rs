@@ -121,6 +121,10 @@ impl LateReplies {
     /// sent through the client when it comes (within the limit). `key` names the delivery in
     /// the report. The handler's future is boxed (one allocation per delivery) so that it can
     /// move to that task.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn within_or_late<F>(&self, budget: Duration, key: DedupKey, handler: F) -> OnTime<F::Output>
     where
         F: Future + Send + 'static,

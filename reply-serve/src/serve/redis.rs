@@ -37,6 +37,7 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How a waiting retry learns that another instance has made the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wake {
     /// Redis pub/sub (the default): the completing instance publishes the key on one channel when
     /// a waiter has flagged it, and every instance's one subscription wakes its waiters for it. A waiter also looks
@@ -306,6 +307,10 @@ fn claim_command(key: impl ToRedisArgs, value: impl ToRedisArgs, lease: Duration
 
 impl RedisStore {
     /// Connects to the Redis at `url` (`redis://host:port/db`) with the default options.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn connect(url: &str) -> Result<RedisStore, RedisError> {
         RedisStore::new(Client::open(url)?, RedisOptions::default()).await
     }
@@ -314,6 +319,10 @@ impl RedisStore {
     /// [`Wake::PubSub`]) and checks that the server has what the claim needs (Redis 7 or later)
     /// before it returns, so a wrong address or an old server is an error here, not on the first
     /// delivery.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     pub async fn new(client: Client, options: RedisOptions) -> Result<RedisStore, RedisError> {
         let waiters = Arc::new(Waiters::default());
         let mut config = ConnectionManagerConfig::new()
