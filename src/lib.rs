@@ -453,3 +453,9 @@ pub use reply_derive::NewsArticle;
 
 #[doc(hidden)]
 pub use reply_core::__private;
+
+/// The README's Rust snippets, compiled (and run, but for the servers) as this crate's doctests,
+/// so that they compile as written. (Lines that set the scene are hidden from rustdoc with `# `.)
+#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "client", feature = "regex"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
