@@ -426,12 +426,12 @@ pub use reply_core::*;
 
 // The serving side, each module under the feature that turns it on (so that rustc's "gated behind
 // the feature" hint names the facade's feature, and docs.rs shows the badge).
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use reply_client as client;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use reply_serve::axum;
-#[cfg(feature = "client")]
-#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use reply_serve::client;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use reply_serve::endpoint;

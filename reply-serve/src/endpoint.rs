@@ -383,7 +383,7 @@ impl<H, S> Endpoint<H, S> {
     }
 
     /// Sends the replies that miss the budget later, through the customer-service message API
-    /// (feature `client`): a [`Client`](crate::client::Client), or [`LateReplies`] for a limit
+    /// (feature `client`): a [`Client`](reply_client::Client), or [`LateReplies`] for a limit
     /// and a hook.
     ///
     /// When the budget runs out, the empty reply goes out now and the handler keeps running in a
@@ -396,7 +396,7 @@ impl<H, S> Endpoint<H, S> {
     ///
     /// ```
     /// use reply_serve::endpoint::Endpoint;
-    /// use reply_serve::client::Client;
+    /// use reply_client::Client;
     /// use reply_core::{Incoming, Message, Text};
     ///
     /// # async fn ask_the_model(question: &str) -> String { question.to_uppercase() }

@@ -8,7 +8,7 @@
 //! - `endpoint` (feature `tower`): the platform's URL, the whole delivery path, as a tower service
 //!   and as plain async functions; `axum` (feature `axum`) as an axum router.
 //! - `server` (feature `server`): the crate's HTTP/1.1 server, with the limits a public URL needs.
-//! - `client` (feature `client`): the platform's API (access tokens, customer-service messages).
+//! - late replies (feature `client`) send through the platform's API, [`reply-client`](https://docs.rs/reply-client).
 //!
 //! Applications depend on `passive-reply`, which re-exports each of these under its feature, with
 //! the derives and the core. This crate is for frameworks that build on the endpoint or the guard.
@@ -17,8 +17,6 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
-#[cfg(feature = "client")]
-pub mod client;
 #[cfg(feature = "tower")]
 pub mod endpoint;
 pub mod router;

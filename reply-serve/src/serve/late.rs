@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CatchPanic, OnTime};
-use crate::client::{ApiError, Client};
+use reply_client::{ApiError, Client};
 use reply_core::DedupKey;
 use reply_core::PassiveReply;
 
@@ -57,7 +57,7 @@ type Hook = Arc<dyn Fn(&LateReport) + Send + Sync>;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use reply_serve::client::Client;
+/// use reply_client::Client;
 /// use reply_serve::serve::{LateOutcome, LateReplies};
 ///
 /// let client = Client::new("wx0123456789abcdef", "the-app-secret");
@@ -156,7 +156,7 @@ impl LateReplies {
                 }
                 Ok(Some(reply)) => {
                     // Written now, so the reply itself is not held across the sending.
-                    let body = crate::client::customer_service_body(&reply);
+                    let body = reply_client::customer_service_body(&reply);
                     drop(reply);
                     match body {
                         Ok(body) => match late.client.send_json(body).await {

@@ -569,7 +569,7 @@ const DELETE_IF_EQUAL: &str =
 /// with `a:`.)
 ///
 /// ```no_run
-/// use reply_serve::client::Client;
+/// use reply_client::Client;
 /// use reply_serve::serve::RedisStore;
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -578,11 +578,8 @@ const DELETE_IF_EQUAL: &str =
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "client")]
-impl crate::client::TokenStore for RedisStore {
-    fn get<'a>(
-        &'a self,
-        app_id: &'a str,
-    ) -> crate::client::BoxFuture<'a, Result<Option<crate::client::StoredToken>, StoreError>> {
+impl reply_client::TokenStore for RedisStore {
+    fn get<'a>(&'a self, app_id: &'a str) -> TokenFuture<'a, Option<reply_client::StoredToken>> {
         Box::pin(async move {
             let key = self.token_key("token", app_id);
             let mut pipe = ::redis::pipe();
@@ -591,32 +588,27 @@ impl crate::client::TokenStore for RedisStore {
             let (token, ttl): (Option<String>, i64) = self.request(pipe.query_async(&mut connection)).await?;
             Ok(match (token, u64::try_from(ttl)) {
                 (Some(token), Ok(ttl)) if ttl > 0 && !token.is_empty() => {
-                    Some(crate::client::StoredToken { token: token.into(), expires_in: Duration::from_millis(ttl) })
+                    Some(reply_client::StoredToken { token: token.into(), expires_in: Duration::from_millis(ttl) })
                 }
                 _ => None,
             })
         })
     }
 
-    fn put<'a>(
-        &'a self,
-        app_id: &'a str,
-        token: &'a str,
-        expires_in: Duration,
-    ) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
+    fn put<'a>(&'a self, app_id: &'a str, token: &'a str, expires_in: Duration) -> TokenFuture<'a, ()> {
         Box::pin(async move {
             let mut set = ::redis::cmd("SET");
             set.arg(self.token_key("token", app_id)).arg(token).arg("PX").arg(millis(expires_in));
             let mut connection = self.connection.clone();
-            self.request(set.query_async::<()>(&mut connection)).await
+            Ok(self.request(set.query_async::<()>(&mut connection)).await?)
         })
     }
 
-    fn expire<'a>(&'a self, app_id: &'a str, token: &'a str) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.delete_if_equal(self.token_key("token", app_id), token.as_bytes()))
+    fn expire<'a>(&'a self, app_id: &'a str, token: &'a str) -> TokenFuture<'a, ()> {
+        Box::pin(async move { Ok(self.delete_if_equal(self.token_key("token", app_id), token.as_bytes()).await?) })
     }
 
-    fn lock<'a>(&'a self, app_id: &'a str, lease: Duration) -> crate::client::BoxFuture<'a, Result<bool, StoreError>> {
+    fn lock<'a>(&'a self, app_id: &'a str, lease: Duration) -> TokenFuture<'a, bool> {
         Box::pin(async move {
             let mut set = ::redis::cmd("SET");
             set.arg(self.token_key("lock", app_id)).arg(&*self.running).arg("NX").arg("PX").arg(millis(lease));
@@ -626,10 +618,15 @@ impl crate::client::TokenStore for RedisStore {
         })
     }
 
-    fn unlock<'a>(&'a self, app_id: &'a str) -> crate::client::BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.delete_if_equal(self.token_key("lock", app_id), &self.running))
+    fn unlock<'a>(&'a self, app_id: &'a str) -> TokenFuture<'a, ()> {
+        Box::pin(async move { Ok(self.delete_if_equal(self.token_key("lock", app_id), &self.running).await?) })
     }
 }
+
+/// What [`reply_client::TokenStore`]'s methods return: a boxed future of the value, or the store's
+/// error ([`StoreError`], boxed).
+#[cfg(feature = "client")]
+type TokenFuture<'a, T> = reply_client::BoxFuture<'a, Result<T, reply_client::TokenStoreError>>;
 
 #[cfg(feature = "client")]
 impl RedisStore {

@@ -1,5 +1,7 @@
-//! The platform's API, for what a passive reply can't do (feature `client`): access tokens, and
-//! the customer-service message API that sends a reply after the five seconds.
+//! The platform's API for [`passive-reply`](https://docs.rs/passive-reply), for what a passive
+//! reply can't do: access tokens, and the customer-service message API that sends a reply after
+//! the five seconds. (`passive_reply::client` with the feature `client`; the serving crate's late
+//! replies send through it.)
 //!
 //! [`Client`] fetches the account's access token and keeps it: refreshed ahead of its expiry, one
 //! refresh at a time however many sends wait for it, and dropped only when the platform says that
@@ -14,10 +16,10 @@
 //! OpenSSL. `http://` bases are accepted too, for a platform double in tests or a proxy.
 //!
 //! ```no_run
-//! use reply_serve::client::Client;
+//! use reply_client::Client;
 //! use reply_core::Text;
 //!
-//! # #[tokio::main] async fn main() -> Result<(), reply_serve::client::ApiError> {
+//! # #[tokio::main] async fn main() -> Result<(), reply_client::ApiError> {
 //! let client = Client::new("wx0123456789abcdef", "the-app-secret");
 //! client.send(&Text::new("oUser", "gh_account", "Your report is ready.")).await?;
 //! # Ok(()) }
@@ -28,9 +30,10 @@
 //! per user ([`ApiErrorKind::Limit`], 45047). A late reply to a message the user just sent is well
 //! inside the window.
 //!
-//! Instances behind one URL should share their token ([`Builder::token_store`], with
-//! `serve::RedisStore` when the `redis` feature is on): with the plain token API, each instance
-//! that fetches a token makes the others' stale within minutes.
+//! Instances behind one URL should share their token ([`Builder::token_store`], with the serving
+//! crate's `serve::RedisStore` when its `redis` feature is on): with the plain token API, each
+//! instance that fetches a token makes the others' stale within minutes.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,9 +231,13 @@ pub struct StoredToken {
     pub expires_in: Duration,
 }
 
-/// A boxed future, as [`TokenStore`]'s methods return them (the one type for both of the crate's
-/// object-safe stores).
-pub use crate::serve::BoxFuture;
+/// A boxed future, as [`TokenStore`]'s methods return them (the same type as the serving crate's
+/// `serve::BoxFuture`).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What a [`TokenStore`] failed with: any error of its own (the client logs it, and goes on
+/// without the store).
+pub type TokenStoreError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where several instances keep the account's access token, so that one fetches it for all:
 /// each instance that fetched its own would make the others' stale. `serve::RedisStore`
@@ -238,7 +245,7 @@ pub use crate::serve::BoxFuture;
 /// the client then fetches and keeps the token itself.
 pub trait TokenStore: Send + Sync + 'static {
     /// The token kept for `app_id`, and how much longer it lives.
-    fn get<'a>(&'a self, app_id: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, crate::serve::StoreError>>;
+    fn get<'a>(&'a self, app_id: &'a str) -> BoxFuture<'a, Result<Option<StoredToken>, TokenStoreError>>;
 
     /// Keeps `token` for `app_id`, for `expires_in`.
     fn put<'a>(
@@ -246,18 +253,18 @@ pub trait TokenStore: Send + Sync + 'static {
         app_id: &'a str,
         token: &'a str,
         expires_in: Duration,
-    ) -> BoxFuture<'a, Result<(), crate::serve::StoreError>>;
+    ) -> BoxFuture<'a, Result<(), TokenStoreError>>;
 
     /// Forgets the token kept for `app_id` if it is still `token` (compare and expire): the
     /// platform called it stale, but another instance may have replaced it already.
-    fn expire<'a>(&'a self, app_id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), crate::serve::StoreError>>;
+    fn expire<'a>(&'a self, app_id: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), TokenStoreError>>;
 
     /// Takes the right to fetch a token for `app_id` for `lease`, if no instance holds it: true
     /// when this one now does. The others wait for the token to appear.
-    fn lock<'a>(&'a self, app_id: &'a str, lease: Duration) -> BoxFuture<'a, Result<bool, crate::serve::StoreError>>;
+    fn lock<'a>(&'a self, app_id: &'a str, lease: Duration) -> BoxFuture<'a, Result<bool, TokenStoreError>>;
 
     /// Gives the right to fetch back.
-    fn unlock<'a>(&'a self, app_id: &'a str) -> BoxFuture<'a, Result<(), crate::serve::StoreError>>;
+    fn unlock<'a>(&'a self, app_id: &'a str) -> BoxFuture<'a, Result<(), TokenStoreError>>;
 }
 
 /// How a client gets its access token.
@@ -448,7 +455,7 @@ impl Client {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use reply_serve::client::Client;
+    /// use reply_client::Client;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let client = Client::builder("wx0123456789abcdef", "secret")
@@ -770,8 +777,17 @@ impl Client {
     }
 }
 
-/// The body `send` posts for `reply`, written once into an allocation of its length.
-pub(crate) fn customer_service_body(reply: &(impl PassiveReply + ?Sized)) -> Result<Bytes, ApiError> {
+/// The body [`Client::send`] posts for `reply` (its customer-service JSON), written once into an
+/// allocation of its length; [`Client::send_json`] sends it. For a caller that writes the body
+/// first and sends it later, as the serving crate's late replies do.
+///
+/// ```
+/// use reply_core::Text;
+///
+/// let body = reply_client::customer_service_body(&Text::new("oUser", "gh", "hi")).unwrap();
+/// assert_eq!(&body[..], br#"{"touser":"oUser","msgtype":"text","text":{"content":"hi"}}"#);
+/// ```
+pub fn customer_service_body(reply: &(impl PassiveReply + ?Sized)) -> Result<Bytes, ApiError> {
     let Some(len) = reply.customer_service_len() else {
         return Err(ApiError::new(ApiErrorKind::NotSendable, None, ""));
     };
