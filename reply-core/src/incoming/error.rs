@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::parser::MAX_DEPTH;
+use super::MAX_DEPTH;
 
 /// A body the platform would not send: what is wrong, and the byte offset where it was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,16 +7,13 @@ use quick_xml::Reader;
 use quick_xml::errors::{Error as XmlError, IllFormedError, SyntaxError};
 use quick_xml::events::{BytesRef, Event as XmlEvent};
 
+use super::MAX_DEPTH;
 use super::error::{ParseError, ParseErrorKind};
 use super::message::{Field, Incoming};
 
 /// The largest body [`Incoming::parse`] reads: 1 MiB. The platform's messages are a few hundred
 /// bytes; anything near this is not one of them.
 pub const DEFAULT_MAX_BODY_LEN: usize = 1 << 20;
-
-/// How deep elements may nest. The platform's deepest message
-/// (`xml/SendPicsInfo/PicList/item/PicMd5Sum`) has five levels.
-pub const MAX_DEPTH: usize = 16;
 
 /// Limits for [`Incoming::parse_with`].
 ///
