@@ -33,4 +33,4 @@ pub use parser::{DEFAULT_MAX_BODY_LEN, ParseOptions};
 /// (`xml/SendPicsInfo/PicList/item/PicMd5Sum`) has five levels. (Here, above the parser that
 /// keeps to it and the error that names it, so neither imports the other.)
 pub const MAX_DEPTH: usize = 16;
-pub use views::{Beacon, CopyrightCheck, CopyrightCheckItem, Event, Message, SubscribeMsg};
+pub use views::{Beacon, CopyrightCheck, CopyrightCheckItem, Event, Message, MsgKind, SubscribeMsg};

@@ -51,7 +51,7 @@ pub use reply_schema as schema;
 
 pub use incoming::{
     Beacon, CopyrightCheck, CopyrightCheckItem, DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message,
-    ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
+    MsgKind, ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
 };
 pub use messages::{Article, Image, Music, News, Text, TransferCustomerService, Video, Voice};
 pub use news::{ArticleCountError, ArticleList, Articles, NewsArticle};

@@ -80,7 +80,7 @@ pub struct State<S>(pub S);
 
 /// The kinds of message a route can give its handler, as types: [`Msg<K>`]'s `K`.
 pub mod kind {
-    use reply_core::Incoming;
+    use reply_core::{Incoming, MsgKind};
 
     /// A kind of message: what a route of it matches.
     pub trait Kind: Send + Sync + 'static {
@@ -89,7 +89,7 @@ pub mod kind {
     }
 
     macro_rules! msg_types {
-        ($($(#[$doc:meta])* $name:ident = $($msg_type:literal)|+;)*) => {$(
+        ($($(#[$doc:meta])* $name:ident = $($kind:ident)|+;)*) => {$(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy)]
             pub enum $name {}
@@ -97,7 +97,8 @@ pub mod kind {
             impl Kind for $name {
                 #[inline]
                 fn matches(msg: &Incoming<'_>) -> bool {
-                    matches!(msg.msg_type(), $($msg_type)|+)
+                    // The core's one table of MsgTypes, which `Incoming::message` reads too.
+                    matches!(msg.kind(), $(Some(MsgKind::$kind))|+)
                 }
             }
         )*};
@@ -105,20 +106,20 @@ pub mod kind {
 
     msg_types! {
         /// MsgType `text`.
-        Text = "text";
+        Text = Text;
         /// MsgType `image`.
-        Image = "image";
+        Image = Image;
         /// MsgType `voice`.
-        Voice = "voice";
+        Voice = Voice;
         /// MsgType `video` or `shortvideo` ([`Message::Video`](reply_core::Message::Video),
         /// [`Message::ShortVideo`](reply_core::Message::ShortVideo)).
-        Video = "video" | "shortvideo";
+        Video = Video | ShortVideo;
         /// MsgType `location`.
-        Location = "location";
+        Location = Location;
         /// MsgType `link`.
-        Link = "link";
+        Link = Link;
         /// MsgType `event`: any event.
-        Event = "event";
+        Event = Event;
     }
 
     macro_rules! events {

@@ -551,6 +551,53 @@ impl<'m> Beacon<'m> {
     }
 }
 
+/// The kinds of message the platform sends, one per MsgType (the one place that spells them):
+/// what [`Incoming::message`] tells apart and [`Incoming::kind`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MsgKind {
+    /// `text`.
+    Text,
+    /// `image`.
+    Image,
+    /// `voice`.
+    Voice,
+    /// `video`.
+    Video,
+    /// `shortvideo`.
+    ShortVideo,
+    /// `location`.
+    Location,
+    /// `link`.
+    Link,
+    /// `event`: any event.
+    Event,
+    /// `device_text`.
+    DeviceText,
+    /// `device_event`.
+    DeviceEvent,
+}
+
+impl MsgKind {
+    /// The kind whose MsgType is `msg_type`, spelled as the platform spells it; `None` for one
+    /// this crate doesn't know.
+    pub fn of(msg_type: &str) -> Option<MsgKind> {
+        Some(match msg_type {
+            "text" => MsgKind::Text,
+            "image" => MsgKind::Image,
+            "voice" => MsgKind::Voice,
+            "video" => MsgKind::Video,
+            "shortvideo" => MsgKind::ShortVideo,
+            "location" => MsgKind::Location,
+            "link" => MsgKind::Link,
+            "event" => MsgKind::Event,
+            "device_text" => MsgKind::DeviceText,
+            "device_event" => MsgKind::DeviceEvent,
+            _ => return None,
+        })
+    }
+}
+
 impl Incoming<'_> {
     /// The text of the first element without children named `name`, or "" when there is none.
     pub(crate) fn text(&self, name: &str) -> &str {
@@ -569,38 +616,41 @@ impl Incoming<'_> {
     /// Typed access to the body. Borrows from the message; allocates only the list of picture
     /// checksums of a pictures event.
     pub fn message(&self) -> Message<'_> {
-        match self.msg_type() {
-            "text" => Message::Text { content: self.text("Content") },
-            "image" => Message::Image { pic_url: self.text("PicUrl"), media_id: self.text("MediaId") },
-            "voice" => Message::Voice {
+        let Some(kind) = self.kind() else { return Message::Unknown { msg_type: self.msg_type() } };
+        match kind {
+            MsgKind::Text => Message::Text { content: self.text("Content") },
+            MsgKind::Image => Message::Image { pic_url: self.text("PicUrl"), media_id: self.text("MediaId") },
+            MsgKind::Voice => Message::Voice {
                 media_id: self.text("MediaId"),
                 format: self.text("Format"),
                 recognition: self.field("Recognition"),
             },
-            "video" => Message::Video { media_id: self.text("MediaId"), thumb_media_id: self.text("ThumbMediaId") },
-            "shortvideo" => {
+            MsgKind::Video => {
+                Message::Video { media_id: self.text("MediaId"), thumb_media_id: self.text("ThumbMediaId") }
+            }
+            MsgKind::ShortVideo => {
                 Message::ShortVideo { media_id: self.text("MediaId"), thumb_media_id: self.text("ThumbMediaId") }
             }
-            "location" => Message::Location {
+            MsgKind::Location => Message::Location {
                 location_x: self.number("Location_X"),
                 location_y: self.number("Location_Y"),
                 scale: self.number("Scale"),
                 label: self.text("Label"),
             },
-            "link" => Message::Link {
+            MsgKind::Link => Message::Link {
                 title: self.text("Title"),
                 description: self.text("Description"),
                 url: self.text("Url"),
             },
-            "event" => Message::Event(self.event()),
-            "device_text" => Message::DeviceText {
+            MsgKind::Event => Message::Event(self.event()),
+            MsgKind::DeviceText => Message::DeviceText {
                 device_type: self.text("DeviceType"),
                 device_id: self.text("DeviceID"),
                 session_id: self.text("SessionID"),
                 open_id: self.text("OpenID"),
                 content: self.base64("Content"),
             },
-            "device_event" => Message::DeviceEvent {
+            MsgKind::DeviceEvent => Message::DeviceEvent {
                 event: self.text("Event"),
                 device_type: self.text("DeviceType"),
                 device_id: self.text("DeviceID"),
@@ -609,8 +659,22 @@ impl Incoming<'_> {
                 content: self.base64("Content"),
                 op_type: self.number("OpType"),
             },
-            other => Message::Unknown { msg_type: other },
         }
+    }
+
+    /// The kind of message, by its MsgType: what [`message`](Incoming::message) tells apart, and
+    /// what the router's kinds match; `None` for a MsgType this crate doesn't know.
+    ///
+    /// ```
+    /// use reply_core::{Incoming, MsgKind};
+    ///
+    /// let body = "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>shortvideo</MsgType></xml>";
+    /// assert_eq!(Incoming::parse(body)?.kind(), Some(MsgKind::ShortVideo));
+    /// # Ok::<(), reply_core::ParseError>(())
+    /// ```
+    pub fn kind(&self) -> Option<MsgKind> {
+        MsgKind::of(self.msg_type())
     }
 
     fn event(&self) -> Event<'_> {
