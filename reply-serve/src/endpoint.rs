@@ -190,13 +190,15 @@ pub struct Endpoint<H, S = MemoryStore> {
 /// The bytes of bodies being read at once: a semaphore of bytes, shared by the endpoint's clones.
 #[derive(Debug, Clone)]
 struct BodyBudget {
+    /// The budget, as many as the semaphore can hold.
     bytes: usize,
     permits: Arc<Semaphore>,
 }
 
 impl BodyBudget {
     fn new(bytes: usize) -> Self {
-        BodyBudget { bytes, permits: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))) }
+        let bytes = bytes.min(Semaphore::MAX_PERMITS);
+        BodyBudget { bytes, permits: Arc::new(Semaphore::new(bytes)) }
     }
 }
 
@@ -343,7 +345,7 @@ impl<H, S> Endpoint<H, S> {
     /// The bytes of bodies held now, being read or waiting to be parsed, as counted against the
     /// [`body_budget`](Endpoint::body_budget).
     pub fn body_bytes(&self) -> usize {
-        self.body_budget.bytes.min(Semaphore::MAX_PERMITS) - self.body_budget.permits.available_permits()
+        self.body_budget.bytes - self.body_budget.permits.available_permits()
     }
 
     /// How far a delivery's `timestamp` may be from the server's clock, either way, before it is
@@ -501,12 +503,16 @@ where
             Some(_) => return Err(forbidden("encrypt_type is neither aes nor raw\n")),
         };
         #[cfg(feature = "crypto")]
-        let crypto = match (&self.crypto, encrypted) {
+        let encrypted = match (&self.crypto, encrypted) {
             (Some(crypto), true) => {
-                if signed.msg_signature.is_none() {
+                // The signature's check above needed the timestamp and nonce: only
+                // `msg_signature` can still be missing.
+                let (Some(msg_signature), Some(timestamp), Some(nonce)) =
+                    (signed.msg_signature, signed.timestamp, signed.nonce)
+                else {
                     return Err(forbidden("an encrypted delivery needs msg_signature\n"));
-                }
-                Some(crypto.clone())
+                };
+                Some(Encrypted { crypto: crypto.clone(), msg_signature, timestamp, nonce })
             }
             (Some(_), false) if !self.allow_plaintext => {
                 return Err(forbidden("this account takes encrypted deliveries only (encrypt_type=aes)\n"));
@@ -520,9 +526,7 @@ where
         Ok(Authorized {
             endpoint: self,
             #[cfg(feature = "crypto")]
-            signed,
-            #[cfg(feature = "crypto")]
-            crypto,
+            encrypted,
         })
     }
 }
@@ -530,19 +534,25 @@ where
 /// A delivery whose query [`Endpoint::authorize`] has checked: its body may now be read.
 pub struct Authorized<'a, H, S> {
     endpoint: &'a Endpoint<H, S>,
-    /// The query, for an encrypted delivery's `msg_signature`, and its envelope.
+    /// What opens and seals the delivery, when it came encrypted.
     #[cfg(feature = "crypto")]
-    signed: Signed<'a>,
-    /// The account's key, when the delivery came encrypted.
-    #[cfg(feature = "crypto")]
-    crypto: Option<Arc<MessageCrypto>>,
+    encrypted: Option<Encrypted<'a>>,
+}
+
+/// An encrypted delivery's key and the query's parts its envelope is checked and sealed with.
+#[cfg(feature = "crypto")]
+struct Encrypted<'q> {
+    crypto: Arc<MessageCrypto>,
+    msg_signature: Cow<'q, str>,
+    timestamp: Cow<'q, str>,
+    nonce: Cow<'q, str>,
 }
 
 impl<H, S> std::fmt::Debug for Authorized<'_, H, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut f = f.debug_struct("Authorized");
         #[cfg(feature = "crypto")]
-        f.field("encrypted", &self.crypto.is_some());
+        f.field("encrypted", &self.encrypted.is_some());
         f.finish_non_exhaustive()
     }
 }
@@ -689,16 +699,12 @@ where
         };
         // An encrypted delivery: opened, its signature checked first.
         #[cfg(feature = "crypto")]
-        let (xml, sealing) = match &self.crypto {
-            Some(crypto) => {
-                let signed = &self.signed;
-                let (Some(msg_signature), Some(timestamp), Some(nonce)) =
-                    (&signed.msg_signature, &signed.timestamp, &signed.nonce)
-                else {
-                    return forbidden("an encrypted delivery needs msg_signature\n");
-                };
-                match crypto.decrypt_delivery_with_key(msg_signature, timestamp, nonce, text) {
-                    Ok((xml, key)) => (Cow::Owned(xml), Some((crypto.clone(), key))),
+        let (xml, sealing) = match self.encrypted {
+            Some(Encrypted { crypto, msg_signature, timestamp, nonce }) => {
+                match crypto.decrypt_delivery_with_key(&msg_signature, &timestamp, &nonce, text) {
+                    Ok((xml, key)) => {
+                        (Cow::Owned(xml), Some((crypto, key, timestamp.into_owned(), nonce.into_owned())))
+                    }
                     Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
                     Err(e) => return bad_request(format!("{e}\n")),
                 }
@@ -719,11 +725,9 @@ where
         let key = (endpoint.dedup_key)(&msg);
         let handler = endpoint.handler.clone();
         #[cfg(feature = "crypto")]
-        if let Some((crypto, key_used)) = sealing {
+        if let Some((crypto, key_used, timestamp, nonce)) = sealing {
             let key = key.encrypted();
             let on_time = OnTimeOrLate::new(endpoint, &key);
-            let own = |part: Option<Cow<'_, str>>| part.map(Cow::into_owned).unwrap_or_default();
-            let (timestamp, nonce) = (own(self.signed.timestamp), own(self.signed.nonce));
             let reply = endpoint
                 .guard
                 .answer(key, move || async move {
