@@ -188,7 +188,10 @@ impl Server {
             let service = service.clone();
             let (slots, limits) = (slots.clone(), limits.clone());
             tokio::spawn(async move {
-                serve_connection(&http, stream, service, &connection, &limits).await;
+                let io = TokioIo::new(Watched { stream, state: connection.clone(), limits: limits.clone() });
+                let service = TowerToHyperService::new(service);
+                let service = Tracked { service, state: connection.clone(), limits: limits.clone() };
+                watch(http.serve_connection(io, service), &connection, &limits).await;
                 slots.remove(id);
                 drop(permit);
             });
@@ -368,25 +371,9 @@ impl ConnectionState {
     }
 }
 
-/// Serves one connection until it ends, its deadline passes, or it is asked to make room while
-/// no request is under way. Dropping hyper's connection closes the socket.
-async fn serve_connection<S, B>(
-    http: &http1::Builder,
-    stream: TcpStream,
-    service: S,
-    state: &Arc<ConnectionState>,
-    limits: &Arc<Limits>,
-) where
-    S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let io = TokioIo::new(Watched { stream, state: state.clone(), limits: limits.clone() });
-    let service = Tracked { service: TowerToHyperService::new(service), state: state.clone(), limits: limits.clone() };
-    let connection = http.serve_connection(io, service);
+/// Keeps hyper's `connection` going until it ends, its deadline passes, or it is asked to make
+/// room while no request is under way. Dropping it closes the socket.
+async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits) {
     let mut connection = std::pin::pin!(connection);
     let mut look = std::pin::pin!(tokio::time::sleep_until(limits.instant(state.next_look(limits, limits.now()))));
     loop {
