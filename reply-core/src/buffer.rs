@@ -15,39 +15,10 @@ use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
 use crate::cdata::{self, CopyChecked, NoRoom, PerValue};
-use crate::emit::{CleanLength, Emit, Output, SinkOutput, encoded_len};
-use crate::news::{NewsArticle, write_items};
-use crate::sink::Sink;
+use crate::emit::{CleanLength, Emit, Output, SinkOutput, encoded_len, write_items};
+use crate::news::NewsArticle;
+use crate::sink::{Buffer, Frame, Sink, Storage, Token};
 use crate::value::UnixSeconds;
-
-/// What proves that a call of [`Sink::buffer`](crate::Sink) comes from this crate: it can't be
-/// named or made elsewhere, so no other crate can override that method or call it.
-#[derive(Debug, Clone, Copy)]
-pub struct Token(());
-
-impl Token {
-    pub(crate) const fn new() -> Self {
-        Token(())
-    }
-}
-
-/// A `Vec<u8>`, or the bytes of a `String`, that only grow by whole UTF-8 strings: what a
-/// `Vec<u8>` or `String` sink lends a derived reply through [`Sink::buffer`](crate::Sink).
-#[derive(Debug)]
-pub struct Buffer<'a> {
-    vec: &'a mut Vec<u8>,
-    frame: Frame,
-}
-
-/// The room a [`Buffer`] keeps around what is written into it, for the bytes its owner puts
-/// there: `before` zero bytes put first when it grows from empty (the header of an encrypted
-/// reply's plaintext, filled in later), and `after` bytes of room left past the reply whenever
-/// it grows (the AppID and padding that follow). A framed buffer grows to exactly that.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Frame {
-    pub(crate) before: usize,
-    pub(crate) after: usize,
-}
 
 /// How a [`Buffer`] grows when the reply needs more room than it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,27 +30,18 @@ pub(crate) enum Growth {
     Exact,
 }
 
-impl<'a> Buffer<'a> {
-    pub(crate) fn of_vec(vec: &'a mut Vec<u8>) -> Self {
-        Buffer { vec, frame: Frame::default() }
-    }
-
-    /// A buffer that keeps `frame` around what is written into it.
-    #[cfg(feature = "crypto")]
-    pub(crate) fn framed(vec: &'a mut Vec<u8>, frame: Frame) -> Self {
-        Buffer { vec, frame }
-    }
-
+impl Buffer<'_> {
+    /// The bytes written into. A `String`'s are reached here, and only here: this module
+    /// appends whole `&str`s (`write_str`) and what a `Cursor` wrote (whole pieces of UTF-8, see
+    /// `write_in_room`), nothing else, so a string stays UTF-8.
     #[allow(unsafe_code)]
-    pub(crate) fn of_string(string: &'a mut String) -> Self {
-        // SAFETY: a `Buffer` only ever appends whole `&str`s (`write_str`) and what a `Cursor`
-        // wrote (whole pieces of UTF-8, see `write_in_room`), so the string stays UTF-8.
-        Buffer { vec: unsafe { string.as_mut_vec() }, frame: Frame::default() }
-    }
-
-    /// This buffer, for a shorter while.
-    pub(crate) fn reborrow(&mut self) -> Buffer<'_> {
-        Buffer { vec: self.vec, frame: self.frame }
+    #[inline(always)]
+    fn vec(&mut self) -> &mut Vec<u8> {
+        match &mut self.storage {
+            Storage::Bytes(vec) => vec,
+            // SAFETY: every write through the result keeps it UTF-8 (above).
+            Storage::Text(string) => unsafe { string.as_mut_vec() },
+        }
     }
 
     /// Appends `reply`. First into the room the buffer has, grown to the reply's length if none
@@ -105,7 +67,9 @@ impl<'a> Buffer<'a> {
     /// usual case, inline.
     #[inline(always)]
     fn grow(&mut self, additional: usize, growth: Growth) {
-        if self.vec.capacity() - self.vec.len() < additional.saturating_add(self.frame.after) {
+        let after = self.frame.after;
+        let vec = self.vec();
+        if vec.capacity() - vec.len() < additional.saturating_add(after) {
             self.grow_to(additional, growth);
         }
     }
@@ -114,16 +78,18 @@ impl<'a> Buffer<'a> {
     fn grow_to(&mut self, additional: usize, growth: Growth) {
         let Frame { before, after } = self.frame;
         let additional = additional + after;
+        let vec = self.vec();
         match growth {
-            _ if before > 0 && self.vec.is_empty() => {
-                *self.vec = Vec::with_capacity(before + additional);
-                self.vec.resize(before, 0);
+            // Zeros: the header of an encrypted reply's plaintext, whose storage is a `Vec<u8>`.
+            _ if before > 0 && vec.is_empty() => {
+                *vec = Vec::with_capacity(before + additional);
+                vec.resize(before, 0);
             }
-            Growth::Amortized if after == 0 => self.vec.reserve(additional),
-            Growth::Exact if self.vec.is_empty() && self.vec.capacity() < additional => {
-                *self.vec = Vec::with_capacity(additional);
+            Growth::Amortized if after == 0 => vec.reserve(additional),
+            Growth::Exact if vec.is_empty() && vec.capacity() < additional => {
+                *vec = Vec::with_capacity(additional);
             }
-            _ => self.vec.reserve_exact(additional),
+            _ => vec.reserve_exact(additional),
         }
     }
 
@@ -132,10 +98,12 @@ impl<'a> Buffer<'a> {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn write_in_room<R: Emit + ?Sized>(&mut self, reply: &R) -> bool {
-        let len = self.vec.len();
-        let spare = self.vec.spare_capacity_mut();
+        let after = self.frame.after;
+        let vec = self.vec();
+        let len = vec.len();
+        let spare = vec.spare_capacity_mut();
         // The room the frame keeps after the reply is not the reply's.
-        let room = spare.len().saturating_sub(self.frame.after);
+        let room = spare.len().saturating_sub(after);
         let spare = &mut spare[..room];
         let end = spare.as_ptr_range().end;
         match reply.emit(Cursor { rest: spare, copies: PerValue }) {
@@ -149,7 +117,7 @@ impl<'a> Buffer<'a> {
                 // first `room` bytes of the spare capacity, so within it, and the cursor has
                 // written every one of them (see the module's documentation: a cursor's room
                 // starts past what it has written), as whole pieces of UTF-8.
-                unsafe { self.vec.set_len(len + written) };
+                unsafe { vec.set_len(len + written) };
                 true
             }
             _ => false,
@@ -173,7 +141,7 @@ impl Sink for Buffer<'_> {
     fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
         if !s.is_empty() {
             self.grow(s.len(), Growth::Amortized);
-            self.vec.extend_from_slice(s.as_bytes());
+            self.vec().extend_from_slice(s.as_bytes());
         }
         Ok(())
     }
@@ -265,8 +233,9 @@ mod tests {
     use super::*;
     use crate::cdata::tests::{lengths, pieces, reference, values};
     use crate::emit::Length;
-    use crate::messages::{Article, News, Text};
+    use crate::messages::Text;
     use crate::news::Articles;
+    use crate::news::{Article, News};
     use crate::reply::PassiveReply;
 
     /// A reply of literal pieces and values, for the tests: `Ok` pieces are literals, `Err`

@@ -46,11 +46,10 @@
 use std::convert::Infallible;
 use std::fmt;
 
-use crate::buffer::{Buffer, Frame, Token};
 use crate::cdata;
 use crate::reply::PassiveReply;
 use crate::signature::{hex_matches, hex_str, signature_hex};
-use crate::sink::Sink;
+use crate::sink::{Buffer, Frame, Sink, Token};
 use aes::Aes256;
 use aes::cipher::{Array, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use base64::Engine;

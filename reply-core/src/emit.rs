@@ -8,7 +8,7 @@
 //! - [`Length`], the exact length (`encoded_len`), and [`CleanLength`], the length if no value
 //!   needs escaping (the room to try first);
 //! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
-//!   room the sink has and checks each value as it copies it;
+//!   room the sink has and checks each value as it copies it (`crate::write` chooses the way);
 //! - [`SinkOutput`], any other sink, piece by piece.
 //!
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
@@ -16,10 +16,9 @@
 
 use core::convert::Infallible;
 
-use crate::buffer::{Buffer, Growth, Token};
 use crate::cdata;
 use crate::json;
-use crate::news::{NewsArticle, write_items, write_json_articles};
+use crate::news::NewsArticle;
 use crate::sink::Sink;
 use crate::value::{DecimalBuf, UnixSeconds};
 
@@ -110,72 +109,18 @@ impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
     }
 }
 
-/// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
-/// writing stops there.
-struct NoGrowth<'s>(&'s mut String);
-
-/// A write didn't fit the room a [`NoGrowth`] had.
-struct Full;
-
-impl Sink for NoGrowth<'_> {
-    type Error = Full;
-
-    #[inline]
-    fn write_str(&mut self, s: &str) -> Result<(), Full> {
-        if self.0.capacity() - self.0.len() < s.len() {
-            return Err(Full);
-        }
-        self.0.push_str(s);
-        Ok(())
-    }
-}
-
 /// The exact length of a reply's customer-service JSON.
 #[inline]
-fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+pub(crate) fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
     let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
     len
 }
 
 /// The length of a reply's customer-service JSON when none of its values needs escaping.
 #[inline]
-fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+pub(crate) fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
     let Ok(CleanLength(len)) = reply.emit_json(CleanLength(0));
     len
-}
-
-/// A derived reply's `customer_service_len`.
-#[inline]
-pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
-    Some(json_len(reply))
-}
-
-/// A derived reply's `write_customer_service`. Into a `Vec<u8>` or `String`, which grow as they
-/// need: the length it has when no value needs escaping reserved, then one pass. Into any other
-/// sink: its exact length reserved (so a fixed buffer too small is left untouched), then piece by
-/// piece.
-#[inline]
-pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
-    let len = match sink.buffer(Token::new()) {
-        Some(_) => json_clean_len(reply),
-        None => json_len(reply),
-    };
-    sink.reserve(len)?;
-    reply.emit_json(SinkOutput(sink)).map(drop)
-}
-
-/// A derived reply's `to_customer_service`: one allocation, of the length it has when no value
-/// needs escaping, written in one pass; when a value's escaping makes it longer, that one is given
-/// back for one of the exact length, written again.
-#[inline]
-pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
-    let mut json = String::with_capacity(json_clean_len(reply));
-    if reply.emit_json(SinkOutput(&mut NoGrowth(&mut json))).is_ok() {
-        return Some(json);
-    }
-    let mut json = String::with_capacity(json_len(reply));
-    let Ok(_) = reply.emit_json(SinkOutput(&mut json));
-    Some(json)
 }
 
 /// The number of bytes a reply writes.
@@ -272,27 +217,67 @@ pub fn encoded_len<R: Emit + ?Sized>(reply: &R) -> usize {
     len
 }
 
-/// A derived reply's `write_to`: into the room of a `Vec<u8>` or `String` sink, or, for any other
-/// sink, its exact length reserved, then piece by piece.
-#[inline]
-pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
-    match sink.buffer(Token::new()) {
-        Some(mut buffer) => {
-            buffer.write(reply, Growth::Amortized);
-            Ok(())
-        }
-        None => {
-            sink.reserve(encoded_len(reply))?;
-            reply.emit(SinkOutput(sink)).map(drop)
-        }
+/// Hands the `<item>`s of `articles` to `out`: the body of `<Articles>`. An article with all four
+/// values (the usual one) as five pieces of static text and its values; any other, element by
+/// element.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn write_items<A: NewsArticle, O: Output>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+    for article in articles {
+        out = match (article.title(), article.description(), article.pic_url(), article.url()) {
+            (Some(title), Some(description), Some(pic_url), Some(url)) => out
+                .literal("<item><Title><![CDATA[")?
+                .text(title)?
+                .literal("]]></Title><Description><![CDATA[")?
+                .text(description)?
+                .literal("]]></Description><PicUrl><![CDATA[")?
+                .text(pic_url)?
+                .literal("]]></PicUrl><Url><![CDATA[")?
+                .text(url)?
+                .literal("]]></Url></item>")?,
+            (title, description, pic_url, url) => {
+                out = out.literal("<item>")?;
+                if let Some(title) = title {
+                    out = out.literal("<Title><![CDATA[")?.text(title)?.literal("]]></Title>")?;
+                }
+                if let Some(description) = description {
+                    out = out.literal("<Description><![CDATA[")?.text(description)?.literal("]]></Description>")?;
+                }
+                if let Some(pic_url) = pic_url {
+                    out = out.literal("<PicUrl><![CDATA[")?.text(pic_url)?.literal("]]></PicUrl>")?;
+                }
+                if let Some(url) = url {
+                    out = out.literal("<Url><![CDATA[")?.text(url)?.literal("]]></Url>")?;
+                }
+                out.literal("</item>")?
+            }
+        };
     }
+    Ok(out)
 }
 
-/// A derived reply's `to_xml`: one allocation, of the reply's length when none of its values
-/// needs escaping, written into like any `String` (one more, of the exact length, when one does).
+/// Hands the JSON objects of `articles` to `out`, comma-separated: the inside of the
+/// customer-service message's `"articles":[…]`. Each object holds the values the article has,
+/// under the API's keys (`title`, `description`, `url`, `picurl`).
 #[inline]
-pub fn to_xml<R: Emit + ?Sized>(reply: &R) -> String {
-    let mut xml = String::new();
-    Buffer::of_string(&mut xml).write(reply, Growth::Exact);
-    xml
+pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+    for (i, article) in articles.iter().enumerate() {
+        out = out.literal(if i == 0 { "{" } else { ",{" })?;
+        let values = [
+            ("\"title\":\"", article.title()),
+            ("\"description\":\"", article.description()),
+            ("\"url\":\"", article.url()),
+            ("\"picurl\":\"", article.pic_url()),
+        ];
+        let mut first = true;
+        for (key, value) in values {
+            if let Some(value) = value {
+                out = if first { out } else { out.literal(",")? };
+                out = out.literal(key)?.text(value)?.literal("\"")?;
+                first = false;
+            }
+        }
+        out = out.literal("}")?;
+    }
+    Ok(out)
 }

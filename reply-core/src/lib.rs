@@ -34,6 +34,8 @@ pub mod cdata;
 pub mod crypto;
 mod emit;
 mod incoming;
+#[macro_use]
+mod macros;
 pub mod json;
 mod messages;
 mod news;
@@ -41,6 +43,7 @@ mod reply;
 pub mod signature;
 mod sink;
 mod value;
+mod write;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -53,8 +56,8 @@ pub use incoming::{
     Beacon, CopyrightCheck, CopyrightCheckItem, DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message,
     MsgKind, ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
 };
-pub use messages::{Article, Image, Music, News, Text, TransferCustomerService, Video, Voice};
-pub use news::{ArticleCountError, ArticleList, Articles, NewsArticle};
+pub use messages::{Image, Music, Text, TransferCustomerService, Video, Voice};
+pub use news::{Article, ArticleCountError, ArticleList, Articles, News, NewsArticle};
 pub use reply::{BoxedReply, DynReply, Empty, PassiveReply, SinkFailed};
 pub use sink::{BufferFull, FmtSink, IoSink, Sink, SliceSink};
 pub use value::{CreateTime, TextValue, UnixSeconds, now};

@@ -6,49 +6,9 @@
 
 use std::borrow::Cow;
 
-use reply_derive::{NewsArticle, PassiveReply};
+use reply_derive::PassiveReply;
 
-use crate::news::Articles;
 use crate::value::now;
-
-macro_rules! with_create_time {
-    () => {
-        /// Sets CreateTime, in whole seconds since the Unix epoch.
-        #[must_use]
-        pub fn with_create_time(mut self, seconds: u64) -> Self {
-            self.create_time = seconds;
-            self
-        }
-    };
-}
-
-/// `into_owned` for a message whose text fields are `$cow: Cow` and `$optional: Option<Cow>`.
-macro_rules! into_owned {
-    ($name:ident { $($cow:ident),* ; $($optional:ident),* }) => {
-        impl $name<'_> {
-            /// The same message, owning its text, so that it can outlive what it borrowed from
-            /// (a handler that replies from an async block returns one of these).
-            pub fn into_owned(self) -> $name<'static> {
-                $name {
-                    create_time: self.create_time,
-                    $($cow: Cow::Owned(self.$cow.into_owned()),)*
-                    $($optional: self.$optional.map(|v| Cow::Owned(v.into_owned())),)*
-                }
-            }
-        }
-    };
-}
-
-macro_rules! optional_setters {
-    ($($(#[$doc:meta])* $name:ident;)*) => {$(
-        $(#[$doc])*
-        #[must_use]
-        pub fn $name(mut self, value: impl Into<Cow<'a, str>>) -> Self {
-            self.$name = Some(value.into());
-            self
-        }
-    )*};
-}
 
 /// A text reply: Content.
 ///
@@ -289,108 +249,6 @@ impl<'a> Music<'a> {
 }
 
 into_owned!(Music { to_user_name, from_user_name, thumb_media_id; title, description, music_url, hq_music_url });
-
-/// One article of a [`News`] reply: Title, Description, PicUrl and Url, each optional.
-///
-/// ```
-/// use reply_core::Article;
-///
-/// let article = Article::new()
-///     .title("Rust 1.95")
-///     .description("What's new")
-///     .pic_url("https://example.com/cover.png")
-///     .url("https://example.com/post");
-/// assert_eq!(article.title.as_deref(), Some("Rust 1.95"));
-/// ```
-#[derive(NewsArticle, Debug, Clone, Default, PartialEq, Eq, Hash)]
-#[reply(crate = crate)]
-pub struct Article<'a> {
-    /// The headline.
-    pub title: Option<Cow<'a, str>>,
-    /// The summary under it.
-    pub description: Option<Cow<'a, str>>,
-    /// The picture: JPG or PNG; 360×200 shows best for the first article, 200×200 for the others.
-    pub pic_url: Option<Cow<'a, str>>,
-    /// Where a tap on the article goes.
-    pub url: Option<Cow<'a, str>>,
-}
-
-impl<'a> Article<'a> {
-    /// An article with no element set.
-    pub fn new() -> Self {
-        Article::default()
-    }
-
-    optional_setters! {
-        /// Sets Title.
-        title;
-        /// Sets Description.
-        description;
-        /// Sets PicUrl.
-        pic_url;
-        /// Sets Url.
-        url;
-    }
-
-    /// The same article, owning its text.
-    pub fn into_owned(self) -> Article<'static> {
-        let own = |v: Option<Cow<'_, str>>| v.map(|v| Cow::Owned(v.into_owned()));
-        Article {
-            title: own(self.title),
-            description: own(self.description),
-            pic_url: own(self.pic_url),
-            url: own(self.url),
-        }
-    }
-}
-
-/// A news reply: 1 to 10 articles, the first shown large.
-///
-/// ```
-/// use reply_core::{Article, Articles, News, PassiveReply};
-///
-/// let mut articles = Articles::new(Article::new().title("First"));
-/// articles.push(Article::new().title("Second")).unwrap();
-/// let reply = News::new("toUser", "fromUser", articles).with_create_time(1);
-/// let xml = reply.to_xml();
-/// assert!(xml.contains("<ArticleCount>2</ArticleCount><Articles><item><Title><![CDATA[First]]></Title></item>"));
-/// ```
-#[derive(PassiveReply, Debug, Clone, PartialEq, Eq, Hash)]
-#[reply(news, crate = crate)]
-pub struct News<'a> {
-    /// The user's OpenID (the FromUserName of the message being answered).
-    pub to_user_name: Cow<'a, str>,
-    /// The account (the ToUserName of the message being answered).
-    pub from_user_name: Cow<'a, str>,
-    /// Whole seconds since the Unix epoch.
-    pub create_time: u64,
-    /// The articles; ArticleCount is their number.
-    pub articles: Articles<Article<'a>>,
-}
-
-impl<'a> News<'a> {
-    /// A news reply with `articles`, created now.
-    pub fn new(
-        to_user_name: impl Into<Cow<'a, str>>,
-        from_user_name: impl Into<Cow<'a, str>>,
-        articles: Articles<Article<'a>>,
-    ) -> Self {
-        News { to_user_name: to_user_name.into(), from_user_name: from_user_name.into(), create_time: now(), articles }
-    }
-
-    with_create_time!();
-
-    /// The same message, owning its text.
-    pub fn into_owned(self) -> News<'static> {
-        let articles = self.articles.into_vec().into_iter().map(Article::into_owned).collect::<Vec<_>>();
-        News {
-            to_user_name: Cow::Owned(self.to_user_name.into_owned()),
-            from_user_name: Cow::Owned(self.from_user_name.into_owned()),
-            create_time: self.create_time,
-            articles: Articles::from_vec_unchecked(articles),
-        }
-    }
-}
 
 /// Hands the conversation to the customer-service system: TransInfo/KfAccount optionally names
 /// the agent.

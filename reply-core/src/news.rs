@@ -1,9 +1,14 @@
-//! News replies: articles, and the bounded lists that hold them.
+//! News replies: the standard one ([`News`]), its articles ([`Article`], or any [`NewsArticle`]),
+//! and the bounded lists that hold them.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use crate::emit::{JsonOutput, Output};
+use reply_derive::{NewsArticle, PassiveReply};
+
 use reply_schema::MAX_ARTICLES;
+
+use crate::value::now;
 
 /// One article of a news reply: an `<item>` with Title, Description, PicUrl and Url, each
 /// optional. An article gives its values; the news reply that holds it writes the `<item>`, each
@@ -41,7 +46,6 @@ use reply_schema::MAX_ARTICLES;
 /// assert!(news.to_xml().contains("<item><Title><![CDATA[a ]]]]><![CDATA[> b]]></Title></item>"));
 /// ```
 ///
-/// [`Article`]: crate::Article
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a news article",
     label = "the items of `articles` must be news articles",
@@ -74,69 +78,106 @@ pub trait NewsArticle {
     }
 }
 
-/// Hands the `<item>`s of `articles` to `out`: the body of `<Articles>`. An article with all four
-/// values (the usual one) as five pieces of static text and its values; any other, element by
-/// element.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn write_items<A: NewsArticle, O: Output>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
-    for article in articles {
-        out = match (article.title(), article.description(), article.pic_url(), article.url()) {
-            (Some(title), Some(description), Some(pic_url), Some(url)) => out
-                .literal("<item><Title><![CDATA[")?
-                .text(title)?
-                .literal("]]></Title><Description><![CDATA[")?
-                .text(description)?
-                .literal("]]></Description><PicUrl><![CDATA[")?
-                .text(pic_url)?
-                .literal("]]></PicUrl><Url><![CDATA[")?
-                .text(url)?
-                .literal("]]></Url></item>")?,
-            (title, description, pic_url, url) => {
-                out = out.literal("<item>")?;
-                if let Some(title) = title {
-                    out = out.literal("<Title><![CDATA[")?.text(title)?.literal("]]></Title>")?;
-                }
-                if let Some(description) = description {
-                    out = out.literal("<Description><![CDATA[")?.text(description)?.literal("]]></Description>")?;
-                }
-                if let Some(pic_url) = pic_url {
-                    out = out.literal("<PicUrl><![CDATA[")?.text(pic_url)?.literal("]]></PicUrl>")?;
-                }
-                if let Some(url) = url {
-                    out = out.literal("<Url><![CDATA[")?.text(url)?.literal("]]></Url>")?;
-                }
-                out.literal("</item>")?
-            }
-        };
-    }
-    Ok(out)
+/// One article of a [`News`] reply: Title, Description, PicUrl and Url, each optional.
+///
+/// ```
+/// use reply_core::Article;
+///
+/// let article = Article::new()
+///     .title("Rust 1.95")
+///     .description("What's new")
+///     .pic_url("https://example.com/cover.png")
+///     .url("https://example.com/post");
+/// assert_eq!(article.title.as_deref(), Some("Rust 1.95"));
+/// ```
+#[derive(NewsArticle, Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[reply(crate = crate)]
+pub struct Article<'a> {
+    /// The headline.
+    pub title: Option<Cow<'a, str>>,
+    /// The summary under it.
+    pub description: Option<Cow<'a, str>>,
+    /// The picture: JPG or PNG; 360×200 shows best for the first article, 200×200 for the others.
+    pub pic_url: Option<Cow<'a, str>>,
+    /// Where a tap on the article goes.
+    pub url: Option<Cow<'a, str>>,
 }
 
-/// Hands the JSON objects of `articles` to `out`, comma-separated: the inside of the
-/// customer-service message's `"articles":[…]`. Each object holds the values the article has,
-/// under the API's keys (`title`, `description`, `url`, `picurl`).
-#[inline]
-pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
-    for (i, article) in articles.iter().enumerate() {
-        out = out.literal(if i == 0 { "{" } else { ",{" })?;
-        let values = [
-            ("\"title\":\"", article.title()),
-            ("\"description\":\"", article.description()),
-            ("\"url\":\"", article.url()),
-            ("\"picurl\":\"", article.pic_url()),
-        ];
-        let mut first = true;
-        for (key, value) in values {
-            if let Some(value) = value {
-                out = if first { out } else { out.literal(",")? };
-                out = out.literal(key)?.text(value)?.literal("\"")?;
-                first = false;
-            }
-        }
-        out = out.literal("}")?;
+impl<'a> Article<'a> {
+    /// An article with no element set.
+    pub fn new() -> Self {
+        Article::default()
     }
-    Ok(out)
+
+    optional_setters! {
+        /// Sets Title.
+        title;
+        /// Sets Description.
+        description;
+        /// Sets PicUrl.
+        pic_url;
+        /// Sets Url.
+        url;
+    }
+
+    /// The same article, owning its text.
+    pub fn into_owned(self) -> Article<'static> {
+        let own = |v: Option<Cow<'_, str>>| v.map(|v| Cow::Owned(v.into_owned()));
+        Article {
+            title: own(self.title),
+            description: own(self.description),
+            pic_url: own(self.pic_url),
+            url: own(self.url),
+        }
+    }
+}
+
+/// A news reply: 1 to 10 articles, the first shown large.
+///
+/// ```
+/// use reply_core::{Article, Articles, News, PassiveReply};
+///
+/// let mut articles = Articles::new(Article::new().title("First"));
+/// articles.push(Article::new().title("Second")).unwrap();
+/// let reply = News::new("toUser", "fromUser", articles).with_create_time(1);
+/// let xml = reply.to_xml();
+/// assert!(xml.contains("<ArticleCount>2</ArticleCount><Articles><item><Title><![CDATA[First]]></Title></item>"));
+/// ```
+#[derive(PassiveReply, Debug, Clone, PartialEq, Eq, Hash)]
+#[reply(news, crate = crate)]
+pub struct News<'a> {
+    /// The user's OpenID (the FromUserName of the message being answered).
+    pub to_user_name: Cow<'a, str>,
+    /// The account (the ToUserName of the message being answered).
+    pub from_user_name: Cow<'a, str>,
+    /// Whole seconds since the Unix epoch.
+    pub create_time: u64,
+    /// The articles; ArticleCount is their number.
+    pub articles: Articles<Article<'a>>,
+}
+
+impl<'a> News<'a> {
+    /// A news reply with `articles`, created now.
+    pub fn new(
+        to_user_name: impl Into<Cow<'a, str>>,
+        from_user_name: impl Into<Cow<'a, str>>,
+        articles: Articles<Article<'a>>,
+    ) -> Self {
+        News { to_user_name: to_user_name.into(), from_user_name: from_user_name.into(), create_time: now(), articles }
+    }
+
+    with_create_time!();
+
+    /// The same message, owning its text.
+    pub fn into_owned(self) -> News<'static> {
+        let articles = self.articles.into_vec().into_iter().map(Article::into_owned).collect::<Vec<_>>();
+        News {
+            to_user_name: Cow::Owned(self.to_user_name.into_owned()),
+            from_user_name: Cow::Owned(self.from_user_name.into_owned()),
+            create_time: self.create_time,
+            articles: Articles::from_vec_unchecked(articles),
+        }
+    }
 }
 
 /// A list of articles whose length is known, from its type, to be from 1 to `MAX`: the type of a

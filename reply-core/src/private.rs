@@ -8,14 +8,12 @@
 
 pub use std::string::String;
 
-pub use crate::emit::{
-    Emit, EmitJson, JsonOutput, Output, customer_service_len, encoded_len, to_customer_service, to_xml,
-    write_customer_service, write_to,
-};
+pub use crate::emit::{Emit, EmitJson, JsonOutput, Output, encoded_len};
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
 pub use crate::value::{CreateTime, TextValue, UnixSeconds};
+pub use crate::write::{customer_service_len, to_customer_service, to_xml, write_customer_service, write_to};
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {

@@ -3,8 +3,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::buffer::{Buffer, Token};
-use crate::sink::Sink;
+use crate::sink::{Buffer, Sink, Token};
 
 /// A message that can be written as the body of a passive reply.
 ///

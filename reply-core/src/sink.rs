@@ -3,8 +3,6 @@
 use core::convert::Infallible;
 use core::fmt;
 
-use crate::buffer::{Buffer, Token};
-
 /// A destination for the bytes of a reply.
 ///
 /// A reply's [`write_to`](crate::PassiveReply::write_to) first calls [`reserve`](Sink::reserve)
@@ -68,7 +66,7 @@ pub trait Sink {
     /// Appends `s`.
     fn write_str(&mut self, s: &str) -> Result<(), Self::Error>;
 
-    /// The `Vec<u8>` behind a `Vec<u8>` or `String` sink, for a derived reply to write straight
+    /// The storage of a `Vec<u8>` or `String` sink, for a derived reply to write straight
     /// into. Its argument and result can't be named outside this crate, so no other crate can
     /// override it or call it.
     #[doc(hidden)]
@@ -153,6 +151,68 @@ impl Sink for bytes::BytesMut {
     fn write_str(&mut self, s: &str) -> Result<(), Infallible> {
         self.extend_from_slice(s.as_bytes());
         Ok(())
+    }
+}
+
+/// What proves that a call of [`Sink::buffer`] comes from this crate: it can't be named or made
+/// elsewhere, so no other crate can override that method or call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Token(());
+
+impl Token {
+    pub(crate) const fn new() -> Self {
+        Token(())
+    }
+}
+
+/// What a `Vec<u8>` or `String` sink lends a derived reply through [`Sink::buffer`]: the
+/// storage, as it is (no unsafe code here), and the room to keep around what is written into it.
+/// It is written into by `crate::buffer`, the only place that reaches a `String`'s bytes.
+#[derive(Debug)]
+pub struct Buffer<'a> {
+    pub(crate) storage: Storage<'a>,
+    pub(crate) frame: Frame,
+}
+
+/// The storage a [`Buffer`] lends.
+#[derive(Debug)]
+pub(crate) enum Storage<'a> {
+    Bytes(&'a mut Vec<u8>),
+    Text(&'a mut String),
+}
+
+/// The room a [`Buffer`] keeps around what is written into it, for the bytes its owner puts
+/// there: `before` zero bytes put first when it grows from empty (the header of an encrypted
+/// reply's plaintext, filled in later), and `after` bytes of room left past the reply whenever
+/// it grows (the AppID and padding that follow). A framed buffer grows to exactly that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) before: usize,
+    pub(crate) after: usize,
+}
+
+impl<'a> Buffer<'a> {
+    pub(crate) fn of_vec(vec: &'a mut Vec<u8>) -> Self {
+        Buffer { storage: Storage::Bytes(vec), frame: Frame::default() }
+    }
+
+    /// A buffer that keeps `frame` around what is written into it.
+    #[cfg(feature = "crypto")]
+    pub(crate) fn framed(vec: &'a mut Vec<u8>, frame: Frame) -> Self {
+        Buffer { storage: Storage::Bytes(vec), frame }
+    }
+
+    pub(crate) fn of_string(string: &'a mut String) -> Self {
+        Buffer { storage: Storage::Text(string), frame: Frame::default() }
+    }
+
+    /// This buffer, for a shorter while.
+    pub(crate) fn reborrow(&mut self) -> Buffer<'_> {
+        let storage = match &mut self.storage {
+            Storage::Bytes(vec) => Storage::Bytes(vec),
+            Storage::Text(string) => Storage::Text(string),
+        };
+        Buffer { storage, frame: self.frame }
     }
 }
 

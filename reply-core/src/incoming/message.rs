@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::messages::{Article, Image, Music, News, Text, Video, Voice};
-use crate::news::Articles;
+use crate::messages::{Image, Music, Text, Video, Voice};
+use crate::news::{Article, Articles, News};
 
 /// One element of a message other than the header (and the root), in document order: its name,
 /// its depth (1 for a child of the root), whether it has children, and its text if it has none.
@@ -125,6 +125,24 @@ impl DedupKey {
     #[must_use]
     pub fn encrypted(&self) -> DedupKey {
         DedupKey([b"s:".as_slice(), &self.0].concat().into())
+    }
+
+    /// The key of the same delivery when it came to `account`, one of several accounts one
+    /// server answers (the name in its URL's path): `a:`, the name after its length, then the
+    /// key's own bytes. Two accounts sharing a store never share a reply, whatever their
+    /// deliveries hold. An endpoint built with [`account`] keys every delivery this way.
+    ///
+    /// [`account`]: https://docs.rs/passive-reply/latest/passive_reply/endpoint/struct.Endpoint.html#method.account
+    ///
+    /// ```
+    /// let key = reply_core::DedupKey::new("gh", "1");
+    /// assert_eq!(key.for_account("shop").as_bytes(), b"a:4:shop:c:2:gh:1:1");
+    /// assert_ne!(key.for_account("shop"), key.for_account("shop2"));
+    /// ```
+    #[must_use]
+    pub fn for_account(&self, account: &str) -> DedupKey {
+        let len = decimal(account.len() as u64);
+        DedupKey([b"a:".as_slice(), len.as_ref(), b":", account.as_bytes(), b":", &self.0].concat().into())
     }
 
     /// The key written once, into an allocation of exactly its length (shared by its clones:

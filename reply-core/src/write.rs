@@ -1,0 +1,86 @@
+//! The functions a derived reply's `PassiveReply` methods are: its pieces ([`Emit`]) written
+//! into the room of a `Vec<u8>` or `String` sink (`crate::buffer`), or into any other sink piece
+//! by piece ([`SinkOutput`]), as XML or as the customer-service JSON.
+
+use crate::buffer::Growth;
+use crate::emit::{Emit, EmitJson, SinkOutput, encoded_len, json_clean_len, json_len};
+use crate::sink::{Buffer, Sink, Token};
+
+/// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
+/// writing stops there.
+struct NoGrowth<'s>(&'s mut String);
+
+/// A write didn't fit the room a [`NoGrowth`] had.
+struct Full;
+
+impl Sink for NoGrowth<'_> {
+    type Error = Full;
+
+    #[inline]
+    fn write_str(&mut self, s: &str) -> Result<(), Full> {
+        if self.0.capacity() - self.0.len() < s.len() {
+            return Err(Full);
+        }
+        self.0.push_str(s);
+        Ok(())
+    }
+}
+
+/// A derived reply's `customer_service_len`.
+#[inline]
+pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
+    Some(json_len(reply))
+}
+
+/// A derived reply's `write_customer_service`. Into a `Vec<u8>` or `String`, which grow as they
+/// need: the length it has when no value needs escaping reserved, then one pass. Into any other
+/// sink: its exact length reserved (so a fixed buffer too small is left untouched), then piece by
+/// piece.
+#[inline]
+pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    let len = match sink.buffer(Token::new()) {
+        Some(_) => json_clean_len(reply),
+        None => json_len(reply),
+    };
+    sink.reserve(len)?;
+    reply.emit_json(SinkOutput(sink)).map(drop)
+}
+
+/// A derived reply's `to_customer_service`: one allocation, of the length it has when no value
+/// needs escaping, written in one pass; when a value's escaping makes it longer, that one is given
+/// back for one of the exact length, written again.
+#[inline]
+pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
+    let mut json = String::with_capacity(json_clean_len(reply));
+    if reply.emit_json(SinkOutput(&mut NoGrowth(&mut json))).is_ok() {
+        return Some(json);
+    }
+    let mut json = String::with_capacity(json_len(reply));
+    let Ok(_) = reply.emit_json(SinkOutput(&mut json));
+    Some(json)
+}
+
+/// A derived reply's `write_to`: into the room of a `Vec<u8>` or `String` sink, or, for any other
+/// sink, its exact length reserved, then piece by piece.
+#[inline]
+pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    match sink.buffer(Token::new()) {
+        Some(mut buffer) => {
+            buffer.write(reply, Growth::Amortized);
+            Ok(())
+        }
+        None => {
+            sink.reserve(encoded_len(reply))?;
+            reply.emit(SinkOutput(sink)).map(drop)
+        }
+    }
+}
+
+/// A derived reply's `to_xml`: one allocation, of the reply's length when none of its values
+/// needs escaping, written into like any `String` (one more, of the exact length, when one does).
+#[inline]
+pub fn to_xml<R: Emit + ?Sized>(reply: &R) -> String {
+    let mut xml = String::new();
+    Buffer::of_string(&mut xml).write(reply, Growth::Exact);
+    xml
+}
