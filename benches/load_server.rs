@@ -64,7 +64,7 @@ async fn allocations() -> String {
 
 async fn answer(msg: Incoming<'static>) -> Text<'static> {
     let content = match msg.message() {
-        Message::Text { content } => content.to_owned(),
+        Message::Text { content, .. } => content.to_owned(),
         _ => String::new(),
     };
     msg.reply_text(content).into_owned()

@@ -66,17 +66,17 @@ impl WithContent for Text<'static> {
 /// The same application, written as one `match`.
 async fn by_hand(msg: Incoming<'static>) -> BoxedReply<'static> {
     match msg.message() {
-        Message::Text { content: "help" } => reply(&msg, "help").boxed(),
-        Message::Text { content } if content.starts_with("order ") => reply(&msg, "order").boxed(),
+        Message::Text { content: "help", .. } => reply(&msg, "help").boxed(),
+        Message::Text { content, .. } if content.starts_with("order ") => reply(&msg, "order").boxed(),
         Message::Event(Event::Subscribe { .. }) => reply(&msg, "welcome").boxed(),
-        Message::Event(Event::Click { event_key: "MENU_A" }) => reply(&msg, "menu").boxed(),
-        Message::Event(Event::Click { event_key: "MENU_B" }) => reply(&msg, "menu").boxed(),
+        Message::Event(Event::Click { event_key: "MENU_A", .. }) => reply(&msg, "menu").boxed(),
+        Message::Event(Event::Click { event_key: "MENU_B", .. }) => reply(&msg, "menu").boxed(),
         Message::Event(Event::Scan { event_key, .. }) if event_key.starts_with("qrscene_") => {
             reply(&msg, "scene").boxed()
         }
         Message::Image { .. } => reply(&msg, "picture").boxed(),
         Message::Event(Event::View { .. }) => reply(&msg, "menu").boxed(),
-        Message::Text { content } => {
+        Message::Text { content, .. } => {
             let content = content.to_owned();
             reply(&msg, "").with_content(content).boxed()
         }

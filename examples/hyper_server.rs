@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 /// Text is echoed; anything else gets the empty reply.
 pub async fn answer(msg: Incoming<'static>) -> BoxedReply<'static> {
     match msg.message() {
-        Message::Text { content } => msg.reply_text(content.to_owned()).into_owned().boxed(),
+        Message::Text { content, .. } => msg.reply_text(content.to_owned()).into_owned().boxed(),
         _ => Empty.boxed(),
     }
 }

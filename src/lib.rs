@@ -194,7 +194,7 @@
 //! fn answer(body: &str) -> String {
 //!     let Ok(msg) = Incoming::parse(body) else { return String::new() };
 //!     match msg.message() {
-//!         Message::Text { content } => msg.reply_text(format!("you said: {content}")).to_xml(),
+//!         Message::Text { content, .. } => msg.reply_text(format!("you said: {content}")).to_xml(),
 //!         Message::Event(Event::Subscribe { .. }) => msg.reply_text("welcome").to_xml(),
 //!         _ => String::new(), // the empty reply
 //!     }

@@ -21,7 +21,7 @@ use common::http::{TOKEN, encrypted_delivery, request, signed_query, signed_quer
 
 async fn echo(msg: Incoming<'static>) -> Text<'static> {
     let content = match msg.message() {
-        Message::Text { content } => content.to_owned(),
+        Message::Text { content, .. } => content.to_owned(),
         _ => String::new(),
     };
     msg.reply_text(content).into_owned()

@@ -66,7 +66,7 @@ fn sleeper(
         let runs = runs.clone();
         Box::pin(async move {
             runs.fetch_add(1, Ordering::SeqCst);
-            let Message::Text { content } = msg.message() else { panic!("a text") };
+            let Message::Text { content, .. } = msg.message() else { panic!("a text") };
             let millis: u64 = content.strip_prefix("sleep ").and_then(|n| n.parse().ok()).unwrap_or(0);
             sleep(Duration::from_millis(millis)).await;
             msg.reply_text(format!("done: {content}")).into_owned()
@@ -280,7 +280,7 @@ async fn late_replies_that_are_not_sent() {
     let base = platform.serve().await;
     let reports = Reports::default();
     let handler = |msg: Incoming<'static>| async move {
-        let Message::Text { content } = msg.message() else { panic!("a text") };
+        let Message::Text { content, .. } = msg.message() else { panic!("a text") };
         sleep(Duration::from_millis(200)).await;
         match content {
             "slow" => {

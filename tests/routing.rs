@@ -54,7 +54,7 @@ async fn content_echo(msg: Msg<kind::Text>) -> Text<'static> {
 }
 
 async fn clicked(msg: Msg<kind::Event>) -> Option<Text<'static>> {
-    let Event::Click { event_key } = msg.event() else { return None };
+    let Event::Click { event_key, .. } = msg.event() else { return None };
     Some(msg.reply_text(format!("clicked {event_key}")).with_create_time(1).into_owned())
 }
 

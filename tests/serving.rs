@@ -10,6 +10,7 @@ use passive_reply::serve::{MemoryStore, RetryGuard};
 use passive_reply::{Incoming, Message, Text};
 use tokio::time::Instant;
 
+#[macro_use]
 mod common;
 use common::http::{TOKEN, encrypted_delivery, request, serve, signed_query, signed_query_at, text_delivery};
 
@@ -55,7 +56,7 @@ async fn each_message_type_is_answered_as_the_example_says() {
     assert_eq!((text.status, text.content_type.as_deref()), (200, Some("text/xml; charset=utf-8")));
     let reply = Incoming::parse(&text.body).unwrap();
     assert_eq!((reply.to_user_name(), reply.from_user_name()), ("oUser", "gh_account"));
-    assert_eq!(reply.message(), Message::Text { content: "你好 ]]> there" });
+    assert_is!(reply.message(), Message::Text { content: "你好 ]]> there" });
 
     let welcome = request(addr, "POST", &target, &event_delivery("subscribe", 1348831861)).await;
     let reply = Incoming::parse(&welcome.body).unwrap();
@@ -309,7 +310,7 @@ async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply()
         assert!(response.body.starts_with("<xml><Encrypt><![CDATA["), "{}", response.body);
         let reply = opened(&crypto, &response.body);
         let reply = Incoming::parse(&reply).unwrap();
-        assert_eq!(reply.message(), Message::Text { content: "加密 ]]> hi" });
+        assert_is!(reply.message(), Message::Text { content: "加密 ]]> hi" });
         // The platform's retry gets the same envelope.
         let again = request(addr, "POST", &target, &body).await;
         assert_eq!(again.body, response.body);
@@ -320,7 +321,7 @@ async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply()
     assert_eq!((empty.status, empty.body.as_str()), (200, ""));
     // A plaintext delivery to the same endpoint: a plaintext reply.
     let plain = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(12, "plain")).await;
-    assert_eq!(Incoming::parse(&plain.body).unwrap().message(), Message::Text { content: "plain" });
+    assert_is!(Incoming::parse(&plain.body).unwrap().message(), Message::Text { content: "plain" });
 }
 
 #[tokio::test]
@@ -358,7 +359,7 @@ async fn a_previous_key_is_accepted_only_when_given_and_the_reply_uses_it() {
     let response = request(addr, "POST", &target, &body).await;
     assert_eq!(response.status, 200, "{}", response.body);
     let reply = opened(&old, &response.body);
-    assert_eq!(Incoming::parse(&reply).unwrap().message(), Message::Text { content: "old key" });
+    assert_is!(Incoming::parse(&reply).unwrap().message(), Message::Text { content: "old key" });
 
     let current_only =
         serve(Endpoint::new(TOKEN, echo_server::answer()).crypto(account(KEY, APP_ID)).into_router()).await;

@@ -10,7 +10,7 @@
 //! let msg = Incoming::parse(body)?;
 //! assert_eq!(msg.from_user_name(), "oUser");
 //! assert_eq!(msg.msg_id(), Some(1234567890123456));
-//! let Message::Text { content } = msg.message() else { unreachable!() };
+//! let Message::Text { content, .. } = msg.message() else { unreachable!() };
 //! let reply = msg.reply_text(format!("you said: {content}"));
 //! assert!(reply.to_xml().starts_with("<xml><ToUserName><![CDATA[oUser]]></ToUserName>"));
 //! # Ok::<(), reply_core::ParseError>(())

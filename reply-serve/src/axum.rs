@@ -25,7 +25,7 @@
 //!
 //! async fn answer(msg: Incoming<'static>) -> BoxedReply<'static> {
 //!     match msg.message() {
-//!         Message::Text { content } => msg.reply_text(content.to_owned()).into_owned().boxed(),
+//!         Message::Text { content, .. } => msg.reply_text(content.to_owned()).into_owned().boxed(),
 //!         _ => Empty.boxed(),
 //!     }
 //! }

@@ -404,7 +404,7 @@ impl<H, S> Endpoint<H, S> {
     /// # async fn ask_the_model(question: &str) -> String { question.to_uppercase() }
     /// async fn answer(msg: Incoming<'static>) -> Text<'static> {
     ///     let question = match msg.message() {
-    ///         Message::Text { content } => content,
+    ///         Message::Text { content, .. } => content,
     ///         _ => "",
     ///     };
     ///     let answer = ask_the_model(question).await; // may take longer than the 4 s budget

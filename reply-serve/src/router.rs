@@ -69,7 +69,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use reply_core::{BoxedReply, Empty, PassiveReply};
-use reply_core::{Event, Incoming, Message};
+use reply_core::{Event, Incoming};
 
 /// A boxed future that answers with a boxed reply: what routes and middleware run.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = BoxedReply<'static>> + Send>>;
@@ -131,7 +131,7 @@ pub mod kind {
             impl Kind for $name {
                 #[inline]
                 fn matches(msg: &Incoming<'_>) -> bool {
-                    super::is_event(msg, $event)
+                    msg.is_event($event)
                 }
             }
         )*};
@@ -221,11 +221,8 @@ impl Msg<kind::Voice> {
 impl Msg<kind::Event> {
     /// The event, typed.
     pub fn event(&self) -> Event<'_> {
-        match self.msg.message() {
-            Message::Event(event) => event,
-            // Not reached: a route of kind `Event` gives only events.
-            _ => Event::Unknown { event: "" },
-        }
+        // A route of kind `Event` gives only events.
+        self.msg.read_event()
     }
 
     /// The Event element as sent: `subscribe`, `CLICK`, …
@@ -375,11 +372,6 @@ impl Key {
     }
 }
 
-/// Whether `msg` is the event `name`, whatever the case of its Event.
-fn is_event(msg: &Incoming<'_>, name: &str) -> bool {
-    kind::Event::matches(msg) && msg.field("Event").is_some_and(|e| e.eq_ignore_ascii_case(name))
-}
-
 /// What a route matches.
 enum Matcher {
     /// A kind's own test.
@@ -402,7 +394,7 @@ impl Matcher {
         match self {
             Matcher::Kind(matches) => matches(msg),
             Matcher::MsgType(msg_type) => msg.msg_type() == *msg_type,
-            Matcher::Event(event) => is_event(msg, event),
+            Matcher::Event(event) => msg.is_event(event),
             Matcher::EventKey(key) => {
                 kind::Event::matches(msg) && msg.field("EventKey").is_some_and(|k| key.matches(k))
             }

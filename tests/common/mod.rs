@@ -1,5 +1,30 @@
 //! What more than one test file needs.
 
+/// Asserts that a typed message or event (`Message`, `Event`) is the variant named, each field
+/// listed equal to its value; `Message::Event(Event::…)` reaches through the event. Their
+/// struct-like variants are `#[non_exhaustive]`: no crate but the core can build one to compare
+/// with, and a pattern names the fields it checks. `$actual` is taken by value.
+#[allow(unused_macros)] // not every test file that shares this module reads typed messages
+macro_rules! assert_is {
+    (@context) => { String::new() };
+    (@context $($context:tt)+) => { format!(" ({})", format_args!($($context)+)) };
+    ($actual:expr, $outer:ident :: $wrap:ident ( $($variant:ident)::+ { $($field:ident : $value:expr),* $(,)? } ) $(, $($context:tt)+)?) => {
+        match $actual {
+            $outer::$wrap(inner) => assert_is!(inner, $($variant)::+ { $($field: $value),* } $(, $($context)+)?),
+            other => panic!("expected {}, got {other:?}{}", stringify!($outer::$wrap), assert_is!(@context $($($context)+)?)),
+        }
+    };
+    ($actual:expr, $($variant:ident)::+ { $($field:ident : $value:expr),* $(,)? } $(, $($context:tt)+)?) => {{
+        let context = assert_is!(@context $($($context)+)?);
+        match $actual {
+            $($variant)::+ { $($field,)* .. } => {
+                $(assert_eq!($field, $value, "{}{context}", stringify!($field));)*
+            }
+            other => panic!("expected {}, got {other:?}{context}", stringify!($($variant)::+)),
+        }
+    }};
+}
+
 #[allow(dead_code)] // not every test file that shares this module serves
 pub mod http;
 #[allow(dead_code)] // only the late-reply tests serve the platform's API

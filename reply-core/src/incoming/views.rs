@@ -7,15 +7,21 @@ use super::message::{Incoming, RawElement};
 /// Text fields the platform always sends are `&str` (empty if a delivery leaves one out);
 /// optional ones are `Option<&str>`; numbers are `None` when absent or not numbers, and the raw
 /// text is still in [`Incoming::field`].
+///
+/// New kinds, and new fields of a kind, come in minor releases: the enum and each of its
+/// struct-like variants are `#[non_exhaustive]`, so a `match` has a `_` arm and a pattern ends
+/// with `..` (`Message::Text { content, .. }`).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message<'m> {
     /// `text`.
+    #[non_exhaustive]
     Text {
         /// Content.
         content: &'m str,
     },
     /// `image`.
+    #[non_exhaustive]
     Image {
         /// PicUrl.
         pic_url: &'m str,
@@ -23,6 +29,7 @@ pub enum Message<'m> {
         media_id: &'m str,
     },
     /// `voice`.
+    #[non_exhaustive]
     Voice {
         /// MediaId.
         media_id: &'m str,
@@ -32,6 +39,7 @@ pub enum Message<'m> {
         recognition: Option<&'m str>,
     },
     /// `video`.
+    #[non_exhaustive]
     Video {
         /// MediaId.
         media_id: &'m str,
@@ -39,6 +47,7 @@ pub enum Message<'m> {
         thumb_media_id: &'m str,
     },
     /// `shortvideo`.
+    #[non_exhaustive]
     ShortVideo {
         /// MediaId.
         media_id: &'m str,
@@ -46,6 +55,7 @@ pub enum Message<'m> {
         thumb_media_id: &'m str,
     },
     /// `location`.
+    #[non_exhaustive]
     Location {
         /// Location_X: latitude.
         location_x: Option<f64>,
@@ -57,6 +67,7 @@ pub enum Message<'m> {
         label: &'m str,
     },
     /// `link`.
+    #[non_exhaustive]
     Link {
         /// Title.
         title: &'m str,
@@ -68,6 +79,7 @@ pub enum Message<'m> {
     /// `event`.
     Event(Event<'m>),
     /// `device_text`: a message from a device (the hardware platform).
+    #[non_exhaustive]
     DeviceText {
         /// DeviceType.
         device_type: &'m str,
@@ -83,6 +95,7 @@ pub enum Message<'m> {
     },
     /// `device_event`: a device was bound or unbound (`bind`, `unbind`), or a user subscribed to
     /// its status (`subscribe_status`, `unsubscribe_status`).
+    #[non_exhaustive]
     DeviceEvent {
         /// Event.
         event: &'m str,
@@ -100,6 +113,7 @@ pub enum Message<'m> {
         op_type: Option<u32>,
     },
     /// A MsgType this crate does not know; its elements are in [`Incoming::fields`].
+    #[non_exhaustive]
     Unknown {
         /// The MsgType.
         msg_type: &'m str,
@@ -107,11 +121,15 @@ pub enum Message<'m> {
 }
 
 /// An event (MsgType `event`), by its Event element.
+///
+/// Like [`Message`], the enum and its struct-like variants are `#[non_exhaustive]`: patterns end
+/// with `..` (`Event::Click { event_key, .. }`).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<'m> {
     /// `subscribe`: the user followed the account; from a QR code with a scene, EventKey
     /// (`qrscene_…`) and Ticket are given.
+    #[non_exhaustive]
     Subscribe {
         /// EventKey.
         event_key: Option<&'m str>,
@@ -121,6 +139,7 @@ pub enum Event<'m> {
     /// `unsubscribe`: the user unfollowed the account.
     Unsubscribe,
     /// `SCAN`: a follower scanned a QR code with a scene.
+    #[non_exhaustive]
     Scan {
         /// EventKey: the scene.
         event_key: &'m str,
@@ -128,6 +147,7 @@ pub enum Event<'m> {
         ticket: Option<&'m str>,
     },
     /// `LOCATION`: the user's location, reported when they enter the conversation.
+    #[non_exhaustive]
     Location {
         /// Latitude.
         latitude: Option<f64>,
@@ -137,11 +157,13 @@ pub enum Event<'m> {
         precision: Option<f64>,
     },
     /// `CLICK`: a menu button.
+    #[non_exhaustive]
     Click {
         /// EventKey: the button's key.
         event_key: &'m str,
     },
     /// `VIEW`: a menu link.
+    #[non_exhaustive]
     View {
         /// EventKey: the link's URL.
         event_key: &'m str,
@@ -149,6 +171,7 @@ pub enum Event<'m> {
         menu_id: Option<&'m str>,
     },
     /// `scancode_push`, `scancode_waitmsg`: a menu button that scans a code.
+    #[non_exhaustive]
     ScanCode {
         /// Which of the two: `scancode_push` or `scancode_waitmsg`.
         event: &'m str,
@@ -160,6 +183,7 @@ pub enum Event<'m> {
         scan_result: &'m str,
     },
     /// `pic_sysphoto`, `pic_photo_or_album`, `pic_weixin`: a menu button that sends pictures.
+    #[non_exhaustive]
     Pictures {
         /// Which of the three.
         event: &'m str,
@@ -171,6 +195,7 @@ pub enum Event<'m> {
         pic_md5_sums: Vec<&'m str>,
     },
     /// `location_select`: a menu button that sends a location.
+    #[non_exhaustive]
     LocationSelect {
         /// EventKey.
         event_key: &'m str,
@@ -186,6 +211,7 @@ pub enum Event<'m> {
         poiname: Option<&'m str>,
     },
     /// `view_miniprogram`: a menu button that opens a mini program.
+    #[non_exhaustive]
     ViewMiniprogram {
         /// EventKey: the mini program's page path.
         event_key: &'m str,
@@ -193,6 +219,7 @@ pub enum Event<'m> {
         menu_id: Option<&'m str>,
     },
     /// `MASSSENDJOBFINISH`: a mass send finished.
+    #[non_exhaustive]
     MassSendJobFinish {
         /// MsgID: the mass send's id (also [`Incoming::msg_id`]).
         msg_id: Option<u64>,
@@ -210,6 +237,7 @@ pub enum Event<'m> {
         copyright_check: Option<CopyrightCheck<'m>>,
     },
     /// `TEMPLATESENDJOBFINISH`: a template message was delivered, or not.
+    #[non_exhaustive]
     TemplateSendJobFinish {
         /// MsgID: the template message's id (also [`Incoming::msg_id`]).
         msg_id: Option<u64>,
@@ -217,16 +245,19 @@ pub enum Event<'m> {
         status: &'m str,
     },
     /// `kf_create_session`: a customer-service agent took the conversation.
+    #[non_exhaustive]
     KfCreateSession {
         /// KfAccount: the agent.
         kf_account: &'m str,
     },
     /// `kf_close_session`: a customer-service agent closed the conversation.
+    #[non_exhaustive]
     KfCloseSession {
         /// KfAccount: the agent.
         kf_account: &'m str,
     },
     /// `kf_switch_session`: the conversation went from one agent to another.
+    #[non_exhaustive]
     KfSwitchSession {
         /// FromKfAccount.
         from_kf_account: &'m str,
@@ -235,26 +266,31 @@ pub enum Event<'m> {
     },
     /// `subscribe_msg_popup_event`: the user answered the subscription pop-up, a `List` per
     /// template.
+    #[non_exhaustive]
     SubscribeMsgPopup {
         /// Each SubscribeMsgPopupEvent/List.
         list: Vec<SubscribeMsg<'m>>,
     },
     /// `subscribe_msg_change_event`: the user changed a subscription in the settings.
+    #[non_exhaustive]
     SubscribeMsgChange {
         /// Each SubscribeMsgChangeEvent/List.
         list: Vec<SubscribeMsg<'m>>,
     },
     /// `subscribe_msg_sent_event`: a subscription message was sent.
+    #[non_exhaustive]
     SubscribeMsgSent {
         /// Each SubscribeMsgSentEvent/List.
         list: Vec<SubscribeMsg<'m>>,
     },
     /// `qualification_verify_success`: the account's qualification was verified.
+    #[non_exhaustive]
     QualificationVerifySuccess {
         /// ExpiredTime: when it expires, in seconds since the Unix epoch.
         expired_time: Option<u64>,
     },
     /// `qualification_verify_fail`.
+    #[non_exhaustive]
     QualificationVerifyFail {
         /// FailTime, in seconds since the Unix epoch.
         fail_time: Option<u64>,
@@ -262,11 +298,13 @@ pub enum Event<'m> {
         fail_reason: &'m str,
     },
     /// `naming_verify_success`: the account's name was verified.
+    #[non_exhaustive]
     NamingVerifySuccess {
         /// ExpiredTime, in seconds since the Unix epoch.
         expired_time: Option<u64>,
     },
     /// `naming_verify_fail`.
+    #[non_exhaustive]
     NamingVerifyFail {
         /// FailTime, in seconds since the Unix epoch.
         fail_time: Option<u64>,
@@ -274,16 +312,19 @@ pub enum Event<'m> {
         fail_reason: &'m str,
     },
     /// `annual_renew`: the yearly verification is due.
+    #[non_exhaustive]
     AnnualRenew {
         /// ExpiredTime, in seconds since the Unix epoch.
         expired_time: Option<u64>,
     },
     /// `verify_expired`: the verification expired.
+    #[non_exhaustive]
     VerifyExpired {
         /// ExpiredTime, in seconds since the Unix epoch.
         expired_time: Option<u64>,
     },
     /// `merchant_order`: an order in the account's shop was paid.
+    #[non_exhaustive]
     MerchantOrder {
         /// OrderId.
         order_id: &'m str,
@@ -295,6 +336,7 @@ pub enum Event<'m> {
         sku_info: &'m str,
     },
     /// `WifiConnected`: the user connected to the account's Wi-Fi.
+    #[non_exhaustive]
     WifiConnected {
         /// ConnectTime, in seconds since the Unix epoch.
         connect_time: Option<u64>,
@@ -308,6 +350,7 @@ pub enum Event<'m> {
         device_no: &'m str,
     },
     /// `ShakearoundUserShake`: the user shook the phone near the account's beacons.
+    #[non_exhaustive]
     ShakearoundUserShake {
         /// ChosenBeacon: the nearest.
         chosen_beacon: Option<Beacon<'m>>,
@@ -315,6 +358,7 @@ pub enum Event<'m> {
         around_beacons: Vec<Beacon<'m>>,
     },
     /// `user_authorize_invoice`: the user authorised an invoice.
+    #[non_exhaustive]
     UserAuthorizeInvoice {
         /// SuccOrderId.
         succ_order_id: &'m str,
@@ -326,6 +370,7 @@ pub enum Event<'m> {
         source: &'m str,
     },
     /// `update_invoice_status`: an invoice's reimbursement status changed.
+    #[non_exhaustive]
     UpdateInvoiceStatus {
         /// Status: `INVOICE_REIMBURSE_INIT`, `INVOICE_REIMBURSE_LOCK`, …
         status: &'m str,
@@ -335,6 +380,7 @@ pub enum Event<'m> {
         code: &'m str,
     },
     /// `submit_invoice_title`: the user submitted an invoice title.
+    #[non_exhaustive]
     SubmitInvoiceTitle {
         /// title.
         title: &'m str,
@@ -354,6 +400,7 @@ pub enum Event<'m> {
         title_type: &'m str,
     },
     /// `card_pass_check`: a card passed review.
+    #[non_exhaustive]
     CardPassCheck {
         /// CardId.
         card_id: &'m str,
@@ -361,6 +408,7 @@ pub enum Event<'m> {
         refuse_reason: Option<&'m str>,
     },
     /// `card_not_pass_check`: a card failed review.
+    #[non_exhaustive]
     CardNotPassCheck {
         /// CardId.
         card_id: &'m str,
@@ -368,6 +416,7 @@ pub enum Event<'m> {
         refuse_reason: Option<&'m str>,
     },
     /// `user_get_card`: the user took a card.
+    #[non_exhaustive]
     UserGetCard {
         /// CardId.
         card_id: &'m str,
@@ -391,6 +440,7 @@ pub enum Event<'m> {
         union_id: Option<&'m str>,
     },
     /// `user_del_card`: the user deleted a card.
+    #[non_exhaustive]
     UserDelCard {
         /// CardId.
         card_id: &'m str,
@@ -398,6 +448,7 @@ pub enum Event<'m> {
         user_card_code: &'m str,
     },
     /// `user_consume_card`: a card was used.
+    #[non_exhaustive]
     UserConsumeCard {
         /// CardId.
         card_id: &'m str,
@@ -417,6 +468,7 @@ pub enum Event<'m> {
         outer_str: Option<&'m str>,
     },
     /// `user_view_card`: the user opened a member card.
+    #[non_exhaustive]
     UserViewCard {
         /// CardId.
         card_id: &'m str,
@@ -426,6 +478,7 @@ pub enum Event<'m> {
         outer_str: Option<&'m str>,
     },
     /// `user_enter_session_from_card`: the user came to the conversation from a card.
+    #[non_exhaustive]
     UserEnterSessionFromCard {
         /// CardId.
         card_id: &'m str,
@@ -433,6 +486,7 @@ pub enum Event<'m> {
         user_card_code: &'m str,
     },
     /// `card_sku_remind`: a card's stock is low.
+    #[non_exhaustive]
     CardSkuRemind {
         /// CardId.
         card_id: &'m str,
@@ -440,6 +494,7 @@ pub enum Event<'m> {
         detail: &'m str,
     },
     /// An Event this crate does not know; its elements are in [`Incoming::fields`].
+    #[non_exhaustive]
     Unknown {
         /// The Event.
         event: &'m str,
@@ -642,7 +697,7 @@ impl Incoming<'_> {
                 description: self.text("Description"),
                 url: self.text("Url"),
             },
-            MsgKind::Event => Message::Event(self.event()),
+            MsgKind::Event => Message::Event(self.read_event()),
             MsgKind::DeviceText => Message::DeviceText {
                 device_type: self.text("DeviceType"),
                 device_id: self.text("DeviceID"),
@@ -677,10 +732,47 @@ impl Incoming<'_> {
         MsgKind::of(self.msg_type())
     }
 
-    fn event(&self) -> Event<'_> {
+    /// Whether this is an event (MsgType `event`) named `name`, whatever the case of its Event:
+    /// the rule [`event`](Incoming::event) reads events by, for routers and filters to share.
+    ///
+    /// ```
+    /// use reply_core::Incoming;
+    ///
+    /// let body = "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>scan</Event></xml>";
+    /// let msg = Incoming::parse(body)?;
+    /// assert!(msg.is_event("SCAN"));
+    /// assert!(!msg.is_event("subscribe"));
+    /// # Ok::<(), reply_core::ParseError>(())
+    /// ```
+    pub fn is_event(&self, name: &str) -> bool {
+        self.kind() == Some(MsgKind::Event) && self.field("Event").is_some_and(|event| same_event(event, name))
+    }
+
+    /// The event, typed, when this is one (MsgType `event`): what [`message`](Incoming::message)
+    /// holds in [`Message::Event`].
+    ///
+    /// ```
+    /// use reply_core::{Event, Incoming};
+    ///
+    /// let body = "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>CLICK</Event>\
+    ///     <EventKey>menu_1</EventKey></xml>";
+    /// let msg = Incoming::parse(body)?;
+    /// assert!(matches!(msg.event(), Some(Event::Click { event_key: "menu_1", .. })));
+    /// # Ok::<(), reply_core::ParseError>(())
+    /// ```
+    pub fn event(&self) -> Option<Event<'_>> {
+        (self.kind() == Some(MsgKind::Event)).then(|| self.read_event())
+    }
+
+    /// The Event element, typed, whatever MsgType says: for a caller that has checked it is an
+    /// event (the router's event routes). Not a public API.
+    #[doc(hidden)]
+    pub fn read_event(&self) -> Event<'_> {
         let event = self.text("Event");
         let key = self.text("EventKey");
-        let is = |name: &str| event.eq_ignore_ascii_case(name);
+        let is = |name: &str| same_event(event, name);
         if is("subscribe") {
             Event::Subscribe {
                 event_key: self.field("EventKey").filter(|k| !k.is_empty()),
@@ -731,7 +823,7 @@ impl Incoming<'_> {
     /// The events beyond the menu and the follower's: mass and template sends, customer service,
     /// subscriptions, verification, shop, Wi-Fi, beacons, invoices, cards, mini programs.
     fn documented_event<'s>(&'s self, event: &'s str) -> Option<Event<'s>> {
-        let is = |name: &str| event.eq_ignore_ascii_case(name);
+        let is = |name: &str| same_event(event, name);
         let card_id = || self.text("CardId");
         let user_card_code = || self.text("UserCardCode");
         let subscriptions = |path| self.elements(path).map(SubscribeMsg::of).collect();
@@ -876,4 +968,11 @@ impl Incoming<'_> {
             return None;
         })
     }
+}
+
+/// Whether Event `event` is the event `name`: the platform writes some names in capitals
+/// (`CLICK`) and some not (`subscribe`), and a name is read whatever its case.
+#[inline]
+fn same_event(event: &str, name: &str) -> bool {
+    event.eq_ignore_ascii_case(name)
 }
