@@ -185,6 +185,7 @@ pub struct Endpoint<H, S = MemoryStore> {
     body_budget: BodyBudget,
     #[cfg(feature = "client")]
     late: Option<Arc<crate::serve::LateReplies>>,
+    account: Option<Arc<str>>,
 }
 
 /// The bytes of bodies being read at once: a semaphore of bytes, shared by the endpoint's clones.
@@ -223,11 +224,28 @@ impl<H> Endpoint<H> {
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             #[cfg(feature = "client")]
             late: None,
+            account: None,
         }
     }
 }
 
 impl<H, S> Endpoint<H, S> {
+    /// Names the account this endpoint serves, one of several on one server ([`Accounts`]):
+    /// every delivery's retry-guard key is put in the account's namespace
+    /// ([`DedupKey::for_account`]), so accounts that share a store (one Redis for all) never
+    /// share a reply. [`Accounts::account`] sets it; an endpoint an [`Accounts`] resolver gives
+    /// must have been named so, or it is not used.
+    #[must_use]
+    pub fn account(mut self, name: impl Into<String>) -> Self {
+        self.account = Some(name.into().into());
+        self
+    }
+
+    /// The account this endpoint serves, when it was named ([`account`](Endpoint::account)).
+    pub fn account_name(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
     /// How long the handler has before the empty reply goes out instead.
     #[must_use]
     pub fn budget(mut self, budget: Duration) -> Self {
@@ -262,6 +280,7 @@ impl<H, S> Endpoint<H, S> {
             body_budget: self.body_budget,
             #[cfg(feature = "client")]
             late: self.late,
+            account: self.account,
         }
     }
 
@@ -723,6 +742,10 @@ where
         drop(body);
         drop(permit);
         let key = (endpoint.dedup_key)(&msg);
+        let key = match &endpoint.account {
+            Some(account) => key.for_account(account),
+            None => key,
+        };
         let handler = endpoint.handler.clone();
         #[cfg(feature = "crypto")]
         if let Some((crypto, key_used, timestamp, nonce)) = sealing {
@@ -854,6 +877,9 @@ impl<'q> Signed<'q> {
 }
 
 pub use reply_core::signature::signature_of;
+
+mod accounts;
+pub use accounts::{Accounts, AccountsService, DEFAULT_RESOLVE_TIMEOUT, MAX_ACCOUNT_NAME, is_account_name};
 
 #[cfg(feature = "crypto")]
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
