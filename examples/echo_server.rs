@@ -12,6 +12,10 @@
 //! instances behind one URL answer each delivery once:
 //! `cargo run --features redis --example echo_server -- --redis redis://127.0.0.1:6379/`.
 //!
+//! With `--account NAME:TOKEN[:AES_KEY:APP_ID]`, repeated, it serves several accounts at once,
+//! each at `/NAME` with its own token (and key: safe mode), sharing one retry guard whose keys
+//! keep the accounts apart (`passive_reply::endpoint::Accounts`).
+//!
 //! A text `sleep N` is answered after N seconds: past the 4-second budget, the platform gets the
 //! empty reply. With `--app-id ID --app-secret SECRET --api-base URL` (and `--features client`)
 //! such a reply is sent later through the customer-service message API instead, and what became of
@@ -83,6 +87,33 @@ struct Options {
     redis: Option<String>,
     app_secret: Option<String>,
     api_base: Option<String>,
+    accounts: Vec<AccountOption>,
+}
+
+/// `--account NAME:TOKEN[:AES_KEY:APP_ID]`: one of several accounts, served at `/NAME`.
+struct AccountOption {
+    name: String,
+    token: String,
+    crypto: Option<MessageCrypto>,
+}
+
+impl AccountOption {
+    fn parse(value: &str) -> Result<Self, String> {
+        let problem = |why: String| format!("--account {value}: {why}");
+        let parts: Vec<&str> = value.split(':').collect();
+        let (name, token, crypto) = match parts[..] {
+            [name, token] => (name, token, None),
+            [name, token, key, app_id] => {
+                let crypto = MessageCrypto::new(token, key, app_id).map_err(|e| problem(e.to_string()))?;
+                (name, token, Some(crypto))
+            }
+            _ => return Err(problem("expected NAME:TOKEN or NAME:TOKEN:AES_KEY:APP_ID".into())),
+        };
+        if !passive_reply::endpoint::is_account_name(name) {
+            return Err(problem("a name is 1 to 64 of A-Z a-z 0-9 _ - .".into()));
+        }
+        Ok(AccountOption { name: name.to_owned(), token: token.to_owned(), crypto })
+    }
 }
 
 fn options() -> Result<Options, String> {
@@ -97,6 +128,7 @@ fn options() -> Result<Options, String> {
         redis: None,
         app_secret: None,
         api_base: None,
+        accounts: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -118,6 +150,7 @@ fn options() -> Result<Options, String> {
             "--redis" => options.redis = Some(value("--redis")?),
             "--app-secret" => options.app_secret = Some(value("--app-secret")?),
             "--api-base" => options.api_base = Some(value("--api-base")?),
+            "--account" => options.accounts.push(AccountOption::parse(&value("--account")?)?),
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -145,19 +178,19 @@ fn api(options: &Options) -> Result<Option<(&str, &str, &str)>, String> {
     }
 }
 
-/// curl commands that try the server at `addr`, made now.
-fn requests(addr: SocketAddr, options: &Options, crypto: Option<&MessageCrypto>) -> Vec<String> {
+/// curl commands that try the account served at `url` with `token`, made now.
+fn requests(url: &str, token: &str, allow_plaintext: bool, crypto: Option<&MessageCrypto>) -> Vec<String> {
     let timestamp = passive_reply::now().to_string();
     let nonce = "nonce";
-    let signature = signature_of(&options.token, &timestamp, nonce);
+    let signature = signature_of(token, &timestamp, nonce);
     let query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
     let delivery = format!(
         "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>{timestamp}</CreateTime>\
          <MsgType>text</MsgType><Content>你好</Content><MsgId>{timestamp}</MsgId></xml>"
     );
-    let mut commands = vec![format!("curl 'http://{addr}/?{query}&echostr=hello'")];
-    if crypto.is_none() || options.allow_plaintext {
-        commands.push(format!("curl -d '{delivery}' 'http://{addr}/?{query}'"));
+    let mut commands = vec![format!("curl '{url}?{query}&echostr=hello'")];
+    if crypto.is_none() || allow_plaintext {
+        commands.push(format!("curl -d '{delivery}' '{url}?{query}'"));
     }
     if let Some(crypto) = crypto {
         // A message of its own (another MsgId: the same one would be answered as a retry).
@@ -165,10 +198,10 @@ fn requests(addr: SocketAddr, options: &Options, crypto: Option<&MessageCrypto>)
             .replace("你好", "加密的你好")
             .replace(&format!("<MsgId>{timestamp}</MsgId>"), &format!("<MsgId>{}</MsgId>", passive_reply::now() + 1));
         let encrypt = crypto.encrypt(&encrypted);
-        let msg_signature = msg_signature(&options.token, &timestamp, nonce, &encrypt);
+        let msg_signature = msg_signature(token, &timestamp, nonce, &encrypt);
         commands.push(format!(
             "curl -d '<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>' \
-             'http://{addr}/?{query}&openid=oUser&encrypt_type=aes&msg_signature={msg_signature}'"
+             '{url}?{query}&openid=oUser&encrypt_type=aes&msg_signature={msg_signature}'"
         ));
     }
     commands
@@ -181,7 +214,9 @@ fn exit_with(problem: &str) -> ! {
     eprintln!(
         "usage: cargo run --example echo_server [-- --addr IP:PORT --token TOKEN \
          [--aes-key KEY --app-id ID [--allow-plaintext]] [--app-id ID --app-secret SECRET --api-base URL] \
-         [--replay-window SECONDS] [--redis URL] [--requests]]"
+         [--replay-window SECONDS] [--redis URL] [--requests]]\n   \
+         or: cargo run --example echo_server -- --account NAME:TOKEN[:AES_KEY:APP_ID] [--account …] \
+         [--addr IP:PORT] [--replay-window SECONDS] [--redis URL] [--requests]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }
@@ -191,8 +226,13 @@ async fn main() {
     let options = options().unwrap_or_else(|problem| exit_with(&problem));
     let crypto = crypto(&options).unwrap_or_else(|problem| exit_with(&problem));
     let api = api(&options).unwrap_or_else(|problem| exit_with(&problem));
+    if !options.accounts.is_empty() {
+        return accounts::serve(options).await;
+    }
     if options.requests_only {
-        for command in requests(options.addr, &options, crypto.as_ref()) {
+        for command in
+            requests(&format!("http://{}/", options.addr), &options.token, options.allow_plaintext, crypto.as_ref())
+        {
             println!("{command}");
         }
         return;
@@ -224,7 +264,7 @@ async fn main() {
     };
     println!("listening on http://{addr}/ with token {:?}, {mode}", options.token);
     println!("try (for the next {} s; --requests prints fresh ones):", options.replay_window);
-    for command in requests(addr, &options, crypto.as_ref()) {
+    for command in requests(&format!("http://{addr}/"), &options.token, options.allow_plaintext, crypto.as_ref()) {
         println!("  {command}");
     }
     // The crate's server: header and idle timeouts, and a bound on open connections, so that
@@ -271,4 +311,73 @@ where
 #[cfg(not(feature = "redis"))]
 async fn with_redis<H>(_: Endpoint<H>, _: &str) -> Result<axum::Router, String> {
     Err("--redis needs the redis feature: cargo run --features redis --example echo_server -- --redis URL".into())
+}
+
+/// `--account NAME:TOKEN[:AES_KEY:APP_ID]`, repeated: every account served at `/NAME` by one
+/// server, each with its token and key, all sharing one retry guard (in memory, or in the Redis
+/// of `--redis`), its keys kept apart by account.
+mod accounts {
+    use std::time::Duration;
+
+    use passive_reply::endpoint::{Accounts, Endpoint};
+    use passive_reply::serve::{ReplyStore, RetryGuard};
+    use passive_reply::server::Server;
+
+    use super::{Options, answer, exit_with, requests};
+
+    pub async fn serve(options: Options) {
+        if options.aes_key.is_some() || options.app_secret.is_some() || options.allow_plaintext {
+            exit_with("with --account, each account's key goes in its --account (late replies: one account only)");
+        }
+        match &options.redis {
+            None => serve_with(options, RetryGuard::new()).await,
+            Some(url) => {
+                let guard = redis_guard(url).await.unwrap_or_else(|problem| exit_with(&problem));
+                serve_with(options, guard).await
+            }
+        }
+    }
+
+    async fn serve_with<S: ReplyStore>(options: Options, guard: RetryGuard<S>) {
+        let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
+        let listener = match tokio::net::TcpListener::bind(options.addr).await {
+            Ok(listener) => listener,
+            Err(e) => exit_with(&format!("can't listen on {}: {e}", options.addr)),
+        };
+        let addr = listener.local_addr().unwrap_or(options.addr);
+        let mut accounts = Accounts::new();
+        for account in &options.accounts {
+            let mut endpoint = Endpoint::new(account.token.clone(), answer()).replay_window(window);
+            if let Some(crypto) = account.crypto.clone() {
+                endpoint = endpoint.crypto(crypto);
+            }
+            accounts = accounts.account(&account.name, endpoint.retry_guard(guard.clone()));
+            let mode = if account.crypto.is_some() { "safe mode" } else { "plaintext mode" };
+            let url = format!("http://{addr}/{}", account.name);
+            if !options.requests_only {
+                println!("account {:?} at {url} with token {:?}, {mode}; try:", account.name, account.token);
+            }
+            for command in requests(&url, &account.token, false, account.crypto.as_ref()) {
+                println!("  {command}");
+            }
+        }
+        if options.requests_only {
+            return;
+        }
+        if let Err(e) = Server::new(listener).serve(accounts.into_service()).await {
+            exit_with(&e.to_string());
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    async fn redis_guard(url: &str) -> Result<RetryGuard<passive_reply::serve::RedisStore>, String> {
+        let store = passive_reply::serve::RedisStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?;
+        println!("retries shared through the Redis at {url}");
+        Ok(RetryGuard::with_store(store))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn redis_guard(_: &str) -> Result<RetryGuard, String> {
+        Err("--redis needs the redis feature".into())
+    }
 }

@@ -755,7 +755,7 @@ where
                 .guard
                 .answer(key, move || async move {
                     let reply = on_time.run(handler(msg)).await;
-                    Sealed { reply, crypto, key: key_used, timestamp, nonce }
+                    Enveloped { reply, crypto, key: key_used, timestamp, nonce }
                 })
                 .await;
             return Answer::reply(reply);
@@ -885,7 +885,7 @@ pub use accounts::{Accounts, AccountsService, DEFAULT_RESOLVE_TIMEOUT, MAX_ACCOU
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so
 /// that its retries get the same envelope. Written once, by `to_xml`, into the envelope's own
 /// allocation.
-struct Sealed<R> {
+struct Enveloped<R> {
     reply: R,
     crypto: Arc<MessageCrypto>,
     key: KeyUsed,
@@ -894,7 +894,7 @@ struct Sealed<R> {
 }
 
 #[cfg(feature = "crypto")]
-impl<R: PassiveReply> Sealed<R> {
+impl<R: PassiveReply> Enveloped<R> {
     /// The envelope; empty for the empty reply, and for the rare failure of the operating system
     /// to give random bytes (the platform then shows nothing, and doesn't retry).
     fn envelope(&self) -> String {
@@ -903,7 +903,7 @@ impl<R: PassiveReply> Sealed<R> {
 }
 
 #[cfg(feature = "crypto")]
-impl<R: PassiveReply> PassiveReply for Sealed<R> {
+impl<R: PassiveReply> PassiveReply for Enveloped<R> {
     fn encoded_len(&self) -> usize {
         // Counted, not encrypted. (Off only when the operating system has no random bytes: the
         // envelope is then empty.)
@@ -962,7 +962,7 @@ mod tests {
     #[test]
     fn sealed_replies_count_their_envelopes() {
         let crypto = Arc::new(MessageCrypto::new("t", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx1").unwrap());
-        let seal = |reply| Sealed {
+        let seal = |reply| Enveloped {
             reply,
             crypto: crypto.clone(),
             key: KeyUsed::Current,
