@@ -22,11 +22,13 @@
 
 mod error;
 mod message;
+mod notice;
 mod parser;
 mod views;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use message::{DedupKey, Incoming, RawElement};
+pub use notice::{ComponentNotice, Notice};
 pub use parser::{DEFAULT_MAX_BODY_LEN, ParseOptions};
 
 /// How deep elements may nest. The platform's deepest message

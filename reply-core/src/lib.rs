@@ -53,8 +53,8 @@ pub mod __private;
 pub use reply_schema as schema;
 
 pub use incoming::{
-    Beacon, CopyrightCheck, CopyrightCheckItem, DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming, MAX_DEPTH, Message,
-    MsgKind, ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
+    Beacon, ComponentNotice, CopyrightCheck, CopyrightCheckItem, DEFAULT_MAX_BODY_LEN, DedupKey, Event, Incoming,
+    MAX_DEPTH, Message, MsgKind, Notice, ParseError, ParseErrorKind, ParseOptions, RawElement, SubscribeMsg,
 };
 pub use messages::{Image, Music, Text, TransferCustomerService, Video, Voice};
 pub use news::{Article, ArticleCountError, ArticleList, Articles, News, NewsArticle};

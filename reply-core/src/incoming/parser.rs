@@ -63,19 +63,15 @@ impl<'a> Incoming<'a> {
 
     /// Parses a POST body.
     pub fn parse_with(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
-        if body.len() > options.max_body_len {
-            return Err(ParseError::new(
-                ParseErrorKind::TooLarge { limit: options.max_body_len },
-                options.max_body_len,
-            ));
-        }
-        let first = body.len() - body.trim_start().len();
-        match body.as_bytes().get(first) {
-            None => return Err(ParseError::new(ParseErrorKind::Empty, 0)),
-            Some(b'{' | b'[') => return Err(ParseError::new(ParseErrorKind::Json, first)),
-            Some(_) => {}
-        }
-        Parser::new(body).run()
+        Parser::new(body, options)?.run()
+    }
+
+    /// Parses a notice to a third-party platform: as [`parse_with`](Incoming::parse_with), with
+    /// only CreateTime required of the header.
+    pub(crate) fn parse_notice(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
+        let mut parser = Parser::new(body, options)?;
+        parser.notice = true;
+        parser.run()
     }
 }
 
@@ -139,6 +135,9 @@ struct Parser<'a> {
     leaf: Option<Leaf<'a>>,
     header: Header<'a>,
     fields: Vec<Field<'a>>,
+    /// A notice to a third-party platform (`ComponentNotice`): no ToUserName, FromUserName or
+    /// MsgType is required (they are empty when absent), only CreateTime.
+    notice: bool,
 }
 
 /// `part`, a slice of `body`'s bytes, as a `&str` borrowed from `body`.
@@ -172,14 +171,27 @@ fn xml_reason(error: &XmlError) -> Option<&'static str> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(body: &'a str) -> Self {
+    /// A parser of `body`, which is checked first against the limit and for being JSON or empty.
+    fn new(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
+        if body.len() > options.max_body_len {
+            return Err(ParseError::new(
+                ParseErrorKind::TooLarge { limit: options.max_body_len },
+                options.max_body_len,
+            ));
+        }
+        let first = body.len() - body.trim_start().len();
+        match body.as_bytes().get(first) {
+            None => return Err(ParseError::new(ParseErrorKind::Empty, 0)),
+            Some(b'{' | b'[') => return Err(ParseError::new(ParseErrorKind::Json, first)),
+            Some(_) => {}
+        }
         let mut reader = Reader::from_str(body);
         let config = reader.config_mut();
         // End tags are matched here, against `open`, so that a mismatch is reported with this
         // crate's reason and offset.
         config.check_end_names = false;
         config.trim_text(false);
-        Parser {
+        Ok(Parser {
             body,
             reader,
             open: [""; MAX_DEPTH],
@@ -188,7 +200,8 @@ impl<'a> Parser<'a> {
             leaf: None,
             header: Header::default(),
             fields: Vec::with_capacity(8),
-        }
+            notice: false,
+        })
     }
 
     fn error(&self, kind: ParseErrorKind, offset: usize) -> ParseError {
@@ -387,11 +400,17 @@ impl<'a> Parser<'a> {
     fn finish(self, closed_at: usize) -> Result<Incoming<'a>, ParseError> {
         let missing = |name| ParseError::new(ParseErrorKind::MissingField(name), closed_at);
         let Header { to_user_name, from_user_name, create_time, msg_type, msg_id, msg_id_alias } = self.header;
+        let (notice, empty) = (self.notice, || Cow::Borrowed(""));
+        let header = |value: Option<Cow<'a, str>>, name| match value {
+            Some(value) => Ok(value),
+            None if notice => Ok(empty()),
+            None => Err(missing(name)),
+        };
         Ok(Incoming {
-            to_user_name: to_user_name.ok_or_else(|| missing("ToUserName"))?,
-            from_user_name: from_user_name.ok_or_else(|| missing("FromUserName"))?,
+            to_user_name: header(to_user_name, "ToUserName")?,
+            from_user_name: header(from_user_name, "FromUserName")?,
             create_time: create_time.ok_or_else(|| missing("CreateTime"))?,
-            msg_type: msg_type.ok_or_else(|| missing("MsgType"))?,
+            msg_type: header(msg_type, "MsgType")?,
             msg_id: msg_id.or(msg_id_alias),
             fields: self.fields,
         })
