@@ -28,7 +28,7 @@ impl Sink for Follower {
         Ok(())
     }
 
-    fn buffer(&mut self, _: reply_core::buffer::Token) -> Option<reply_core::buffer::Buffer<'_>> {
+    fn buffer(&mut self, _: reply_core::sink::Token) -> Option<reply_core::sink::Buffer<'_>> {
         None
     }
 }
