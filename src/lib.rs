@@ -418,6 +418,8 @@
 //!   instances behind one URL; implies `tokio`.
 //! - `client`: [`client`], the platform's API (access tokens, customer-service messages) over
 //!   HTTPS with rustls, and with `tower`, late replies; implies `tokio`.
+//! - `component`: a third-party platform serving the accounts that authorized it
+//!   (`endpoint::component`, `client::Component`); implies `client`, `crypto` and `tower`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

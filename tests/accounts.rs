@@ -224,3 +224,24 @@ async fn accounts_found_at_run_time() {
         [("dynamic".into(), "dynamic".into()), ("dynamic".into(), "dynamic".into()), ("fixed".into(), "fixed".into())]
     );
 }
+
+#[tokio::test]
+async fn accounts_share_the_processs_body_budget() {
+    let seen = Seen::default();
+    let addr = serve(two_accounts(&seen)).await;
+    // Half a body, signed for `plain`, held open.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    let head =
+        format!("POST /plain?{} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n", signed_query(PLAIN_TOKEN));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b' '; 5000]).await.unwrap();
+    // Any endpoint with the default budget counts those bytes: one budget for the process, however
+    // many accounts (each with its endpoint) are served.
+    let probe = Endpoint::new("probe", |_: Incoming<'static>| async { passive_reply::Empty });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while probe.body_bytes() < 5000 {
+        assert!(tokio::time::Instant::now() < deadline, "the held body is not counted: {}", probe.body_bytes());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

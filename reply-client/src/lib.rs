@@ -35,6 +35,12 @@
 //! instance that fetches a token makes the others' stale within minutes.
 #![forbid(unsafe_code)]
 
+mod component;
+mod memory;
+
+pub use component::{Authorization, Component, ComponentBuilder, DEFAULT_TICKET_LIFE};
+pub use memory::MemoryTokenStore;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -171,8 +177,9 @@ impl std::error::Error for ApiError {}
 pub(crate) enum ApiAnswer {
     /// `errcode` 0 (or none), without a token.
     Ok,
-    /// A token, and its life in seconds.
-    Token { token: Box<str>, expires_in: u64 },
+    /// A token, and its life in seconds; for an authorizer's token, the refresh token that
+    /// comes with it (and the authorizer's AppID, from `api_query_auth`).
+    Token { token: Box<str>, expires_in: u64, refresh: Option<Box<str>>, app_id: Option<Box<str>> },
     /// A non-zero `errcode`, with its `errmsg`.
     Error { code: i64, message: Box<str> },
 }
@@ -190,12 +197,27 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<ApiAnswer> {
         let message = object.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
         return Some(ApiAnswer::Error { code, message: message.into() });
     }
-    match (object.get("access_token"), object.get("expires_in")) {
+    // `api_query_auth` answers inside `authorization_info`.
+    let object = match object.get("authorization_info") {
+        Some(serde_json::Value::Object(info)) => info,
+        Some(_) => return None,
+        None => &object,
+    };
+    // An account's token, a component's, or an authorizer's.
+    let token =
+        ["access_token", "component_access_token", "authorizer_access_token"].iter().find_map(|name| object.get(*name));
+    let text = |name: &str| object.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(Box::from);
+    match (token, object.get("expires_in")) {
         (None, _) => Some(ApiAnswer::Ok),
         (Some(token), Some(expires_in)) => {
             let token = token.as_str().filter(|t| !t.is_empty())?;
             let expires_in = expires_in.as_u64().filter(|&s| s > 0)?;
-            Some(ApiAnswer::Token { token: token.into(), expires_in })
+            Some(ApiAnswer::Token {
+                token: token.into(),
+                expires_in,
+                refresh: text("authorizer_refresh_token"),
+                app_id: text("authorizer_appid"),
+            })
         }
         (Some(_), None) => None,
     }
@@ -208,7 +230,15 @@ pub(crate) fn read_answer(body: &[u8]) -> Option<ApiAnswer> {
 pub fn read_answer_text(body: &[u8]) -> Option<String> {
     Some(match read_answer(body)? {
         ApiAnswer::Ok => "ok".to_owned(),
-        ApiAnswer::Token { token, expires_in } => format!("token {token} {expires_in}"),
+        ApiAnswer::Token { token, expires_in, refresh, app_id } => {
+            let mut text = format!("token {token} {expires_in}");
+            for (name, value) in [("refresh", refresh), ("app", app_id)] {
+                if let Some(value) = value {
+                    text.push_str(&format!(" {name} {value}"));
+                }
+            }
+            text
+        }
         ApiAnswer::Error { code, message } => format!("error {code}: {}", ApiError::from_code(code, &message, false)),
     })
 }
@@ -268,13 +298,31 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// How a client gets its access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum TokenMode {
     /// `GET /cgi-bin/token`: each fetch makes a new token (the old one lives 5 more minutes).
     Plain,
     /// `POST /cgi-bin/stable_token` with `force_refresh: false`: the same token while it lives,
     /// whoever asks.
     Stable,
+    /// A third-party platform's `component_access_token`, from its secret and the
+    /// `component_verify_ticket` kept in the store.
+    Component,
+    /// An authorizer account's token, refreshed through its component with the refresh token
+    /// kept in the store.
+    Authorizer(component::Component),
+}
+
+impl TokenMode {
+    /// The key of the token in a shared store: the AppID for an account of its own, and keys of
+    /// their own for a component's token and an authorizer's, so that none can stand for another.
+    fn store_key(&self, app_id: &str) -> Box<str> {
+        match self {
+            TokenMode::Plain | TokenMode::Stable => app_id.into(),
+            TokenMode::Component => format!("component:{app_id}").into(),
+            TokenMode::Authorizer(component) => format!("authorizer:{}:{app_id}", component.app_id()).into(),
+        }
+    }
 }
 
 /// A client of the platform's API for one account. Cheap to clone: clones share the token and
@@ -290,6 +338,8 @@ struct Inner {
     app_id: Box<str>,
     secret: Box<str>,
     mode: TokenMode,
+    /// The token's key in the store ([`TokenMode::store_key`]).
+    store_key: Box<str>,
     refresh_ahead: Duration,
     timeout: Duration,
     retries: u32,
@@ -420,6 +470,7 @@ impl Builder {
             inner: Arc::new(Inner {
                 http,
                 base,
+                store_key: self.mode.store_key(&self.app_id),
                 app_id: self.app_id,
                 secret: self.secret,
                 mode: self.mode,
@@ -484,6 +535,30 @@ impl Client {
     /// The account's AppID.
     pub fn app_id(&self) -> &str {
         &self.inner.app_id
+    }
+
+    /// A client of the account `app_id` with this one's settings, store and connections, its
+    /// token got by `mode`.
+    fn derived(&self, app_id: &str, mode: TokenMode) -> Client {
+        let inner = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                base: inner.base.clone(),
+                store_key: mode.store_key(app_id),
+                app_id: app_id.into(),
+                secret: "".into(),
+                mode,
+                refresh_ahead: inner.refresh_ahead,
+                timeout: inner.timeout,
+                retries: inner.retries,
+                backoff: inner.backoff,
+                store: inner.store.clone(),
+                current: Mutex::new(None),
+                refreshing: tokio::sync::Mutex::new(None),
+                refreshes: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// Sends `reply` through the customer-service message API, to its ToUserName: the same
@@ -593,7 +668,7 @@ impl Client {
     /// The token through the shared store: the one kept there while it is fresh; otherwise this
     /// instance fetches one for all if no other is, or waits for the one another is fetching.
     async fn through_store(&self, store: &dyn TokenStore) -> Result<Arc<str>, ApiError> {
-        let app_id = &*self.inner.app_id;
+        let app_id = &*self.inner.store_key;
         // Fresh while it has more left than the refresh margin (at most an hour: the platform's
         // tokens live two).
         let fresh = |stored: &StoredToken| stored.expires_in > self.inner.refresh_ahead.min(Duration::from_secs(3600));
@@ -643,7 +718,7 @@ impl Client {
             }
         }
         if let Some(store) = &self.inner.store
-            && let Err(e) = store.expire(&self.inner.app_id, token).await
+            && let Err(e) = store.expire(&self.inner.store_key, token).await
         {
             log::warn!("passive-reply: {e}; a stale access token stays in the token store until it expires");
         }
@@ -658,7 +733,9 @@ impl Client {
     async fn fetch(&self) -> Result<(Arc<str>, Duration, Instant), ApiError> {
         let inner = &self.inner;
         let sent = Instant::now();
-        let answer = match inner.mode {
+        let answer = match &inner.mode {
+            TokenMode::Component => component::fetch_component_token(self).await?,
+            TokenMode::Authorizer(component) => component.fetch_authorizer_token(self).await?,
             TokenMode::Plain => {
                 let query = [("grant_type", "client_credential"), ("appid", &inner.app_id), ("secret", &inner.secret)];
                 self.request(Method::GET, self.uri("/cgi-bin/token", &query), None, true).await?
@@ -675,7 +752,7 @@ impl Client {
             }
         };
         match answer {
-            ApiAnswer::Token { token, expires_in } => Ok((token.into(), Duration::from_secs(expires_in), sent)),
+            ApiAnswer::Token { token, expires_in, .. } => Ok((token.into(), Duration::from_secs(expires_in), sent)),
             ApiAnswer::Error { code, message } => Err(ApiError::from_code(code, &message, true)),
             ApiAnswer::Ok => Err(ApiError::new(ApiErrorKind::BadResponse, None, "no access_token in the answer")),
         }
@@ -822,7 +899,7 @@ mod tests {
         assert_eq!(read(r#"{"errcode":0,"errmsg":"ok"}"#), Some(ApiAnswer::Ok));
         assert_eq!(
             read(r#"{"access_token":"ACCESS_TOKEN","expires_in":7200}"#),
-            Some(ApiAnswer::Token { token: "ACCESS_TOKEN".into(), expires_in: 7200 })
+            Some(ApiAnswer::Token { token: "ACCESS_TOKEN".into(), expires_in: 7200, refresh: None, app_id: None })
         );
         assert_eq!(
             read(r#"{"errcode":40013,"errmsg":"invalid appid"}"#),

@@ -201,6 +201,13 @@ impl BodyBudget {
         let bytes = bytes.min(Semaphore::MAX_PERMITS);
         BodyBudget { bytes, permits: Arc::new(Semaphore::new(bytes)) }
     }
+
+    /// The budget of [`DEFAULT_BODY_BUDGET`] bytes that every endpoint of the process shares
+    /// unless it is given one of its own.
+    fn process_default() -> Self {
+        static DEFAULT: std::sync::OnceLock<BodyBudget> = std::sync::OnceLock::new();
+        DEFAULT.get_or_init(|| BodyBudget::new(DEFAULT_BODY_BUDGET)).clone()
+    }
 }
 
 impl<H> Endpoint<H> {
@@ -221,7 +228,7 @@ impl<H> Endpoint<H> {
             replay_window: Some(DEFAULT_REPLAY_WINDOW),
             dedup_key: Incoming::dedup_key,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
+            body_budget: BodyBudget::process_default(),
             #[cfg(feature = "client")]
             late: None,
             account: None,
@@ -349,8 +356,11 @@ impl<H, S> Endpoint<H, S> {
     }
 
     /// How many bytes of bodies this endpoint (and its clones) may hold while reading them, all
-    /// requests together ([`DEFAULT_BODY_BUDGET`], 16 MiB): even requests whose queries are
-    /// valid (a captured one, inside the replay window) can't pin more memory than this. Each
+    /// requests together: even requests whose queries are valid (a captured one, inside the
+    /// replay window) can't pin more memory than this. By default [`DEFAULT_BODY_BUDGET`] (16 MiB)
+    /// for the whole process: every endpoint that keeps the default shares the one budget, so
+    /// serving many accounts ([`Accounts`]) doesn't multiply it; this sets a budget of the
+    /// endpoint's own. Each
     /// body is counted by its bytes, from the first until it is parsed; a body that finds the
     /// budget full waits for room until its deadline (and its connection is not read meanwhile),
     /// then gets 503. A budget smaller than the parse options' limit refuses the longest
@@ -879,7 +889,12 @@ impl<'q> Signed<'q> {
 pub use reply_core::signature::signature_of;
 
 mod accounts;
-pub use accounts::{Accounts, AccountsService, DEFAULT_RESOLVE_TIMEOUT, MAX_ACCOUNT_NAME, is_account_name};
+pub use accounts::{
+    Accounts, AccountsService, DEFAULT_RESOLVE_TIMEOUT, MAX_ACCOUNT_NAME, is_account_name, last_segment,
+};
+
+#[cfg(feature = "component")]
+pub mod component;
 
 #[cfg(feature = "crypto")]
 /// A reply in its encrypted envelope: what the retry guard keeps for an encrypted delivery, so

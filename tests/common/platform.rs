@@ -19,6 +19,9 @@ use tokio::time::Instant;
 
 pub const APP_ID: &str = "wx0123456789abcdef";
 pub const SECRET: &str = "the-app-secret";
+/// The third-party platform ("component") the double knows.
+pub const COMPONENT_APP_ID: &str = "wxcomponent0000001";
+pub const COMPONENT_SECRET: &str = "the-component-secret";
 
 /// What the send API answers next.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +61,31 @@ pub struct Recorded {
     pub token_delay: Duration,
     /// The life of the tokens handed out, in seconds (0: the platform's 7200).
     pub expires_in: u64,
+    /// The component's side: see [`ComponentApi`].
+    pub component: ComponentApi,
+}
+
+/// What the double knows and records of the third-party platform's APIs.
+#[derive(Default)]
+pub struct ComponentApi {
+    /// The ticket the platform pushed last: the one `api_component_token` takes.
+    pub ticket: Option<String>,
+    /// Every `api_component_token` request's body.
+    pub token_requests: Vec<Value>,
+    /// The one component token the component APIs accept now.
+    pub valid: Option<String>,
+    /// Authorization codes the double will exchange, and the account each is for.
+    pub codes: HashMap<String, String>,
+    /// Every `api_query_auth` request's body.
+    pub query_auth_requests: Vec<Value>,
+    /// Every `api_authorizer_token` request's body.
+    pub refresh_requests: Vec<Value>,
+    /// Each authorizer's refresh token now.
+    pub refresh_tokens: HashMap<String, String>,
+    /// The authorizer tokens the send API accepts, and whose they are.
+    pub authorizer_tokens: HashMap<String, String>,
+    /// How many tokens were handed out.
+    pub issued: usize,
 }
 
 #[derive(Clone, Default)]
@@ -82,6 +110,9 @@ impl Platform {
             .route("/cgi-bin/token", get(token))
             .route("/cgi-bin/stable_token", post(stable_token))
             .route("/cgi-bin/message/custom/send", post(send))
+            .route("/cgi-bin/component/api_component_token", post(component_token))
+            .route("/cgi-bin/component/api_query_auth", post(query_auth))
+            .route("/cgi-bin/component/api_authorizer_token", post(authorizer_token))
             .with_state(self.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -169,7 +200,7 @@ async fn send(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: B
     let body: Value = serde_json::from_slice(&body).expect("the send's body is JSON");
     let next = platform.with(|r| {
         r.sends.push(Sent { token: token.clone(), body, at: Instant::now() });
-        if r.valid.as_ref() != Some(&token) {
+        if r.valid.as_ref() != Some(&token) && !r.component.authorizer_tokens.contains_key(&token) {
             return Some(Next::Code(40001));
         }
         let next = r.script.pop_front();
@@ -184,4 +215,83 @@ async fn send(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: B
         Some(Next::Code(code)) => json(serde_json::json!({"errcode": code, "errmsg": format!("error {code}")})),
         Some(Next::Status(status)) => (StatusCode::from_u16(status).unwrap(), "bad gateway").into_response(),
     }
+}
+
+async fn component_token(State(platform): State<Platform>, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    platform.with(|r| {
+        let c = &mut r.component;
+        c.token_requests.push(body.clone());
+        if body["component_appid"] != COMPONENT_APP_ID || body["component_appsecret"] != COMPONENT_SECRET {
+            return json(serde_json::json!({"errcode": 40013, "errmsg": "invalid appid"}));
+        }
+        if c.ticket.is_none() || body["component_verify_ticket"].as_str() != c.ticket.as_deref() {
+            return json(serde_json::json!({"errcode": 61006, "errmsg": "component ticket is invalid"}));
+        }
+        c.issued += 1;
+        let token = format!("COMPONENT-{}", c.issued);
+        c.valid = Some(token.clone());
+        json(serde_json::json!({"component_access_token": token, "expires_in": 7200}))
+    })
+}
+
+/// Whether a component API's query carries the valid component token.
+fn component_call(r: &Recorded, raw: &Option<String>) -> bool {
+    let token = query(raw).get("component_access_token").cloned();
+    matches!((&r.component.valid, token), (Some(valid), Some(token)) if *valid == token)
+}
+
+fn invalid_credential() -> Response {
+    json(serde_json::json!({"errcode": 40001, "errmsg": "invalid credential"}))
+}
+
+/// A new token for the authorizer `app_id`, and a new refresh token, both remembered.
+fn issue(c: &mut ComponentApi, app_id: &str) -> (String, String) {
+    c.issued += 1;
+    let (token, refresh) = (format!("AUTHORIZER-{app_id}-{}", c.issued), format!("REFRESH-{app_id}-{}", c.issued));
+    c.authorizer_tokens.insert(token.clone(), app_id.to_owned());
+    c.refresh_tokens.insert(app_id.to_owned(), refresh.clone());
+    (token, refresh)
+}
+
+async fn query_auth(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    platform.with(|r| {
+        r.component.query_auth_requests.push(body.clone());
+        if !component_call(r, &raw) {
+            return invalid_credential();
+        }
+        let code = body["authorization_code"].as_str().unwrap_or("");
+        let Some(app_id) = r.component.codes.get(code).cloned() else {
+            return json(serde_json::json!({"errcode": 61010, "errmsg": "code is expired"}));
+        };
+        let (token, refresh) = issue(&mut r.component, &app_id);
+        json(serde_json::json!({"authorization_info": {
+            "authorizer_appid": app_id,
+            "authorizer_access_token": token,
+            "expires_in": 7200,
+            "authorizer_refresh_token": refresh,
+            "func_info": [{"funcscope_category": {"id": 1}}],
+        }}))
+    })
+}
+
+async fn authorizer_token(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    platform.with(|r| {
+        r.component.refresh_requests.push(body.clone());
+        if !component_call(r, &raw) {
+            return invalid_credential();
+        }
+        let app_id = body["authorizer_appid"].as_str().unwrap_or("").to_owned();
+        if r.component.refresh_tokens.get(&app_id).map(String::as_str) != body["authorizer_refresh_token"].as_str() {
+            return json(serde_json::json!({"errcode": 61023, "errmsg": "refresh_token is invalid"}));
+        }
+        let (token, refresh) = issue(&mut r.component, &app_id);
+        json(serde_json::json!({
+            "authorizer_access_token": token,
+            "expires_in": 7200,
+            "authorizer_refresh_token": refresh,
+        }))
+    })
 }

@@ -69,6 +69,7 @@ pub struct Accounts<H, S = MemoryStore> {
     fixed: HashMap<Box<str>, Arc<Endpoint<H, S>>>,
     resolver: Option<Resolver<H, S>>,
     resolve_timeout: Duration,
+    name_in: fn(&str) -> &str,
 }
 
 impl<H, S> std::fmt::Debug for Accounts<H, S> {
@@ -77,13 +78,18 @@ impl<H, S> std::fmt::Debug for Accounts<H, S> {
             .field("fixed", &self.fixed.keys().collect::<Vec<_>>())
             .field("resolver", &self.resolver.is_some())
             .field("resolve_timeout", &self.resolve_timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl<H, S> Default for Accounts<H, S> {
     fn default() -> Self {
-        Accounts { fixed: HashMap::new(), resolver: None, resolve_timeout: DEFAULT_RESOLVE_TIMEOUT }
+        Accounts {
+            fixed: HashMap::new(),
+            resolver: None,
+            resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
+            name_in: last_segment,
+        }
     }
 }
 
@@ -96,8 +102,8 @@ pub fn is_account_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// The account a request's path names: its last segment (a trailing `/` ignored).
-fn account_in(path: &str) -> &str {
+/// The account a request's path names by default: its last segment (a trailing `/` ignored).
+pub fn last_segment(path: &str) -> &str {
     let path = path.strip_suffix('/').unwrap_or(path);
     path.rsplit('/').next().unwrap_or("")
 }
@@ -138,6 +144,15 @@ impl<H, S> Accounts<H, S> {
         Fut: Future<Output = Option<Arc<Endpoint<H, S>>>> + Send + 'static,
     {
         self.resolver = Some(Arc::new(move |name: &str| Box::pin(resolve(name.to_owned()))));
+        self
+    }
+
+    /// Where the account's name is in a request's path: by default [`last_segment`] (`/wx/shop`
+    /// is `shop`); for the third-party platform's `/{appid}/callback`, the segment before
+    /// `callback`. What it gives is checked as a name before anything else.
+    #[must_use]
+    pub fn account_from_path(mut self, name_in: fn(&str) -> &str) -> Self {
+        self.name_in = name_in;
         self
     }
 
@@ -240,7 +255,7 @@ where
         let accounts = self.0.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let answer = match accounts.endpoint(account_in(parts.uri.path())).await {
+            let answer = match accounts.endpoint((accounts.name_in)(parts.uri.path())).await {
                 // The account's query checked first, with its token: a request that fails it
                 // costs no body memory.
                 Ok(endpoint) => match endpoint.authorize(&parts.method, parts.uri.query()) {
@@ -270,10 +285,10 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(account_in("/shop"), "shop");
-        assert_eq!(account_in("/wx/shop"), "shop");
-        assert_eq!(account_in("/wx/shop/"), "shop");
-        assert_eq!(account_in("/"), "");
-        assert_eq!(account_in(""), "");
+        assert_eq!(last_segment("/shop"), "shop");
+        assert_eq!(last_segment("/wx/shop"), "shop");
+        assert_eq!(last_segment("/wx/shop/"), "shop");
+        assert_eq!(last_segment("/"), "");
+        assert_eq!(last_segment(""), "");
     }
 }
