@@ -371,3 +371,38 @@ async fn an_authorization_notice_handed_to_the_application_gives_the_accounts_to
     assert!(token.starts_with(&format!("AUTHORIZER-{AUTHORIZER}-")));
     assert!(platform.with(|r| r.component.refresh_requests.is_empty()));
 }
+
+#[tokio::test]
+async fn the_platforms_refusals_are_told_and_a_stale_component_token_is_replaced_once() {
+    let platform = Platform::default();
+    platform.with(|r| r.component.codes.insert("code-1".into(), AUTHORIZER.into()));
+    let base = platform.serve().await;
+    let component = component(&base, MemoryTokenStore::new());
+    // No ticket yet: nothing to fetch the component's token with, and it says so.
+    let no_ticket = component.query_auth("code-1").await.unwrap_err();
+    assert!(no_ticket.to_string().contains("component_verify_ticket"), "{no_ticket}");
+    assert!(platform.with(|r| r.component.token_requests.is_empty()));
+    // A ticket the platform doesn't know (an old one): its error, as the platform gave it.
+    platform.with(|r| r.component.ticket = Some("ticket@@@current".into()));
+    component.set_ticket("ticket@@@old").await.unwrap();
+    let refused = component.access_token().await.unwrap_err();
+    assert_eq!(refused.code(), Some(61006));
+    component.set_ticket("ticket@@@current").await.unwrap();
+    let first = component.access_token().await.unwrap();
+    // The component's token called stale by the platform (replaced elsewhere): fetched again,
+    // and the call made once more.
+    platform.with(|r| r.component.valid = None);
+    let authorization = component.query_auth("code-1").await.unwrap();
+    assert_eq!(authorization.authorizer_app_id, AUTHORIZER);
+    assert_ne!(component.access_token().await.unwrap(), first);
+    platform.with(|r| {
+        assert_eq!(r.component.token_requests.len(), 3);
+        assert_eq!(r.component.query_auth_requests.len(), 2);
+    });
+    // A code the platform doesn't know: its error; nothing kept for an account.
+    let expired = component.query_auth("code-unknown").await.unwrap_err();
+    assert_eq!(expired.code(), Some(61010));
+    // An account with no refresh token kept: its client says what is missing.
+    let unknown = component.authorizer("wxneverauthorized1").access_token().await.unwrap_err();
+    assert!(unknown.to_string().contains("no refresh token"), "{unknown}");
+}
