@@ -186,7 +186,10 @@ async fn serve<S: ReplyStore>(options: &Options, crypto: MessageCrypto, store: i
     for command in requests(addr, &crypto) {
         println!("  {command}");
     }
-    if let Err(e) = Server::new(listener).serve(app).await {
-        exit_with(&e.to_string());
+    // Stops on Ctrl-C or SIGTERM once the requests under way are answered and the late replies
+    // (to the authorizers' users) sent; a second signal gives them up (and logs them).
+    match Server::new(listener).serve_until_signal(app).await {
+        Ok(stopped) => std::process::exit(if stopped.forced { 1 } else { 0 }),
+        Err(e) => exit_with(&e.to_string()),
     }
 }

@@ -268,10 +268,26 @@ async fn main() {
         println!("  {command}");
     }
     // The crate's server: header and idle timeouts, and a bound on open connections, so that
-    // nobody who finds the URL can hold the process's descriptors or memory.
-    if let Err(e) = Server::new(listener).serve(router).await {
-        eprintln!("echo_server: {e}");
-        std::process::exit(1);
+    // nobody who finds the URL can hold the process's descriptors or memory. It stops on Ctrl-C
+    // or SIGTERM once the requests under way are answered and the late replies sent.
+    stop(Server::new(listener).serve_until_signal(router).await);
+}
+
+/// Reports how the server stopped, and exits.
+pub fn stop(stopped: std::io::Result<passive_reply::server::Stopped>) -> ! {
+    match stopped {
+        Err(e) => {
+            eprintln!("echo_server: {e}");
+            std::process::exit(1);
+        }
+        Ok(stopped) => {
+            #[cfg(feature = "client")]
+            for abandoned in &stopped.abandoned {
+                println!("gave up the late reply to {:?} after {:?}", abandoned.key, abandoned.ran);
+            }
+            println!("stopped");
+            std::process::exit(if stopped.forced { 1 } else { 0 });
+        }
     }
 }
 
@@ -364,9 +380,7 @@ mod accounts {
         if options.requests_only {
             return;
         }
-        if let Err(e) = Server::new(listener).serve(accounts.into_service()).await {
-            exit_with(&e.to_string());
-        }
+        super::stop(Server::new(listener).serve_until_signal(accounts.into_service()).await);
     }
 
     #[cfg(feature = "redis")]

@@ -53,7 +53,7 @@ mod memory;
 mod redis;
 
 #[cfg(feature = "client")]
-pub use late::{DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport};
+pub use late::{Abandoned, DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport, LateTasks};
 pub use memory::{DEFAULT_MEMORY_BUDGET, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_LEASE, DEFAULT_PAUSE_AFTER_FAILURE, DEFAULT_STORE_TIMEOUT, RedisOptions, RedisStore, Wake};

@@ -79,6 +79,12 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 << 10;
 /// quarters of the usual 1,024.
 pub const FALLBACK_MAX_CONNECTIONS: usize = 768;
 
+/// At a shutdown, how long the requests under way may take by default: 10 s.
+pub const DEFAULT_REQUEST_GRACE: Duration = Duration::from_secs(10);
+
+/// At a shutdown, how long the late replies under way may take by default: 70 s.
+pub const DEFAULT_LATE_GRACE: Duration = Duration::from_secs(70);
+
 type BoxError = Box<dyn Error + Send + Sync>;
 
 /// The crate's HTTP/1.1 server, with the limits of the [module](self) documentation.
@@ -89,6 +95,8 @@ pub struct Server {
     idle_timeout: Duration,
     max_connections: Option<usize>,
     max_head_bytes: usize,
+    request_grace: Duration,
+    late_grace: Duration,
 }
 
 impl Server {
@@ -100,7 +108,29 @@ impl Server {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: None,
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            request_grace: DEFAULT_REQUEST_GRACE,
+            late_grace: DEFAULT_LATE_GRACE,
         }
+    }
+
+    /// At a shutdown, how long the requests under way may take to be answered before their
+    /// connections are closed regardless ([`DEFAULT_REQUEST_GRACE`], 10 s: a delivery is answered
+    /// within its 5 seconds).
+    #[must_use]
+    pub fn request_grace(mut self, grace: Duration) -> Self {
+        self.request_grace = grace;
+        self
+    }
+
+    /// At a shutdown ([`serve_until_signal`](Server::serve_until_signal)), how long the late
+    /// replies under way may take to be sent once the requests are answered
+    /// ([`DEFAULT_LATE_GRACE`], 70 s: the late limit's 60 s and a send). Keep the orchestrator's
+    /// own grace period (Kubernetes' `terminationGracePeriodSeconds`, systemd's `TimeoutStopSec`)
+    /// longer than both.
+    #[must_use]
+    pub fn late_grace(mut self, grace: Duration) -> Self {
+        self.late_grace = grace;
+        self
     }
 
     /// How long a request's head may take from its first byte ([`DEFAULT_HEADER_TIMEOUT`]).
@@ -163,6 +193,150 @@ impl Server {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        self.serve_with_shutdown(service, std::future::pending::<()>()).await
+    }
+
+    /// Serves `service` until `stop` resolves; then stops accepting connections, lets the
+    /// requests under way be answered (a connection closes as soon as it has none, or when the
+    /// [`request_grace`](Server::request_grace) ends), and returns once every connection is
+    /// closed. Late replies are not waited for here: [`serve_until_signal`](Server::serve_until_signal)
+    /// does both.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled.
+    pub async fn serve_with_shutdown<S, B>(self, service: S, stop: impl Future<Output = ()>) -> io::Result<()>
+    where
+        S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let stopping = Arc::new(Stopping::default());
+        let mut stop = std::pin::pin!(stop);
+        self.accept_until(service, &stopping, stop.as_mut()).await;
+        // No more connections: the listener is closed, so a balancer sees it at once.
+        let request_grace = self.request_grace;
+        drop(self);
+        stopping.begin();
+        // Every connection closes once it has no request under way; at the grace's end, all do.
+        let mut grace = std::pin::pin!(tokio::time::sleep(request_grace));
+        loop {
+            let closed = stopping.closed.notified();
+            if stopping.open.load(Ordering::Acquire) == 0 {
+                return Ok(());
+            }
+            if stopping.forced() {
+                closed.await;
+            } else if let Either::Right(()) = race(closed, grace.as_mut()).await {
+                stopping.force();
+            }
+        }
+    }
+
+    /// Serves `service` until the process is told to stop (Ctrl-C, or SIGTERM on Unix, as a
+    /// deploy or an orchestrator sends it): then stops accepting, lets the requests under way be
+    /// answered, and waits for the process's late replies to be sent
+    /// ([`LateTasks::global`](crate::serve::LateTasks::global), feature `client`), each within
+    /// its grace ([`request_grace`](Server::request_grace), [`late_grace`](Server::late_grace)).
+    /// A second signal ends the waiting at once. What had to be given up is logged and returned:
+    /// the examples stop this way.
+    ///
+    /// ```no_run
+    /// # use reply_serve::{endpoint::Endpoint, server::Server};
+    /// # use reply_core::{Incoming, Text};
+    /// # async fn answer(msg: Incoming<'static>) -> Text<'static> { msg.reply_text("hi").into_owned() }
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    /// let stopped = Server::new(listener).serve_until_signal(Endpoint::new("my-token", answer).into_service()).await?;
+    /// std::process::exit(if stopped.forced { 1 } else { 0 });
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time and signal drivers enabled.
+    pub async fn serve_until_signal<S, B>(self, service: S) -> io::Result<Stopped>
+    where
+        S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let mut signals = Signals::new()?;
+        // The signals counted as they come, by a task of their own.
+        let (count, counted) = tokio::sync::watch::channel(0_u32);
+        let listening = tokio::spawn(async move {
+            loop {
+                signals.next().await;
+                count.send_modify(|count| *count += 1);
+            }
+        });
+        let signal = |n: u32| {
+            let mut counted = counted.clone();
+            async move {
+                // (The sender lives as long as the task, which this function aborts last.)
+                let _ = counted.wait_for(|count| *count >= n).await;
+            }
+        };
+        let late_grace = self.late_grace;
+        // A second signal during the requests' grace ends it.
+        let second = match race(self.serve_with_shutdown(service, signal(1)), signal(2)).await {
+            Either::Left(served) => {
+                served?;
+                false
+            }
+            Either::Right(()) => true,
+        };
+        #[cfg_attr(not(feature = "client"), allow(unused_mut))]
+        let mut stopped = Stopped { abandoned: Vec::new(), forced: second };
+        #[cfg(feature = "client")]
+        {
+            let tasks = crate::serve::LateTasks::global();
+            if !tasks.is_empty() {
+                log::info!("passive-reply: waiting for {} late replies to be sent", tasks.len());
+            }
+            stopped.abandoned = if second {
+                tasks.abandon()
+            } else {
+                match race(tasks.drain(late_grace), signal(2)).await {
+                    Either::Left(abandoned) => abandoned,
+                    Either::Right(()) => {
+                        stopped.forced = true;
+                        tasks.abandon()
+                    }
+                }
+            };
+            for abandoned in &stopped.abandoned {
+                log::warn!(
+                    "passive-reply: the late reply to {:?} was given up at shutdown, after {:?}",
+                    abandoned.key,
+                    abandoned.ran
+                );
+            }
+        }
+        #[cfg(not(feature = "client"))]
+        let _ = late_grace;
+        listening.abort();
+        Ok(stopped)
+    }
+
+    /// Accepts connections and serves them until `stop` resolves.
+    async fn accept_until<S, B>(
+        &self,
+        service: S,
+        stopping: &Arc<Stopping>,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
+    ) where
+        S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         let limits = Arc::new(Limits {
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
@@ -172,8 +346,15 @@ impl Server {
         let mut http = http1::Builder::new();
         http.max_buf_size(self.max_head_bytes).header_read_timeout(None);
         loop {
-            let permit = slots.take().await;
-            let stream = match self.listener.accept().await {
+            let next = async {
+                let permit = slots.take().await;
+                (permit, self.listener.accept().await)
+            };
+            let (permit, accepted) = match race(next, stop.as_mut()).await {
+                Either::Left(next) => next,
+                Either::Right(()) => return,
+            };
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
                     wait_out(error).await;
@@ -186,16 +367,110 @@ impl Server {
             let id = slots.add(connection.clone());
             let http = http.clone();
             let service = service.clone();
-            let (slots, limits) = (slots.clone(), limits.clone());
+            let (slots, limits, stopping) = (slots.clone(), limits.clone(), stopping.clone());
+            stopping.open.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 let io = TokioIo::new(Watched { stream, state: connection.clone(), limits: limits.clone() });
                 let service = TowerToHyperService::new(service);
                 let service = Tracked { service, state: connection.clone(), limits: limits.clone() };
-                watch(http.serve_connection(io, service), &connection, &limits).await;
+                watch(http.serve_connection(io, service), &connection, &limits, &stopping).await;
                 slots.remove(id);
                 drop(permit);
+                stopping.closed_one();
             });
         }
+    }
+}
+
+/// What [`Server::serve_until_signal`] had to give up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stopped {
+    /// The late replies stopped before they were sent: the grace ran out, or a second signal
+    /// came (feature `client`; empty without it).
+    #[cfg(feature = "client")]
+    pub abandoned: Vec<crate::serve::Abandoned>,
+    #[cfg(not(feature = "client"))]
+    abandoned: Vec<()>,
+    /// Whether a second signal ended the waiting.
+    pub forced: bool,
+}
+
+/// The process's stop signals: Ctrl-C, and SIGTERM on Unix.
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Self> {
+        Ok(Signals {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    /// The next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        let _ = race(tokio::signal::ctrl_c(), self.terminate.recv()).await;
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Which of two futures finished first.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// The output of whichever of `a` and `b` finishes first (`a` when both are ready); the other is
+/// dropped.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(a) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(a));
+        }
+        b.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
+}
+
+/// A shutdown, as the connections see it.
+#[derive(Debug, Default)]
+struct Stopping {
+    /// Begun: a connection closes once it has no request under way.
+    on: AtomicBool,
+    /// The grace is over: every connection closes now.
+    now: AtomicBool,
+    /// Told when either changes.
+    changed: Notify,
+    /// Connections open.
+    open: AtomicUsize,
+    /// Told when one closes.
+    closed: Notify,
+}
+
+impl Stopping {
+    fn begin(&self) {
+        self.on.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn force(&self) {
+        self.now.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    fn forced(&self) -> bool {
+        self.now.load(Ordering::Acquire)
+    }
+
+    fn closed_one(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.closed.notify_waiters();
     }
 }
 
@@ -373,11 +648,17 @@ impl ConnectionState {
 
 /// Keeps hyper's `connection` going until it ends, its deadline passes, or it is asked to make
 /// room while no request is under way. Dropping it closes the socket.
-async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits) {
+async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits, stopping: &Stopping) {
     let mut connection = std::pin::pin!(connection);
     let mut look = std::pin::pin!(tokio::time::sleep_until(limits.instant(state.next_look(limits, limits.now()))));
     loop {
         let mut close = std::pin::pin!(state.close.notified());
+        let mut stop = std::pin::pin!(stopping.changed.notified());
+        // A shutdown: closed as soon as no request is under way or beginning; at once when forced.
+        let quiet = || state.requests.load(Ordering::Acquire) == 0 && state.head_since.load(Ordering::Relaxed) == 0;
+        if stopping.forced() || (stopping.on.load(Ordering::Acquire) && quiet()) {
+            return;
+        }
         let event = std::future::poll_fn(|cx| {
             if connection.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Ended);
@@ -387,6 +668,9 @@ async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits
             }
             if close.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Close);
+            }
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Stop);
             }
             Poll::Pending
         })
@@ -398,10 +682,16 @@ async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits
                 if state.deadline(limits).is_some_and(|at| at <= now) {
                     return;
                 }
-                look.as_mut().reset(limits.instant(state.next_look(limits, now)));
+                // While stopping, looked at often: the request under way may end any moment.
+                let next = match stopping.on.load(Ordering::Acquire) {
+                    true => now.saturating_add(20),
+                    false => state.next_look(limits, now),
+                };
+                look.as_mut().reset(limits.instant(next));
             }
             Event::Close if state.requests.load(Ordering::Acquire) == 0 => return,
             Event::Close => state.closing.store(false, Ordering::Relaxed),
+            Event::Stop => look.as_mut().reset(limits.instant(limits.now())),
         }
     }
 }
@@ -414,6 +704,8 @@ enum Event {
     Look,
     /// Asked to make room.
     Close,
+    /// A shutdown began, or its grace ended.
+    Stop,
 }
 
 pin_project! {

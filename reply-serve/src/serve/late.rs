@@ -1,11 +1,16 @@
 //! Late replies: a handler that misses the budget keeps running, and its reply goes out through
 //! the customer-service message API (features `tokio` and `client`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 
 use super::{CatchPanic, OnTime};
 use reply_client::{ApiError, Client};
@@ -72,6 +77,7 @@ pub struct LateReplies {
     client: Client,
     limit: Duration,
     hook: Option<Hook>,
+    tasks: LateTasks,
 }
 
 impl fmt::Debug for LateReplies {
@@ -93,7 +99,7 @@ impl From<Client> for LateReplies {
 impl LateReplies {
     /// Late replies sent through `client`, within [`DEFAULT_LATE_LIMIT`], failures logged.
     pub fn new(client: Client) -> Self {
-        LateReplies { client, limit: DEFAULT_LATE_LIMIT, hook: None }
+        LateReplies { client, limit: DEFAULT_LATE_LIMIT, hook: None, tasks: LateTasks::global().clone() }
     }
 
     /// How long, from the delivery, a handler may take in all before its work is dropped.
@@ -108,6 +114,15 @@ impl LateReplies {
     #[must_use]
     pub fn on_outcome(mut self, hook: impl Fn(&LateReport) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Counts the late replies under way in `tasks` rather than in the process's
+    /// ([`LateTasks::global`], which a shutdown drains): for a part of an application that is
+    /// stopped on its own, and for tests.
+    #[must_use]
+    pub fn tasks(mut self, tasks: LateTasks) -> Self {
+        self.tasks = tasks;
         self
     }
 
@@ -146,7 +161,11 @@ impl LateReplies {
         R: PassiveReply + Send + 'static,
     {
         let late = self.clone();
-        tokio::spawn(async move {
+        let running = self.tasks.start(&key, started);
+        let id = running.id;
+        let task = tokio::spawn(async move {
+            // Leaves the count when the task ends, however it ends (aborted by a shutdown too).
+            let _running = running;
             let deadline = tokio::time::Instant::from_std(started + late.limit);
             let outcome = match tokio::time::timeout_at(deadline, CatchPanic(handler)).await {
                 Err(_) => LateOutcome::TimedOut,
@@ -184,5 +203,136 @@ impl LateReplies {
                 },
             }
         });
+        self.tasks.set_abort(id, task.abort_handle());
+    }
+}
+
+/// The late replies under way (handlers running past the budget, and their sends), counted so
+/// that a shutdown can wait for them: [`drain`](LateTasks::drain). Every [`LateReplies`] counts
+/// its own in the process's ([`global`](LateTasks::global)) unless given others
+/// ([`LateReplies::tasks`]). The crate's server drains the process's when it stops
+/// (`server::Server::serve_until_signal`).
+///
+/// With a store that only this process sees (`MemoryStore`), draining at shutdown is what keeps
+/// a late reply from being lost: the platform asks once, and the user was given the empty reply.
+#[derive(Debug, Clone, Default)]
+pub struct LateTasks {
+    inner: Arc<TasksInner>,
+}
+
+#[derive(Debug, Default)]
+struct TasksInner {
+    next: AtomicU64,
+    running: Mutex<HashMap<u64, Running>>,
+    /// Told when the last one ends.
+    idle: Notify,
+}
+
+#[derive(Debug)]
+struct Running {
+    key: DedupKey,
+    started: Instant,
+    abort: Option<AbortHandle>,
+}
+
+/// A late reply a shutdown stopped before it was sent: its delivery, and how long its handler
+/// had run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Abandoned {
+    /// The delivery it answered.
+    pub key: DedupKey,
+    /// How long it ran, from its handler's start.
+    pub ran: Duration,
+}
+
+/// A late reply's place in its [`LateTasks`], given back when its task ends.
+struct RunningGuard {
+    tasks: LateTasks,
+    id: u64,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut running = self.tasks.inner.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.remove(&self.id);
+        if running.is_empty() {
+            self.tasks.inner.idle.notify_waiters();
+        }
+    }
+}
+
+impl LateTasks {
+    /// The process's: every [`LateReplies`] counts its late replies here unless told otherwise.
+    pub fn global() -> &'static LateTasks {
+        static GLOBAL: OnceLock<LateTasks> = OnceLock::new();
+        GLOBAL.get_or_init(LateTasks::default)
+    }
+
+    /// A count of its own (for a part of an application stopped on its own, and for tests).
+    pub fn new() -> Self {
+        LateTasks::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Running>> {
+        self.inner.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a late reply that is about to start; the guard ends its count.
+    fn start(&self, key: &DedupKey, started: Instant) -> RunningGuard {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, Running { key: key.clone(), started, abort: None });
+        RunningGuard { tasks: self.clone(), id }
+    }
+
+    /// Notes how to stop the late reply `id`, if it is still running (it may have ended already).
+    fn set_abort(&self, id: u64, abort: AbortHandle) {
+        if let Some(entry) = self.lock().get_mut(&id) {
+            entry.abort = Some(abort);
+        }
+    }
+
+    /// How many late replies are under way.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is under way.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits for the late replies under way to be sent (or to fail, or to time out), at most
+    /// `deadline`; those still under way then are stopped, and given back.
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled.
+    pub async fn drain(&self, deadline: Duration) -> Vec<Abandoned> {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.is_empty() {
+                return Vec::new();
+            }
+            if tokio::time::timeout_at(until, idle).await.is_err() {
+                return self.abandon();
+            }
+        }
+    }
+
+    /// Stops every late reply under way now, and gives them back (for a second signal, when
+    /// waiting is over).
+    pub fn abandon(&self) -> Vec<Abandoned> {
+        let running: Vec<Running> = self.lock().drain().map(|(_, running)| running).collect();
+        self.inner.idle.notify_waiters();
+        running
+            .into_iter()
+            .map(|running| {
+                if let Some(abort) = &running.abort {
+                    abort.abort();
+                }
+                Abandoned { key: running.key, ran: running.started.elapsed() }
+            })
+            .collect()
     }
 }
