@@ -203,7 +203,7 @@ impl Component {
         // Kept for the account's client, and in the store for the other instances.
         authorizer.keep(token.clone(), expires_in, std::time::Instant::now());
         if let Err(e) = self.shared.store.put(&authorizer.inner.store_key, &token, expires_in).await {
-            log::warn!("passive-reply: {e}; the authorizer's token was not kept for the other instances");
+            tracing::warn!("passive-reply: {e}; the authorizer's token was not kept for the other instances");
         }
         Ok(Authorization { authorizer_app_id: app_id.into(), access_token: token, expires_in })
     }
@@ -246,7 +246,7 @@ impl Component {
 
     async fn keep_refresh_token(&self, app_id: &str, refresh_token: &str) {
         if let Err(e) = self.set_refresh_token(app_id, refresh_token).await {
-            log::warn!("passive-reply: {e}; the refresh token of {app_id} was not kept");
+            tracing::warn!("passive-reply: {e}; the refresh token of {app_id} was not kept");
         }
     }
 
@@ -263,7 +263,11 @@ impl Component {
                     self.client.expire(&token).await;
                     refreshed = true;
                 }
-                ApiAnswer::Error { code, message } => return Err(ApiError::from_code(code, &message, true)),
+                ApiAnswer::Error { code, message } => {
+                    let error = ApiError::from_code(code, &message, true);
+                    crate::api_error(&error);
+                    return Err(error);
+                }
                 answer => return Ok(answer),
             }
         }

@@ -588,7 +588,11 @@ impl Client {
                     self.expire(&token).await;
                     refreshed = true;
                 }
-                ApiAnswer::Error { code, message } => return Err(ApiError::from_code(code, &message, false)),
+                ApiAnswer::Error { code, message } => {
+                    let error = ApiError::from_code(code, &message, false);
+                    api_error(&error);
+                    return Err(error);
+                }
                 ApiAnswer::Ok => return Ok(()),
                 ApiAnswer::Token { .. } => {
                     return Err(ApiError::new(
@@ -680,7 +684,7 @@ impl Client {
                 Ok(Some(stored)) if fresh(&stored) => return Ok(self.keep(stored.token, stored.expires_in, now)),
                 Ok(_) => {}
                 Err(e) => {
-                    log::warn!("passive-reply: {e}; fetching the access token without the token store");
+                    tracing::warn!("passive-reply: {e}; fetching the access token without the token store");
                     break;
                 }
             }
@@ -690,17 +694,17 @@ impl Client {
                     if let Ok((token, life, _)) = &fetched
                         && let Err(e) = store.put(app_id, token, *life).await
                     {
-                        log::warn!("passive-reply: {e}; the access token was not kept for the other instances");
+                        tracing::warn!("passive-reply: {e}; the access token was not kept for the other instances");
                     }
                     if let Err(e) = store.unlock(app_id).await {
-                        log::warn!("passive-reply: {e}; the token store's refresh lock is left to expire");
+                        tracing::warn!("passive-reply: {e}; the token store's refresh lock is left to expire");
                     }
                     return fetched.map(|(token, life, sent)| self.keep(token, life, sent));
                 }
                 Ok(false) if now < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
                 Ok(false) => break,
                 Err(e) => {
-                    log::warn!("passive-reply: {e}; fetching the access token without the token store");
+                    tracing::warn!("passive-reply: {e}; fetching the access token without the token store");
                     break;
                 }
             }
@@ -720,7 +724,7 @@ impl Client {
         if let Some(store) = &self.inner.store
             && let Err(e) = store.expire(&self.inner.store_key, token).await
         {
-            log::warn!("passive-reply: {e}; a stale access token stays in the token store until it expires");
+            tracing::warn!("passive-reply: {e}; a stale access token stays in the token store until it expires");
         }
     }
 
@@ -733,6 +737,12 @@ impl Client {
     async fn fetch(&self) -> Result<(Arc<str>, Duration, Instant), ApiError> {
         let inner = &self.inner;
         let sent = Instant::now();
+        let kind = match &inner.mode {
+            TokenMode::Plain | TokenMode::Stable => "account",
+            TokenMode::Component => "component",
+            TokenMode::Authorizer(_) => "authorizer",
+        };
+        metrics::counter!("passive_reply_token_fetches_total", "kind" => kind).increment(1);
         let answer = match &inner.mode {
             TokenMode::Component => component::fetch_component_token(self).await?,
             TokenMode::Authorizer(component) => component.fetch_authorizer_token(self).await?,
@@ -753,7 +763,11 @@ impl Client {
         };
         match answer {
             ApiAnswer::Token { token, expires_in, .. } => Ok((token.into(), Duration::from_secs(expires_in), sent)),
-            ApiAnswer::Error { code, message } => Err(ApiError::from_code(code, &message, true)),
+            ApiAnswer::Error { code, message } => {
+                let error = ApiError::from_code(code, &message, true);
+                api_error(&error);
+                Err(error)
+            }
             ApiAnswer::Ok => Err(ApiError::new(ApiErrorKind::BadResponse, None, "no access_token in the answer")),
         }
     }
@@ -787,6 +801,7 @@ impl Client {
                 Err(failure) => failure,
             };
             if !error.retry || tries >= self.inner.retries {
+                api_error(&error.error);
                 return Err(error.error);
             }
             tries += 1;
@@ -871,6 +886,22 @@ pub fn customer_service_body(reply: &(impl PassiveReply + ?Sized)) -> Result<Byt
     let mut body = Vec::with_capacity(len);
     let Ok(()) = reply.write_customer_service(&mut body);
     Ok(Bytes::from(body))
+}
+
+/// Counts a request that failed (`passive_reply_api_errors_total`, by the error's kind).
+fn api_error(error: &ApiError) {
+    let kind = match error.kind() {
+        ApiErrorKind::StaleToken => "stale_token",
+        ApiErrorKind::OutOfWindow => "out_of_window",
+        ApiErrorKind::Limit => "limit",
+        ApiErrorKind::Busy => "busy",
+        ApiErrorKind::Token => "token",
+        ApiErrorKind::Platform => "platform",
+        ApiErrorKind::Network => "network",
+        ApiErrorKind::BadResponse => "bad_response",
+        ApiErrorKind::NotSendable => "not_sendable",
+    };
+    metrics::counter!("passive_reply_api_errors_total", "kind" => kind).increment(1);
 }
 
 fn is_stale(code: i64) -> bool {

@@ -72,13 +72,14 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, within};
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, observe, within};
 use reply_core::PassiveReply;
 #[cfg(feature = "crypto")]
 use reply_core::Sink;
 #[cfg(feature = "crypto")]
 use reply_core::crypto::{CryptoErrorKind, KeyUsed, MessageCrypto};
 use reply_core::{DedupKey, Incoming, ParseOptions};
+use tracing::Instrument;
 
 /// How far a delivery's timestamp may be from the server's clock by default: 300 s, the tolerance
 /// of signed webhooks elsewhere (Stripe's, Slack's).
@@ -157,6 +158,12 @@ fn forbidden(reason: &str) -> Answer {
 
 fn bad_request(reason: String) -> Answer {
     Answer::plain(StatusCode::BAD_REQUEST, reason)
+}
+
+/// Counts a refusal by its reason ([`observe::REFUSED`](crate::serve::observe::REFUSED)).
+fn refuse(reason: &'static str, answer: Answer) -> Answer {
+    crate::serve::observe::refused(reason);
+    answer
 }
 
 fn too_long(limit: usize) -> Answer {
@@ -508,17 +515,22 @@ where
         let is_get = match *method {
             Method::GET => true,
             Method::POST => false,
-            _ => return Err(Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n")),
+            _ => {
+                return Err(refuse(
+                    "method",
+                    Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the platform's URL takes GET and POST\n"),
+                ));
+            }
         };
         let signed = Signed::from_query(query);
         if !signed.timestamp_is_digits() {
-            return Err(forbidden("the timestamp is not a whole number of seconds\n"));
+            return Err(refuse("timestamp", forbidden("the timestamp is not a whole number of seconds\n")));
         }
         if !signed.is_valid(&self.token) {
-            return Err(forbidden("the signature does not match\n"));
+            return Err(refuse("signature", forbidden("the signature does not match\n")));
         }
         if let Some(reason) = signed.replayed(self.replay_window, reply_core::now()) {
-            return Err(forbidden(&reason));
+            return Err(refuse("replay", forbidden(&reason)));
         }
         if is_get {
             return Err(match &signed.echostr {
@@ -529,7 +541,7 @@ where
         let encrypted = match signed.encrypt_type.as_deref() {
             None | Some("raw") => false,
             Some("aes") => true,
-            Some(_) => return Err(forbidden("encrypt_type is neither aes nor raw\n")),
+            Some(_) => return Err(refuse("encrypt_type", forbidden("encrypt_type is neither aes nor raw\n"))),
         };
         #[cfg(feature = "crypto")]
         let encrypted = match (&self.crypto, encrypted) {
@@ -539,12 +551,13 @@ where
                 let (Some(msg_signature), Some(timestamp), Some(nonce)) =
                     (signed.msg_signature, signed.timestamp, signed.nonce)
                 else {
-                    return Err(forbidden("an encrypted delivery needs msg_signature\n"));
+                    return Err(refuse("signature", forbidden("an encrypted delivery needs msg_signature\n")));
                 };
                 Some(Encrypted { crypto: crypto.clone(), msg_signature, timestamp, nonce })
             }
             (Some(_), false) if !self.allow_plaintext => {
-                return Err(forbidden("this account takes encrypted deliveries only (encrypt_type=aes)\n"));
+                let only = "this account takes encrypted deliveries only (encrypt_type=aes)\n";
+                return Err(refuse("plaintext", forbidden(only)));
             }
             // Without the key, a compatible-mode body still parses as plaintext.
             _ => None,
@@ -639,7 +652,7 @@ where
     {
         match self.read(body).await {
             Ok((bytes, permit)) => self.answer(bytes, permit).await,
-            Err(answer) => answer,
+            Err((reason, answer)) => refuse(reason, answer),
         }
     }
 
@@ -652,14 +665,14 @@ where
         self.answer(body, None).await
     }
 
-    async fn read<B>(&self, body: B) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Answer>
+    async fn read<B>(&self, body: B) -> Result<(Bytes, Option<OwnedSemaphorePermit>), (&'static str, Answer)>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let limit = self.body_limit();
         if usize::try_from(body.size_hint().lower()).map_or(true, |len| len > limit) {
-            return Err(too_long(limit));
+            return Err(("too_long", too_long(limit)));
         }
         let budget = &self.endpoint.body_budget;
         let mut reading = Reading { frames: Vec::new(), len: 0, permit: None };
@@ -672,7 +685,9 @@ where
                 let frame = match body.frame().await {
                     None => break,
                     Some(Ok(frame)) => frame,
-                    Some(Err(e)) => return Err(bad_request(format!("the body could not be read: {}\n", e.into()))),
+                    Some(Err(e)) => {
+                        return Err(("body_error", bad_request(format!("the body could not be read: {}\n", e.into()))));
+                    }
                 };
                 let Ok(mut data) = frame.into_data() else { continue };
                 // Shared, not copied, when the body's data is `Bytes` already (hyper's, axum's).
@@ -681,22 +696,27 @@ where
                     continue;
                 }
                 if reading.len + data.len() > limit {
-                    return Err(too_long(limit));
+                    return Err(("too_long", too_long(limit)));
                 }
                 // Room in the budget before the frame is kept (it is already in memory, in the
                 // connection's buffer; waiting here stops the connection from reading more).
-                let Ok(more) = u32::try_from(data.len()) else { return Err(too_long(limit)) };
+                let Ok(more) = u32::try_from(data.len()) else { return Err(("too_long", too_long(limit))) };
                 if reading.len + data.len() > budget.bytes {
-                    return Err(Answer::plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the body is longer than the endpoint's body budget\n",
+                    return Err((
+                        "body_budget",
+                        Answer::plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the body is longer than the endpoint's body budget\n",
+                        ),
                     ));
                 }
                 waiting_for_room = true;
                 let permit = budget.permits.clone().acquire_many_owned(more).await;
                 waiting_for_room = false;
                 // (The budget's semaphore is never closed.)
-                let Ok(permit) = permit else { return Err(Answer::plain(StatusCode::SERVICE_UNAVAILABLE, "")) };
+                let Ok(permit) = permit else {
+                    return Err(("body_budget", Answer::plain(StatusCode::SERVICE_UNAVAILABLE, "")));
+                };
                 match &mut reading.permit {
                     Some(held) => held.merge(permit),
                     None => reading.permit = Some(permit),
@@ -708,14 +728,20 @@ where
         };
         match tokio::time::timeout(self.endpoint.body_timeout, read).await {
             Ok(Ok(())) => Ok(reading.into_bytes()),
-            Ok(Err(answer)) => Err(answer),
-            Err(_) if waiting_for_room => Err(Answer::plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is reading too many bodies at once; try again\n",
+            Ok(Err(refused)) => Err(refused),
+            Err(_) if waiting_for_room => Err((
+                "body_budget",
+                Answer::plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is reading too many bodies at once; try again\n",
+                ),
             )),
-            Err(_) => Err(Answer::plain(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the body did not arrive within {:?}\n", self.endpoint.body_timeout),
+            Err(_) => Err((
+                "body_timeout",
+                Answer::plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the body did not arrive within {:?}\n", self.endpoint.body_timeout),
+                ),
             )),
         }
     }
@@ -723,8 +749,9 @@ where
     /// The delivery path once the body is here; the body's part of the budget is given back
     /// once it is parsed.
     async fn answer(self, body: Bytes, permit: Option<OwnedSemaphorePermit>) -> Answer {
+        let started = tokio::time::Instant::now();
         let Ok(text) = std::str::from_utf8(&body) else {
-            return bad_request("the body is not UTF-8\n".to_owned());
+            return refuse("not_utf8", bad_request("the body is not UTF-8\n".to_owned()));
         };
         // An encrypted delivery: opened, its signature checked first.
         #[cfg(feature = "crypto")]
@@ -734,8 +761,10 @@ where
                     Ok((xml, key)) => {
                         (Cow::Owned(xml), Some((crypto, key, timestamp.into_owned(), nonce.into_owned())))
                     }
-                    Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
-                    Err(e) => return bad_request(format!("{e}\n")),
+                    Err(e) if e.kind() == CryptoErrorKind::BadSignature => {
+                        return refuse("signature", forbidden(&format!("{e}\n")));
+                    }
+                    Err(e) => return refuse("decrypt", bad_request(format!("{e}\n"))),
                 }
             }
             None => (Cow::Borrowed(text), None),
@@ -745,7 +774,7 @@ where
         let endpoint = self.endpoint;
         let msg = match Incoming::parse_with(&xml, endpoint.options) {
             Ok(msg) => msg.into_owned(),
-            Err(e) => return bad_request(format!("{e}\n")),
+            Err(e) => return refuse("parse", bad_request(format!("{e}\n"))),
         };
         // The body's bytes leave with its part of the budget: the handler runs on the owned message.
         drop(xml);
@@ -758,20 +787,43 @@ where
         };
         let handler = endpoint.handler.clone();
         #[cfg(feature = "crypto")]
-        if let Some((crypto, key_used, timestamp, nonce)) = sealing {
-            let key = key.encrypted();
-            let on_time = OnTimeOrLate::new(endpoint, &key);
-            let reply = endpoint
-                .guard
-                .answer(key, move || async move {
-                    let reply = on_time.run(handler(msg)).await;
-                    Enveloped { reply, crypto, key: key_used, timestamp, nonce }
-                })
-                .await;
-            return Answer::reply(reply);
-        }
+        let (mode, key) = match &sealing {
+            Some(_) => ("encrypted", key.encrypted()),
+            None => ("plaintext", key),
+        };
+        #[cfg(not(feature = "crypto"))]
+        let mode = "plaintext";
+        // The delivery's span (nothing is evaluated unless a subscriber wants it).
+        let span = tracing::info_span!(
+            "delivery",
+            account = endpoint.account.as_deref(),
+            key = ?key,
+            msg_type = msg.msg_type(),
+            event = msg.field("Event"),
+            mode,
+            outcome = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
         let on_time = OnTimeOrLate::new(endpoint, &key);
-        Answer::reply(endpoint.guard.answer(key, move || on_time.run(handler(msg))).await)
+        let guard = &endpoint.guard;
+        async move {
+            #[cfg(feature = "crypto")]
+            if let Some((crypto, key_used, timestamp, nonce)) = sealing {
+                let reply = guard
+                    .answer(key, move || async move {
+                        let reply = on_time.run(handler(msg)).await;
+                        Enveloped { reply, crypto, key: key_used, timestamp, nonce }
+                    })
+                    .await;
+                observe::latency(started.elapsed());
+                return Answer::reply(reply);
+            }
+            let reply = guard.answer(key, move || on_time.run(handler(msg))).await;
+            observe::latency(started.elapsed());
+            Answer::reply(reply)
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -821,6 +873,68 @@ where
             };
             Ok(answer.into_response())
         })
+    }
+}
+
+/// A readiness answer for balancers and orchestrators: `200 ready` while the retry guard's store
+/// can serve it ([`RetryGuard::ready`]: always for a `MemoryStore`, Redis answering for a
+/// `RedisStore`), `503` with the reason otherwise. Serve it at a path of its own (`/ready`): it
+/// reads nothing of the request, and asks the store at most once per request.
+///
+/// ```
+/// use reply_serve::endpoint::{Endpoint, Readiness};
+/// use reply_core::{Empty, Incoming};
+///
+/// # async fn answer(_: Incoming<'static>) -> Empty { Empty }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let endpoint = Endpoint::new("my-token", answer);
+/// let ready = endpoint.readiness(); // before `into_service`: a tower service of its own
+/// assert_eq!(ready.answer().await.status(), http::StatusCode::OK);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Readiness<S = MemoryStore>(RetryGuard<S>);
+
+impl<S> Clone for Readiness<S> {
+    fn clone(&self) -> Self {
+        Readiness(self.0.clone())
+    }
+}
+
+impl<S: ReplyStore> Readiness<S> {
+    /// The readiness of `guard`'s store.
+    pub fn new(guard: RetryGuard<S>) -> Self {
+        Readiness(guard)
+    }
+
+    /// The answer now.
+    pub async fn answer(&self) -> Answer {
+        match self.0.ready().await {
+            Ok(()) => Answer::plain(StatusCode::OK, "ready\n"),
+            Err(e) => Answer::plain(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
+        }
+    }
+}
+
+impl<H, S: ReplyStore> Endpoint<H, S> {
+    /// The readiness of this endpoint's retry guard ([`Readiness`]).
+    pub fn readiness(&self) -> Readiness<S> {
+        Readiness(self.guard.clone())
+    }
+}
+
+impl<B, S: ReplyStore> tower_service::Service<http::Request<B>> for Readiness<S> {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        let readiness = self.clone();
+        Box::pin(async move { Ok(readiness.answer().await.into_response()) })
     }
 }
 
@@ -960,10 +1074,17 @@ impl OnTimeOrLate {
         F::Output: PassiveReply + Send + 'static,
     {
         #[cfg(feature = "client")]
-        if let Some((late, key)) = self.late {
-            return late.within_or_late(self.budget, key, handler).await;
-        }
-        within(self.budget, handler).await
+        let on_time = match self.late {
+            Some((late, key)) => late.within_or_late(self.budget, key, handler).await,
+            None => within(self.budget, handler).await,
+        };
+        #[cfg(not(feature = "client"))]
+        let on_time = within(self.budget, handler).await;
+        observe::delivery(match on_time {
+            OnTime::Late => "late",
+            _ => "answered",
+        });
+        on_time
     }
 }
 

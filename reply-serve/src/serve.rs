@@ -49,6 +49,7 @@ use reply_core::Sink;
 #[cfg(feature = "client")]
 mod late;
 mod memory;
+pub mod observe;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -239,6 +240,16 @@ pub trait ReplyStore: DynReplyStore + Send + Sync + 'static {
     fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send
     where
         Self: Sized;
+
+    /// Whether the store can serve the guard now: for a readiness probe (a balancer's). A store
+    /// in this process always can (the default); `RedisStore` asks Redis (`PING`, within its
+    /// timeout, and not while it pauses after a failure).
+    fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A future boxed, for the object-safe traits: [`DynReplyStore`], and the API client's token store.
@@ -253,6 +264,8 @@ pub trait DynReplyStore: Send + Sync + 'static {
     fn complete_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// [`ReplyStore::wait`], boxed.
     fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim>;
+    /// [`ReplyStore::ready`], boxed.
+    fn ready_boxed(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 impl<T: ReplyStore> DynReplyStore for T {
@@ -266,6 +279,10 @@ impl<T: ReplyStore> DynReplyStore for T {
 
     fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim> {
         Box::pin(self.wait(key))
+    }
+
+    fn ready_boxed(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.ready())
     }
 }
 
@@ -282,6 +299,10 @@ macro_rules! dyn_store {
 
             fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send {
                 async move { (**self).wait_boxed(key).await }
+            }
+
+            fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+                async move { (**self).ready_boxed().await }
             }
         }
     )*};
@@ -378,7 +399,7 @@ impl Default for RetryGuard<MemoryStore> {
 fn note(counter: &AtomicU64, cause: &dyn std::fmt::Display, outcome: &str, key: &DedupKey) {
     let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
     if n == 1 || n.is_multiple_of(1024) {
-        log::warn!("passive-reply: {cause}; deliveries {outcome} so far: {n} (this one: {key:?})");
+        tracing::warn!("passive-reply: {cause}; deliveries {outcome} so far: {n} (this one: {key:?})");
     }
 }
 
@@ -398,6 +419,12 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Whether the guard's store can serve it now ([`ReplyStore::ready`]): for a readiness
+    /// probe.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ready().await
     }
 
     /// What the guard did without its store so far (shared by its clones).
@@ -431,20 +458,27 @@ impl<S: ReplyStore> RetryGuard<S> {
         let mut claim = self.store.claim(&key).await;
         loop {
             claim = match claim {
-                Claim::Done(bytes) => return bytes,
+                Claim::Done(bytes) => {
+                    observe::delivery("retry");
+                    return bytes;
+                }
                 Claim::Running => self.store.wait(&key).await,
                 Claim::Run => return self.run(Some(key), handler()).await,
                 Claim::Full => {
                     let unguarded = &self.counts.unguarded_full;
                     note(unguarded, &"the reply store is full", "handled without the retry guard", &key);
+                    observe::unguarded("full");
                     return self.run(None, handler()).await;
                 }
                 Claim::Failed(error) => {
+                    observe::store_error();
                     if self.on_error == OnStoreError::AnswerEmpty {
                         note(&self.counts.empty_failed, &error, "answered empty", &key);
+                        observe::delivery("empty");
                         return Bytes::new();
                     }
                     note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);
+                    observe::unguarded("store_error");
                     return self.run(None, handler()).await;
                 }
             };
@@ -459,6 +493,7 @@ impl<S: ReplyStore> RetryGuard<S> {
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
+        observe::handler_run();
         // Written once, into the buffer the response sends and every retry shares (`to_xml`
         // allocates exactly its length, which `Bytes` takes as it is).
         let made: Making = Box::pin(async move { Bytes::from(work.await.to_xml().into_bytes()) });
@@ -524,7 +559,8 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
 /// find the claim expired and run the handler again).
 async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
     if let Err(error) = store.complete(key, reply).await {
-        log::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
+        observe::store_error();
+        tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
     }
 }
 

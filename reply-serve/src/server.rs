@@ -296,7 +296,7 @@ impl Server {
         {
             let tasks = crate::serve::LateTasks::global();
             if !tasks.is_empty() {
-                log::info!("passive-reply: waiting for {} late replies to be sent", tasks.len());
+                tracing::info!("passive-reply: waiting for {} late replies to be sent", tasks.len());
             }
             stopped.abandoned = if second {
                 tasks.abandon()
@@ -310,7 +310,7 @@ impl Server {
                 }
             };
             for abandoned in &stopped.abandoned {
-                log::warn!(
+                tracing::warn!(
                     "passive-reply: the late reply to {:?} was given up at shutdown, after {:?}",
                     abandoned.key,
                     abandoned.ran

@@ -109,6 +109,7 @@ pub fn last_segment(path: &str) -> &str {
 }
 
 fn no_account() -> Answer {
+    crate::serve::observe::refused("account");
     Answer::plain(StatusCode::NOT_FOUND, "no such account\n")
 }
 
@@ -181,7 +182,9 @@ impl<H, S> Accounts<H, S> {
         match tokio::time::timeout(self.resolve_timeout, resolve(name)).await {
             Ok(Some(endpoint)) if endpoint.account_name() == Some(name) => Ok(endpoint),
             Ok(Some(_)) => {
-                log::error!("the resolver gave account {name:?} an endpoint not named after it (Endpoint::account)");
+                tracing::error!(
+                    "the resolver gave account {name:?} an endpoint not named after it (Endpoint::account)"
+                );
                 Err(Answer::plain(StatusCode::INTERNAL_SERVER_ERROR, "the account is misconfigured\n"))
             }
             Ok(None) => Err(no_account()),

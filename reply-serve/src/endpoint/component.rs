@@ -167,13 +167,13 @@ impl Notices {
         match notice.notice() {
             Notice::VerifyTicket { ticket, .. } => {
                 if let Err(e) = self.component.set_ticket(ticket).await {
-                    log::warn!("passive-reply: {e}; the component_verify_ticket was not kept");
+                    tracing::warn!("passive-reply: {e}; the component_verify_ticket was not kept");
                     return Answer::plain(StatusCode::SERVICE_UNAVAILABLE, "the ticket could not be kept\n");
                 }
             }
             Notice::Unauthorized { authorizer_app_id, .. } => {
                 if let Err(e) = self.component.forget(authorizer_app_id).await {
-                    log::warn!("passive-reply: {e}; what was kept for {authorizer_app_id} stays until it expires");
+                    tracing::warn!("passive-reply: {e}; what was kept for {authorizer_app_id} stays until it expires");
                 }
             }
             _ => {}
@@ -334,7 +334,7 @@ where
                             .await
                     };
                     if let Err(e) = sent.await {
-                        log::warn!("passive-reply: the release test's QUERY_AUTH_CODE: {e}");
+                        tracing::warn!("passive-reply: the release test's QUERY_AUTH_CODE: {e}");
                     }
                 });
                 Box::pin(std::future::ready(Empty.boxed()))

@@ -187,18 +187,26 @@ impl LateReplies {
                 }
             };
             let report = LateReport { key, outcome, elapsed: started.elapsed() };
+            let name = match &report.outcome {
+                LateOutcome::Sent => "sent",
+                LateOutcome::Failed(_) => "failed",
+                LateOutcome::Empty => "empty",
+                LateOutcome::TimedOut => "timed_out",
+                LateOutcome::Panicked => "panicked",
+            };
+            super::observe::late(name, report.elapsed);
             match &late.hook {
                 Some(hook) => hook(&report),
                 None => match &report.outcome {
                     LateOutcome::Failed(error) => {
-                        log::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
+                        tracing::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
                     }
-                    LateOutcome::TimedOut => log::warn!(
+                    LateOutcome::TimedOut => tracing::warn!(
                         "passive-reply: the handler of {:?} took longer than {:?}; its work was dropped",
                         report.key,
                         late.limit
                     ),
-                    LateOutcome::Panicked => log::warn!("passive-reply: the handler of {:?} panicked", report.key),
+                    LateOutcome::Panicked => tracing::warn!("passive-reply: the handler of {:?} panicked", report.key),
                     _ => {}
                 },
             }
@@ -331,7 +339,9 @@ impl LateTasks {
                 if let Some(abort) = &running.abort {
                     abort.abort();
                 }
-                Abandoned { key: running.key, ran: running.started.elapsed() }
+                let ran = running.started.elapsed();
+                super::observe::late("abandoned", ran);
+                Abandoned { key: running.key, ran }
             })
             .collect()
     }

@@ -498,7 +498,7 @@ impl ReplyStore for RedisStore {
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
         let redis_key = self.redis_key(key);
         let reply = if reply.len() > self.options.max_reply_len {
-            log::warn!(
+            tracing::warn!(
                 "passive-reply: the reply to {key:?} is {} bytes, more than the store keeps ({}): its retries get the empty reply",
                 reply.len(),
                 self.options.max_reply_len
@@ -555,6 +555,13 @@ impl ReplyStore for RedisStore {
             }
             let _ = tokio::time::timeout(self.backstop(), notified).await;
         }
+    }
+
+    /// Redis answers a `PING` within the store's timeout (and the store isn't pausing after a
+    /// failure).
+    async fn ready(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        self.request(::redis::cmd("PING").query_async::<Value>(&mut connection)).await.map(drop)
     }
 }
 
