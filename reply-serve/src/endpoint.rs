@@ -793,20 +793,23 @@ where
         };
         #[cfg(not(feature = "crypto"))]
         let mode = "plaintext";
-        // The delivery's span (nothing is evaluated unless a subscriber wants it).
-        let span = tracing::info_span!(
-            "delivery",
-            account = endpoint.account.as_deref(),
-            key = ?key,
-            msg_type = msg.msg_type(),
-            event = msg.field("Event"),
-            mode,
-            outcome = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        );
+        // The delivery's span, when a `tracing` subscriber was installed; otherwise no span and
+        // no wrapper around the future at all.
+        let span = observe::tracing_on().then(|| {
+            tracing::info_span!(
+                "delivery",
+                account = endpoint.account.as_deref(),
+                key = ?key,
+                msg_type = msg.msg_type(),
+                event = msg.field("Event"),
+                mode,
+                outcome = tracing::field::Empty,
+                latency_ms = tracing::field::Empty,
+            )
+        });
         let on_time = OnTimeOrLate::new(endpoint, &key);
         let guard = &endpoint.guard;
-        async move {
+        let answering = async move {
             #[cfg(feature = "crypto")]
             if let Some((crypto, key_used, timestamp, nonce)) = sealing {
                 let reply = guard
@@ -821,9 +824,8 @@ where
             let reply = guard.answer(key, move || on_time.run(handler(msg))).await;
             observe::latency(started.elapsed());
             Answer::reply(reply)
-        }
-        .instrument(span)
-        .await
+        };
+        answering.instrument(span.unwrap_or_else(tracing::Span::none)).await
     }
 }
 
@@ -1081,8 +1083,8 @@ impl OnTimeOrLate {
         #[cfg(not(feature = "client"))]
         let on_time = within(self.budget, handler).await;
         observe::delivery(match on_time {
-            OnTime::Late => "late",
-            _ => "answered",
+            OnTime::Late => observe::Outcome::Late,
+            _ => observe::Outcome::Answered,
         });
         on_time
     }

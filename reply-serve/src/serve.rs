@@ -459,7 +459,7 @@ impl<S: ReplyStore> RetryGuard<S> {
         loop {
             claim = match claim {
                 Claim::Done(bytes) => {
-                    observe::delivery("retry");
+                    observe::delivery(observe::Outcome::Retry);
                     return bytes;
                 }
                 Claim::Running => self.store.wait(&key).await,
@@ -474,7 +474,7 @@ impl<S: ReplyStore> RetryGuard<S> {
                     observe::store_error();
                     if self.on_error == OnStoreError::AnswerEmpty {
                         note(&self.counts.empty_failed, &error, "answered empty", &key);
-                        observe::delivery("empty");
+                        observe::delivery(observe::Outcome::Empty);
                         return Bytes::new();
                     }
                     note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);

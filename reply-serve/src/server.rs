@@ -214,12 +214,13 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let stopping = Arc::new(Stopping::default());
+        let slots = Arc::new(Slots::new(self.connection_limit()));
         let mut stop = std::pin::pin!(stop);
-        self.accept_until(service, &stopping, stop.as_mut()).await;
+        self.accept_until(service, &slots, &stopping, stop.as_mut()).await;
         // No more connections: the listener is closed, so a balancer sees it at once.
         let request_grace = self.request_grace;
         drop(self);
-        stopping.begin();
+        stopping.begin(&slots);
         // Every connection closes once it has no request under way; at the grace's end, all do.
         let mut grace = std::pin::pin!(tokio::time::sleep(request_grace));
         loop {
@@ -230,7 +231,7 @@ impl Server {
             if stopping.forced() {
                 closed.await;
             } else if let Either::Right(()) = race(closed, grace.as_mut()).await {
-                stopping.force();
+                stopping.force(&slots);
             }
         }
     }
@@ -327,6 +328,7 @@ impl Server {
     async fn accept_until<S, B>(
         &self,
         service: S,
+        slots: &Arc<Slots>,
         stopping: &Arc<Stopping>,
         mut stop: Pin<&mut impl Future<Output = ()>>,
     ) where
@@ -342,7 +344,6 @@ impl Server {
             idle_timeout: self.idle_timeout,
             origin: Instant::now(),
         });
-        let slots = Arc::new(Slots::new(self.connection_limit()));
         let mut http = http1::Builder::new();
         http.max_buf_size(self.max_head_bytes).header_read_timeout(None);
         loop {
@@ -438,15 +439,15 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> 
     .await
 }
 
-/// A shutdown, as the connections see it.
+/// A shutdown, as the connections see it. Each connection is told through its own `close`
+/// (which its task polls anyway), not a notifier they would all share: polling one shared
+/// notifier would take its lock on every poll of every connection.
 #[derive(Debug, Default)]
 struct Stopping {
     /// Begun: a connection closes once it has no request under way.
     on: AtomicBool,
     /// The grace is over: every connection closes now.
     now: AtomicBool,
-    /// Told when either changes.
-    changed: Notify,
     /// Connections open.
     open: AtomicUsize,
     /// Told when one closes.
@@ -454,14 +455,14 @@ struct Stopping {
 }
 
 impl Stopping {
-    fn begin(&self) {
+    fn begin(&self, slots: &Slots) {
         self.on.store(true, Ordering::Release);
-        self.changed.notify_waiters();
+        slots.tell_all();
     }
 
-    fn force(&self) {
+    fn force(&self, slots: &Slots) {
         self.now.store(true, Ordering::Release);
-        self.changed.notify_waiters();
+        slots.tell_all();
     }
 
     fn forced(&self) -> bool {
@@ -575,6 +576,13 @@ impl Slots {
         self.lock().remove(&id);
     }
 
+    /// Wakes every connection's task, to look at the shutdown.
+    fn tell_all(&self) {
+        for connection in self.lock().values() {
+            connection.close.notify_one();
+        }
+    }
+
     /// Asks the connection idle the longest to close, unless one was asked already.
     fn close_idlest(&self) {
         let open = self.lock();
@@ -653,7 +661,6 @@ async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits
     let mut look = std::pin::pin!(tokio::time::sleep_until(limits.instant(state.next_look(limits, limits.now()))));
     loop {
         let mut close = std::pin::pin!(state.close.notified());
-        let mut stop = std::pin::pin!(stopping.changed.notified());
         // A shutdown: closed as soon as no request is under way or beginning; at once when forced.
         let quiet = || state.requests.load(Ordering::Acquire) == 0 && state.head_since.load(Ordering::Relaxed) == 0;
         if stopping.forced() || (stopping.on.load(Ordering::Acquire) && quiet()) {
@@ -668,9 +675,6 @@ async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits
             }
             if close.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Close);
-            }
-            if stop.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Stop);
             }
             Poll::Pending
         })
@@ -689,9 +693,12 @@ async fn watch(connection: impl Future, state: &ConnectionState, limits: &Limits
                 };
                 look.as_mut().reset(limits.instant(next));
             }
+            // A shutdown (checked at the loop's top): looked at again soon.
+            Event::Close if stopping.on.load(Ordering::Acquire) => {
+                look.as_mut().reset(limits.instant(limits.now().saturating_add(20)));
+            }
             Event::Close if state.requests.load(Ordering::Acquire) == 0 => return,
             Event::Close => state.closing.store(false, Ordering::Relaxed),
-            Event::Stop => look.as_mut().reset(limits.instant(limits.now())),
         }
     }
 }
@@ -702,10 +709,8 @@ enum Event {
     Ended,
     /// Time to look at its deadline.
     Look,
-    /// Asked to make room.
+    /// Asked to make room, or told of a shutdown.
     Close,
-    /// A shutdown began, or its grace ended.
-    Stop,
 }
 
 pin_project! {

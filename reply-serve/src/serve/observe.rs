@@ -47,20 +47,59 @@ pub const DELIVERY_SECONDS: &str = "passive_reply_delivery_seconds";
 /// How long a late reply took, in seconds.
 pub const LATE_REPLY_SECONDS: &str = "passive_reply_late_reply_seconds";
 
-/// Counts a delivery's outcome, and puts it in the current span.
-pub(crate) fn delivery(outcome: &'static str) {
-    metrics::counter!(DELIVERIES, "outcome" => outcome).increment(1);
-    tracing::Span::current().record("outcome", outcome);
+/// Whether a `tracing` subscriber was ever installed: when none was, the span and its fields are
+/// skipped altogether (one atomic load), so an application that doesn't look pays nothing for it.
+#[inline]
+pub(crate) fn tracing_on() -> bool {
+    tracing::dispatcher::has_been_set()
 }
 
-/// Counts a refusal.
+// The metrics below are written with literal names and labels: the `metrics` macros then build
+// their keys as statics, with no allocation per delivery (a label whose value is a variable
+// costs a `Vec`, recorder or not).
+
+/// A delivery's outcome, as [`DELIVERIES`] labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Answered,
+    Late,
+    Retry,
+    Empty,
+}
+
+/// Counts a delivery's outcome, and puts it in the current span.
+pub(crate) fn delivery(outcome: Outcome) {
+    let label = match outcome {
+        Outcome::Answered => {
+            metrics::counter!("passive_reply_deliveries_total", "outcome" => "answered").increment(1);
+            "answered"
+        }
+        Outcome::Late => {
+            metrics::counter!("passive_reply_deliveries_total", "outcome" => "late").increment(1);
+            "late"
+        }
+        Outcome::Retry => {
+            metrics::counter!("passive_reply_deliveries_total", "outcome" => "retry").increment(1);
+            "retry"
+        }
+        Outcome::Empty => {
+            metrics::counter!("passive_reply_deliveries_total", "outcome" => "empty").increment(1);
+            "empty"
+        }
+    };
+    if tracing_on() {
+        tracing::Span::current().record("outcome", label);
+    }
+}
+
+/// Counts a refusal (not on a delivery's way: a label of any value).
 pub(crate) fn refused(reason: &'static str) {
     metrics::counter!(REFUSED, "reason" => reason).increment(1);
     tracing::debug!(reason, "passive-reply: a request refused");
 }
 
 pub(crate) fn handler_run() {
-    metrics::counter!(HANDLER_RUNS).increment(1);
+    metrics::counter!("passive_reply_handler_runs_total").increment(1);
 }
 
 pub(crate) fn unguarded(cause: &'static str) {
@@ -68,17 +107,33 @@ pub(crate) fn unguarded(cause: &'static str) {
 }
 
 pub(crate) fn store_error() {
-    metrics::counter!(STORE_ERRORS).increment(1);
+    metrics::counter!("passive_reply_store_errors_total").increment(1);
 }
 
 #[cfg(feature = "client")]
 pub(crate) fn late(outcome: &'static str, elapsed: std::time::Duration) {
     metrics::counter!(LATE_REPLIES, "outcome" => outcome).increment(1);
-    metrics::histogram!(LATE_REPLY_SECONDS).record(elapsed.as_secs_f64());
+    metrics::histogram!("passive_reply_late_reply_seconds").record(elapsed.as_secs_f64());
 }
 
 /// Records how long a delivery took, in its span and its histogram.
 pub(crate) fn latency(elapsed: std::time::Duration) {
-    metrics::histogram!(DELIVERY_SECONDS).record(elapsed.as_secs_f64());
-    tracing::Span::current().record("latency_ms", elapsed.as_millis() as u64);
+    metrics::histogram!("passive_reply_delivery_seconds").record(elapsed.as_secs_f64());
+    if tracing_on() {
+        tracing::Span::current().record("latency_ms", u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The literal names the macros are given are the documented constants.
+    #[test]
+    fn names() {
+        let source = include_str!("observe.rs");
+        for name in [DELIVERIES, HANDLER_RUNS, STORE_ERRORS, DELIVERY_SECONDS, LATE_REPLY_SECONDS] {
+            assert!(source.matches(&format!("!(\"{name}\"")).count() >= 1, "{name}");
+        }
+    }
 }
