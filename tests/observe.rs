@@ -203,10 +203,13 @@ async fn a_scripted_run_leaves_its_counts_and_spans() {
     assert_eq!(recorded.samples("passive_reply_delivery_seconds"), 4); // each delivery that reached the guard
     assert_eq!(recorded.samples("passive_reply_late_reply_seconds"), 1);
 
-    // One span per delivery that reached a handler or the store, with what became of it.
+    // One span per delivery that reached a handler or the store, with what became of it; the late
+    // one ends last, once its late reply went out.
     let spans = spans.0.lock().unwrap().clone();
     let outcomes: Vec<&str> = spans.iter().map(|s| s.0.get("outcome").map_or("-", String::as_str)).collect();
-    assert_eq!(outcomes, ["answered", "retry", "late", "answered"]);
+    assert_eq!(outcomes, ["answered", "retry", "answered", "late"]);
+    assert_eq!(spans[3].0.get("late_outcome").map(String::as_str), Some("sent"));
+    assert!(spans[..3].iter().all(|s| !s.0.contains_key("late_outcome")));
     for span in &spans {
         assert_eq!(span.0["msg_type"], "text");
         assert_eq!(span.0["mode"], "plaintext");

@@ -805,6 +805,7 @@ where
                 mode,
                 outcome = tracing::field::Empty,
                 latency_ms = tracing::field::Empty,
+                late_outcome = tracing::field::Empty,
             )
         });
         let on_time = OnTimeOrLate::new(endpoint, &key);

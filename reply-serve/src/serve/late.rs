@@ -163,54 +163,62 @@ impl LateReplies {
         let late = self.clone();
         let running = self.tasks.start(&key, started);
         let id = running.id;
-        let task = tokio::spawn(async move {
-            // Leaves the count when the task ends, however it ends (aborted by a shutdown too).
-            let _running = running;
-            let deadline = tokio::time::Instant::from_std(started + late.limit);
-            let outcome = match tokio::time::timeout_at(deadline, CatchPanic(handler)).await {
-                Err(_) => LateOutcome::TimedOut,
-                Ok(None) => LateOutcome::Panicked,
-                Ok(Some(reply)) if reply.customer_service_len().is_none() && reply.encoded_len() == 0 => {
-                    LateOutcome::Empty
-                }
-                Ok(Some(reply)) => {
-                    // Written now, so the reply itself is not held across the sending.
-                    let body = reply_client::customer_service_body(&reply);
-                    drop(reply);
-                    match body {
-                        Ok(body) => match late.client.send_json(body).await {
-                            Ok(()) => LateOutcome::Sent,
+        // The rest of the handler and the send stay in the delivery's span (when there is one), so
+        // that the span ends with the late reply's outcome.
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // Leaves the count when the task ends, however it ends (aborted by a shutdown too).
+                let _running = running;
+                let deadline = tokio::time::Instant::from_std(started + late.limit);
+                let outcome = match tokio::time::timeout_at(deadline, CatchPanic(handler)).await {
+                    Err(_) => LateOutcome::TimedOut,
+                    Ok(None) => LateOutcome::Panicked,
+                    Ok(Some(reply)) if reply.customer_service_len().is_none() && reply.encoded_len() == 0 => {
+                        LateOutcome::Empty
+                    }
+                    Ok(Some(reply)) => {
+                        // Written now, so the reply itself is not held across the sending.
+                        let body = reply_client::customer_service_body(&reply);
+                        drop(reply);
+                        match body {
+                            Ok(body) => match late.client.send_json(body).await {
+                                Ok(()) => LateOutcome::Sent,
+                                Err(error) => LateOutcome::Failed(error),
+                            },
                             Err(error) => LateOutcome::Failed(error),
-                        },
-                        Err(error) => LateOutcome::Failed(error),
+                        }
                     }
+                };
+                let report = LateReport { key, outcome, elapsed: started.elapsed() };
+                let name = match &report.outcome {
+                    LateOutcome::Sent => "sent",
+                    LateOutcome::Failed(_) => "failed",
+                    LateOutcome::Empty => "empty",
+                    LateOutcome::TimedOut => "timed_out",
+                    LateOutcome::Panicked => "panicked",
+                };
+                super::observe::late(name, report.elapsed);
+                match &late.hook {
+                    Some(hook) => hook(&report),
+                    None => match &report.outcome {
+                        LateOutcome::Failed(error) => {
+                            tracing::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
+                        }
+                        LateOutcome::TimedOut => tracing::warn!(
+                            "passive-reply: the handler of {:?} took longer than {:?}; its work was dropped",
+                            report.key,
+                            late.limit
+                        ),
+                        LateOutcome::Panicked => {
+                            tracing::warn!("passive-reply: the handler of {:?} panicked", report.key)
+                        }
+                        _ => {}
+                    },
                 }
-            };
-            let report = LateReport { key, outcome, elapsed: started.elapsed() };
-            let name = match &report.outcome {
-                LateOutcome::Sent => "sent",
-                LateOutcome::Failed(_) => "failed",
-                LateOutcome::Empty => "empty",
-                LateOutcome::TimedOut => "timed_out",
-                LateOutcome::Panicked => "panicked",
-            };
-            super::observe::late(name, report.elapsed);
-            match &late.hook {
-                Some(hook) => hook(&report),
-                None => match &report.outcome {
-                    LateOutcome::Failed(error) => {
-                        tracing::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
-                    }
-                    LateOutcome::TimedOut => tracing::warn!(
-                        "passive-reply: the handler of {:?} took longer than {:?}; its work was dropped",
-                        report.key,
-                        late.limit
-                    ),
-                    LateOutcome::Panicked => tracing::warn!("passive-reply: the handler of {:?} panicked", report.key),
-                    _ => {}
-                },
-            }
-        });
+            },
+            span,
+        ));
         self.tasks.set_abort(id, task.abort_handle());
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! The span, `delivery`, has the fields `account` (the endpoint's, [`Endpoint::account`]),
 //! `key` (the retry guard's), `msg_type`, `event`, `mode` (`plaintext` or `encrypted`), and,
-//! when it ends, `outcome` (as [`DELIVERIES`]' label) and `latency_ms`. The store's and the
-//! API client's failures are events inside it.
+//! when it ends, `outcome` (as [`DELIVERIES`]' label) and `latency_ms`; a late delivery's span
+//! lasts until its late reply's outcome, `late_outcome` (as [`LATE_REPLIES`]' label). The
+//! store's and the API client's failures are events inside it.
 //!
 //! The metrics, by name:
 //!
@@ -114,6 +115,9 @@ pub(crate) fn store_error() {
 pub(crate) fn late(outcome: &'static str, elapsed: std::time::Duration) {
     metrics::counter!(LATE_REPLIES, "outcome" => outcome).increment(1);
     metrics::histogram!("passive_reply_late_reply_seconds").record(elapsed.as_secs_f64());
+    if tracing_on() {
+        tracing::Span::current().record("late_outcome", outcome);
+    }
 }
 
 /// Records how long a delivery took, in its span and its histogram.
