@@ -192,6 +192,10 @@ pub struct Endpoint<H, S = MemoryStore> {
     body_budget: BodyBudget,
     #[cfg(feature = "client")]
     late: Option<Arc<crate::serve::LateReplies>>,
+    /// Held while the endpoint lives, once the task that takes over other instances' late replies
+    /// is started.
+    #[cfg(feature = "client")]
+    sweeping: std::sync::OnceLock<Arc<()>>,
     account: Option<Arc<str>>,
 }
 
@@ -238,6 +242,8 @@ impl<H> Endpoint<H> {
             body_budget: BodyBudget::process_default(),
             #[cfg(feature = "client")]
             late: None,
+            #[cfg(feature = "client")]
+            sweeping: std::sync::OnceLock::new(),
             account: None,
         }
     }
@@ -294,6 +300,8 @@ impl<H, S> Endpoint<H, S> {
             body_budget: self.body_budget,
             #[cfg(feature = "client")]
             late: self.late,
+            #[cfg(feature = "client")]
+            sweeping: self.sweeping,
             account: self.account,
         }
     }
@@ -473,7 +481,50 @@ where
     /// body is read within the endpoint's deadline and budget, up to the parse options' limit
     /// (413 beyond).
     pub fn into_service(self) -> EndpointService<H, S> {
+        #[cfg(feature = "client")]
+        self.sweep_late_replies();
         EndpointService(Arc::new(self))
+    }
+
+    /// With durable late replies ([`LateReplies::durable`](crate::serve::LateReplies::durable)),
+    /// starts, once, the task that takes over the late replies of instances that died and runs
+    /// this endpoint's handler on them: every lease, for as long as the endpoint lives. Started
+    /// by `into_service` and by the first delivery (in a tokio runtime).
+    #[cfg(feature = "client")]
+    fn sweep_late_replies(&self) {
+        let Some(late) = self.late.as_ref().filter(|late| late.is_durable()) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let mut first = false;
+        let alive = self.sweeping.get_or_init(|| {
+            first = true;
+            Arc::new(())
+        });
+        if !first {
+            return;
+        }
+        // The task ends once the endpoint (which holds `alive`) is dropped.
+        let alive = Arc::downgrade(alive);
+        let (late, handler, options) = (late.clone(), self.handler.clone(), self.options);
+        let every = late.sweep_every().unwrap_or(crate::serve::DEFAULT_LATE_LEASE);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if alive.upgrade().is_none() {
+                    break;
+                }
+                for (key, delivery) in late.take_over(16).await {
+                    match Incoming::parse_with(&delivery, options) {
+                        Ok(msg) => {
+                            tracing::info!(
+                                "passive-reply: taking over the late reply to {key:?} from an instance that died"
+                            );
+                            late.finish_taken(key, handler(msg.into_owned()));
+                        }
+                        Err(e) => tracing::warn!("passive-reply: the recorded delivery {key:?} doesn't parse: {e}"),
+                    }
+                }
+            }
+        });
     }
 
     /// Answers one request, given its method, its query string (without the `?`) and its body:
@@ -776,6 +827,13 @@ where
             Ok(msg) => msg.into_owned(),
             Err(e) => return refuse("parse", bad_request(format!("{e}\n"))),
         };
+        // Kept only to be recorded, when late replies are durable.
+        #[cfg(feature = "client")]
+        let delivery = endpoint.late.as_ref().filter(|late| late.is_durable()).map(|_| xml.to_string());
+        #[cfg(not(feature = "client"))]
+        let delivery = None;
+        #[cfg(feature = "client")]
+        endpoint.sweep_late_replies();
         // The body's bytes leave with its part of the budget: the handler runs on the owned message.
         drop(xml);
         drop(body);
@@ -808,7 +866,7 @@ where
                 late_outcome = tracing::field::Empty,
             )
         });
-        let on_time = OnTimeOrLate::new(endpoint, &key);
+        let on_time = OnTimeOrLate::new(endpoint, &key, delivery);
         let guard = &endpoint.guard;
         let answering = async move {
             #[cfg(feature = "crypto")]
@@ -1057,17 +1115,18 @@ impl<R: PassiveReply> PassiveReply for Enveloped<R> {
 /// the rest of the handler in a task of its own.
 struct OnTimeOrLate {
     budget: Duration,
+    /// The late replies, the delivery's key, and its XML when late replies are durable.
     #[cfg(feature = "client")]
-    late: Option<(Arc<crate::serve::LateReplies>, DedupKey)>,
+    late: Option<(Arc<crate::serve::LateReplies>, DedupKey, Option<String>)>,
 }
 
 impl OnTimeOrLate {
-    fn new<H, S>(endpoint: &Endpoint<H, S>, key: &DedupKey) -> Self {
-        let _ = key;
+    fn new<H, S>(endpoint: &Endpoint<H, S>, key: &DedupKey, delivery: Option<String>) -> Self {
+        let _ = (key, &delivery);
         OnTimeOrLate {
             budget: endpoint.budget,
             #[cfg(feature = "client")]
-            late: endpoint.late.as_ref().map(|late| (late.clone(), key.clone())),
+            late: endpoint.late.as_ref().map(|late| (late.clone(), key.clone(), delivery)),
         }
     }
 
@@ -1078,7 +1137,7 @@ impl OnTimeOrLate {
     {
         #[cfg(feature = "client")]
         let on_time = match self.late {
-            Some((late, key)) => late.within_or_late(self.budget, key, handler).await,
+            Some((late, key, delivery)) => late.within_or_late_recorded(self.budget, key, delivery, handler).await,
             None => within(self.budget, handler).await,
         };
         #[cfg(not(feature = "client"))]

@@ -54,7 +54,9 @@ pub mod observe;
 mod redis;
 
 #[cfg(feature = "client")]
-pub use late::{Abandoned, DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport, LateTasks};
+pub use late::{
+    Abandoned, DEFAULT_LATE_LEASE, DEFAULT_LATE_LIMIT, LateOutcome, LateReplies, LateReport, LateStore, LateTasks,
+};
 pub use memory::{DEFAULT_MEMORY_BUDGET, MemoryStore};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_LEASE, DEFAULT_PAUSE_AFTER_FAILURE, DEFAULT_STORE_TIMEOUT, RedisOptions, RedisStore, Wake};
@@ -538,6 +540,27 @@ impl<S: ReplyStore> Drop for Work<S> {
             }
         });
     }
+}
+
+/// Which of two futures finished first.
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// The output of whichever of `a` and `b` finishes first (`a` when both are ready); the other is
+/// dropped.
+#[cfg(any(feature = "client", feature = "server"))]
+pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(a) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(a));
+        }
+        b.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
 }
 
 /// A future whose panic is caught: `None` if it panicked.

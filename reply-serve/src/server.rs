@@ -64,6 +64,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::serve::{Either, race};
+
 /// How long a request's head may take to arrive from its first byte, by default: 2 s. The
 /// platform sends a head of a few hundred bytes at once.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -418,25 +420,6 @@ impl Signals {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Which of two futures finished first.
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// The output of whichever of `a` and `b` finishes first (`a` when both are ready); the other is
-/// dropped.
-async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(a) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(a));
-        }
-        b.as_mut().poll(cx).map(Either::Right)
-    })
-    .await
 }
 
 /// A shutdown, as the connections see it. Each connection is told through its own `close`

@@ -39,6 +39,8 @@ pub struct Sent {
     pub token: String,
     pub body: Value,
     pub at: Instant,
+    /// Whether the platform took it (`errcode` 0): the user sees it.
+    pub accepted: bool,
 }
 
 #[derive(Default)]
@@ -199,15 +201,17 @@ async fn send(State(platform): State<Platform>, RawQuery(raw): RawQuery, body: B
     let token = query(&raw).get("access_token").cloned().unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).expect("the send's body is JSON");
     let next = platform.with(|r| {
-        r.sends.push(Sent { token: token.clone(), body, at: Instant::now() });
-        if r.valid.as_ref() != Some(&token) && !r.component.authorizer_tokens.contains_key(&token) {
-            return Some(Next::Code(40001));
-        }
-        let next = r.script.pop_front();
-        if let Some(Next::Code(40001)) = next {
-            // Told to call the valid token stale: it is, from now on.
-            r.valid = None;
-        }
+        let next = if r.valid.as_ref() != Some(&token) && !r.component.authorizer_tokens.contains_key(&token) {
+            Some(Next::Code(40001))
+        } else {
+            let next = r.script.pop_front();
+            if let Some(Next::Code(40001)) = next {
+                // Told to call the valid token stale: it is, from now on.
+                r.valid = None;
+            }
+            next
+        };
+        r.sends.push(Sent { token: token.clone(), body, at: Instant::now(), accepted: next.is_none() });
         next
     });
     match next {

@@ -113,6 +113,17 @@ impl DedupKey {
         &self.0
     }
 
+    /// A key read back from where it was kept: the [`as_bytes`](DedupKey::as_bytes) of a key
+    /// (a store that records keys, and gives them back).
+    ///
+    /// ```
+    /// let key = reply_core::DedupKey::new("gh", "1");
+    /// assert_eq!(reply_core::DedupKey::from_bytes(key.as_bytes()), key);
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> DedupKey {
+        DedupKey(bytes.into())
+    }
+
     /// The key of the same delivery when it came encrypted: tag `s:` before the key's own bytes,
     /// so a plaintext delivery (which anyone holding a captured query could send) can never share
     /// a reply with an encrypted one. An endpoint keys every encrypted delivery this way.

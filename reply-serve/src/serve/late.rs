@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::{CatchPanic, OnTime};
+use super::{BoxFuture, CatchPanic, Either, OnTime, StoreError, race};
 use reply_client::{ApiError, Client};
 use reply_core::DedupKey;
 use reply_core::PassiveReply;
@@ -36,6 +36,9 @@ pub enum LateOutcome {
     TimedOut,
     /// The handler panicked.
     Panicked,
+    /// Another instance took the delivery over (this one's lease lapsed: it was paused, or cut
+    /// off from the store), and that one sends it ([`LateReplies::durable`]).
+    Elsewhere,
 }
 
 /// A late reply's fate, as the hook of [`LateReplies::on_outcome`] hears it.
@@ -78,6 +81,14 @@ pub struct LateReplies {
     limit: Duration,
     hook: Option<Hook>,
     tasks: LateTasks,
+    durable: Option<Durable>,
+}
+
+/// Where late replies are recorded, and for how long one instance holds each.
+#[derive(Clone)]
+struct Durable {
+    store: Arc<dyn LateStore>,
+    lease: Duration,
 }
 
 impl fmt::Debug for LateReplies {
@@ -86,6 +97,7 @@ impl fmt::Debug for LateReplies {
             .field("client", &self.client)
             .field("limit", &self.limit)
             .field("hook", &self.hook.is_some())
+            .field("durable", &self.durable.as_ref().map(|durable| durable.lease))
             .finish()
     }
 }
@@ -99,7 +111,7 @@ impl From<Client> for LateReplies {
 impl LateReplies {
     /// Late replies sent through `client`, within [`DEFAULT_LATE_LIMIT`], failures logged.
     pub fn new(client: Client) -> Self {
-        LateReplies { client, limit: DEFAULT_LATE_LIMIT, hook: None, tasks: LateTasks::global().clone() }
+        LateReplies { client, limit: DEFAULT_LATE_LIMIT, hook: None, tasks: LateTasks::global().clone(), durable: None }
     }
 
     /// How long, from the delivery, a handler may take in all before its work is dropped.
@@ -126,6 +138,44 @@ impl LateReplies {
         self
     }
 
+    /// Records each late reply in `store` while it runs, so that if this instance dies (a crash,
+    /// a kill, a deploy that doesn't wait) another instance on the same store finishes it: the
+    /// delivery (its XML, decrypted) is recorded when the budget runs out, under a lease this
+    /// instance renews while the handler runs ([`DEFAULT_LATE_LEASE`], 5 s, renewed every third of
+    /// it); an instance whose endpoint has the same store takes over a record whose lease lapsed
+    /// (it looks every lease), runs its handler on the delivery, and sends. One send in all: the
+    /// right to send is taken in the store before the send, once; an instance that dies between
+    /// taking it and sending loses that reply rather than send it twice. Records end when the
+    /// send is settled, and expire after twice the limit (so the platform's 48 hours and the
+    /// limit still bound them); nothing is recorded but the delivery itself. `RedisStore`
+    /// (feature `redis`) is such a store. With a store only this process sees, draining at
+    /// shutdown ([`LateTasks`]) is the guarantee instead.
+    #[must_use]
+    pub fn durable(mut self, store: impl LateStore) -> Self {
+        self.durable = Some(Durable { store: Arc::new(store), lease: DEFAULT_LATE_LEASE });
+        self
+    }
+
+    /// How long an instance holds a late reply it records before another may take it over
+    /// ([`DEFAULT_LATE_LEASE`]); renewed every third of it while its handler runs.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        if let Some(durable) = &mut self.durable {
+            durable.lease = lease.max(Duration::from_millis(30));
+        }
+        self
+    }
+
+    /// Whether late replies are recorded ([`durable`](LateReplies::durable)).
+    pub fn is_durable(&self) -> bool {
+        self.durable.is_some()
+    }
+
+    /// How long a record lives: twice the limit and a lease.
+    fn record_life(&self) -> Duration {
+        self.limit.saturating_mul(2).saturating_add(self.durable.as_ref().map_or(Duration::ZERO, |d| d.lease))
+    }
+
     /// The client.
     pub fn client(&self) -> &Client {
         &self.client
@@ -145,19 +195,74 @@ impl LateReplies {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
+        self.within_or_late_recorded(budget, key, None, handler).await
+    }
+
+    /// [`within_or_late`](LateReplies::within_or_late), with the delivery's XML to record when
+    /// late replies are [`durable`](LateReplies::durable).
+    pub(crate) async fn within_or_late_recorded<F>(
+        &self,
+        budget: Duration,
+        key: DedupKey,
+        delivery: Option<String>,
+        handler: F,
+    ) -> OnTime<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: PassiveReply + Send + 'static,
+    {
         let started = Instant::now();
         let mut handler = Box::pin(handler);
         match tokio::time::timeout(budget, handler.as_mut()).await {
             Ok(reply) => OnTime::Reply(reply),
             Err(_) => {
-                self.spawn(started, key, handler);
+                let record = match delivery {
+                    Some(xml) if self.durable.is_some() => Record::New(xml),
+                    _ => Record::None,
+                };
+                self.spawn(started, key, record, handler);
                 OnTime::Late
             }
         }
     }
 
-    fn spawn<R>(&self, started: Instant, key: DedupKey, handler: Pin<Box<dyn Future<Output = R> + Send>>)
+    /// Takes over the late replies whose instance died (their lease lapsed in the durable store),
+    /// at most `max`: each leased to this instance now, for `handler` to be run on.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
+    pub(crate) async fn take_over(&self, max: usize) -> Vec<(DedupKey, String)> {
+        let Some(durable) = &self.durable else { return Vec::new() };
+        match durable.store.take_over(durable.lease, max).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!("passive-reply: {e}; the late replies of other instances were not looked at");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Runs `handler` on a delivery taken over from another instance, and sends its reply.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
+    pub(crate) fn finish_taken<F>(&self, key: DedupKey, handler: F)
     where
+        F: Future + Send + 'static,
+        F::Output: PassiveReply + Send + 'static,
+    {
+        self.spawn(Instant::now(), key, Record::Taken, Box::pin(handler));
+    }
+
+    /// How often the endpoint looks for late replies to take over: every lease.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
+    pub(crate) fn sweep_every(&self) -> Option<Duration> {
+        self.durable.as_ref().map(|durable| durable.lease)
+    }
+
+    fn spawn<R>(
+        &self,
+        started: Instant,
+        key: DedupKey,
+        record: Record,
+        handler: Pin<Box<dyn Future<Output = R> + Send>>,
+    ) where
         R: PassiveReply + Send + 'static,
     {
         let late = self.clone();
@@ -170,57 +275,164 @@ impl LateReplies {
             async move {
                 // Leaves the count when the task ends, however it ends (aborted by a shutdown too).
                 let _running = running;
-                let deadline = tokio::time::Instant::from_std(started + late.limit);
-                let outcome = match tokio::time::timeout_at(deadline, CatchPanic(handler)).await {
-                    Err(_) => LateOutcome::TimedOut,
-                    Ok(None) => LateOutcome::Panicked,
-                    Ok(Some(reply)) if reply.customer_service_len().is_none() && reply.encoded_len() == 0 => {
-                        LateOutcome::Empty
-                    }
-                    Ok(Some(reply)) => {
-                        // Written now, so the reply itself is not held across the sending.
-                        let body = reply_client::customer_service_body(&reply);
-                        drop(reply);
-                        match body {
-                            Ok(body) => match late.client.send_json(body).await {
-                                Ok(()) => LateOutcome::Sent,
-                                Err(error) => LateOutcome::Failed(error),
-                            },
-                            Err(error) => LateOutcome::Failed(error),
-                        }
-                    }
-                };
-                let report = LateReport { key, outcome, elapsed: started.elapsed() };
-                let name = match &report.outcome {
-                    LateOutcome::Sent => "sent",
-                    LateOutcome::Failed(_) => "failed",
-                    LateOutcome::Empty => "empty",
-                    LateOutcome::TimedOut => "timed_out",
-                    LateOutcome::Panicked => "panicked",
-                };
-                super::observe::late(name, report.elapsed);
-                match &late.hook {
-                    Some(hook) => hook(&report),
-                    None => match &report.outcome {
-                        LateOutcome::Failed(error) => {
-                            tracing::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
-                        }
-                        LateOutcome::TimedOut => tracing::warn!(
-                            "passive-reply: the handler of {:?} took longer than {:?}; its work was dropped",
-                            report.key,
-                            late.limit
-                        ),
-                        LateOutcome::Panicked => {
-                            tracing::warn!("passive-reply: the handler of {:?} panicked", report.key)
-                        }
-                        _ => {}
-                    },
+                let durable = late.record(&key, record).await;
+                let outcome = late.run_and_send(started, &key, durable, handler).await;
+                if let Some(durable) = durable
+                    && !matches!(outcome, LateOutcome::Elsewhere)
+                    && let Err(e) = durable.store.settle(&key).await
+                {
+                    tracing::warn!(
+                        "passive-reply: {e}; the record of the late reply to {key:?} stays until it expires"
+                    );
                 }
+                late.report(LateReport { key, outcome, elapsed: started.elapsed() });
             },
             span,
         ));
         self.tasks.set_abort(id, task.abort_handle());
     }
+
+    /// Records the delivery when late replies are durable (a store that fails: logged, and the
+    /// reply goes on unrecorded); the durable store when it holds the delivery for this instance.
+    async fn record(&self, key: &DedupKey, record: Record) -> Option<&Durable> {
+        let durable = self.durable.as_ref()?;
+        match record {
+            Record::None => None,
+            Record::Taken => Some(durable),
+            Record::New(xml) => match durable.store.record(key, &xml, durable.lease, self.record_life()).await {
+                Ok(()) => Some(durable),
+                Err(e) => {
+                    tracing::warn!("passive-reply: {e}; the late reply to {key:?} is not recorded for other instances");
+                    None
+                }
+            },
+        }
+    }
+
+    /// The handler to its end (within the limit; the lease renewed meanwhile when recorded), and
+    /// the send.
+    async fn run_and_send<R: PassiveReply>(
+        &self,
+        started: Instant,
+        key: &DedupKey,
+        durable: Option<&Durable>,
+        handler: Pin<Box<dyn Future<Output = R> + Send>>,
+    ) -> LateOutcome {
+        let deadline = tokio::time::Instant::from_std(started + self.limit);
+        let mut handler = std::pin::pin!(tokio::time::timeout_at(deadline, CatchPanic(handler)));
+        let finished = loop {
+            let Some(durable) = durable else { break handler.await };
+            let renew_at = tokio::time::sleep(durable.lease / 3);
+            match race(handler.as_mut(), renew_at).await {
+                Either::Left(finished) => break finished,
+                Either::Right(()) => match durable.store.renew(key, durable.lease).await {
+                    Ok(true) => {}
+                    // Another instance took it over (this one was paused past its lease): it sends.
+                    Ok(false) => return LateOutcome::Elsewhere,
+                    // The store is down: go on; the record expires, nobody takes it over meanwhile
+                    // (taking over needs the store too).
+                    Err(e) => tracing::warn!("passive-reply: {e}; the lease of the late reply to {key:?} not renewed"),
+                },
+            }
+        };
+        let reply = match finished {
+            Err(_) => return LateOutcome::TimedOut,
+            Ok(None) => return LateOutcome::Panicked,
+            Ok(Some(reply)) if reply.customer_service_len().is_none() && reply.encoded_len() == 0 => {
+                return LateOutcome::Empty;
+            }
+            Ok(Some(reply)) => reply,
+        };
+        // Written now, so the reply itself is not held across the sending.
+        let body = match reply_client::customer_service_body(&reply) {
+            Ok(body) => body,
+            Err(error) => return LateOutcome::Failed(error),
+        };
+        drop(reply);
+        if let Some(durable) = durable {
+            match durable.store.take_send(key, self.record_life()).await {
+                Ok(true) => {}
+                Ok(false) => return LateOutcome::Elsewhere,
+                // Nobody else can take it over while the store is down: send.
+                Err(e) => tracing::warn!("passive-reply: {e}; the late reply to {key:?} sent without marking it"),
+            }
+        }
+        match self.client.send_json(body).await {
+            Ok(()) => LateOutcome::Sent,
+            Err(error) => LateOutcome::Failed(error),
+        }
+    }
+
+    /// Counts, and tells the hook (or the log) what became of a late reply.
+    fn report(&self, report: LateReport) {
+        let name = match &report.outcome {
+            LateOutcome::Sent => "sent",
+            LateOutcome::Failed(_) => "failed",
+            LateOutcome::Empty => "empty",
+            LateOutcome::TimedOut => "timed_out",
+            LateOutcome::Panicked => "panicked",
+            LateOutcome::Elsewhere => "elsewhere",
+        };
+        super::observe::late(name, report.elapsed);
+        match &self.hook {
+            Some(hook) => hook(&report),
+            None => match &report.outcome {
+                LateOutcome::Failed(error) => {
+                    tracing::warn!("passive-reply: the late reply to {:?} was not sent: {error}", report.key);
+                }
+                LateOutcome::TimedOut => tracing::warn!(
+                    "passive-reply: the handler of {:?} took longer than {:?}; its work was dropped",
+                    report.key,
+                    self.limit
+                ),
+                LateOutcome::Panicked => tracing::warn!("passive-reply: the handler of {:?} panicked", report.key),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// What a late reply's task records of its delivery.
+enum Record {
+    /// Nothing: late replies are not durable, or the delivery is not known.
+    None,
+    /// The delivery's XML, to record now.
+    New(String),
+    /// Already recorded, and leased to this instance (taken over).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
+    Taken,
+}
+
+/// How long an instance holds a late reply it recorded before another may take it over, by
+/// default: 5 s.
+pub const DEFAULT_LATE_LEASE: Duration = Duration::from_secs(5);
+
+/// Where late replies are recorded while they run ([`LateReplies::durable`]), so that another
+/// instance finishes one whose instance died. `RedisStore` (feature `redis`) is one; its methods
+/// are its parts, for a store of the application's own.
+pub trait LateStore: Send + Sync + 'static {
+    /// Records `delivery` (its XML) under `key` for `life`, leased to this instance for `lease`.
+    fn record<'a>(
+        &'a self,
+        key: &'a DedupKey,
+        delivery: &'a str,
+        lease: Duration,
+        life: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Renews this instance's lease on `key`: false when it is not this instance's any more.
+    fn renew<'a>(&'a self, key: &'a DedupKey, lease: Duration) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Takes the right to send the reply to `key`, once in all instances (kept for `life`): false
+    /// when it was taken already.
+    fn take_send<'a>(&'a self, key: &'a DedupKey, life: Duration) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Ends the record of `key`: its reply was sent, or won't be.
+    fn settle<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Takes over at most `max` records whose lease lapsed and whose reply wasn't sent: each
+    /// leased to this instance for `lease` now, given back with its delivery.
+    fn take_over(&self, lease: Duration, max: usize) -> BoxFuture<'_, Result<Vec<(DedupKey, String)>, StoreError>>;
 }
 
 /// The late replies under way (handlers running past the budget, and their sends), counted so

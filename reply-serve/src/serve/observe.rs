@@ -19,7 +19,7 @@
 //! | [`HANDLER_RUNS`] | counter | |
 //! | [`UNGUARDED`] | counter | `cause`: `full`, `store_error` |
 //! | [`STORE_ERRORS`] | counter | |
-//! | [`LATE_REPLIES`] | counter | `outcome`: `sent`, `failed`, `empty`, `timed_out`, `panicked`, `abandoned` |
+//! | [`LATE_REPLIES`] | counter | `outcome`: `sent`, `failed`, `empty`, `timed_out`, `panicked`, `elsewhere` (taken over by another instance), `abandoned` (at shutdown) |
 //! | [`DELIVERY_SECONDS`] | histogram | from the body's arrival to the answer |
 //! | [`LATE_REPLY_SECONDS`] | histogram | from the handler's start to the late reply's outcome |
 //!
@@ -61,6 +61,7 @@ pub(crate) fn tracing_on() -> bool {
 
 /// A delivery's outcome, as [`DELIVERIES`] labels it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
 pub(crate) enum Outcome {
     Answered,
     Late,
@@ -94,6 +95,7 @@ pub(crate) fn delivery(outcome: Outcome) {
 }
 
 /// Counts a refusal (not on a delivery's way: a label of any value).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
 pub(crate) fn refused(reason: &'static str) {
     metrics::counter!(REFUSED, "reason" => reason).increment(1);
     tracing::debug!(reason, "passive-reply: a request refused");
@@ -121,6 +123,7 @@ pub(crate) fn late(outcome: &'static str, elapsed: std::time::Duration) {
 }
 
 /// Records how long a delivery took, in its span and its histogram.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
 pub(crate) fn latency(elapsed: std::time::Duration) {
     metrics::histogram!("passive_reply_delivery_seconds").record(elapsed.as_secs_f64());
     if tracing_on() {

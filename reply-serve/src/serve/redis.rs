@@ -650,3 +650,133 @@ impl RedisStore {
         Ok(())
     }
 }
+
+/// Takes over a late reply's record whose lease lapsed: the delivery, or nothing (no record any
+/// more, its lease held, or its reply sent). KEYS: the record, its lease, the set of records, its
+/// sent mark; ARGV: this store's name, the lease in ms, the record's member in the set.
+const TAKE_OVER: &str = "local d = redis.call('GET', KEYS[1]) \
+    if not d then redis.call('SREM', KEYS[3], ARGV[3]) return false end \
+    if redis.call('EXISTS', KEYS[4]) == 1 then return false end \
+    if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return d end \
+    return false";
+
+/// Renews a lease if it is still this store's. KEYS: the lease; ARGV: the name, the lease in ms.
+const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/// Late replies' records (feature `client`): `{prefix}L:{key}` the delivery, `{prefix}LL:{key}`
+/// the lease (this store's name), `{prefix}LS:{key}` the right to send once taken, and the set
+/// `{prefix}L` of recorded keys, for the instances that look for records to take over.
+#[cfg(feature = "client")]
+impl RedisStore {
+    fn late_key(&self, tag: &[u8], key: &DedupKey) -> Vec<u8> {
+        self.prefixed(tag, key)
+    }
+
+    fn late_set(&self) -> Vec<u8> {
+        [self.options.prefix.as_bytes(), b"L"].concat()
+    }
+}
+
+#[cfg(feature = "client")]
+impl super::LateStore for RedisStore {
+    fn record<'a>(
+        &'a self,
+        key: &'a DedupKey,
+        delivery: &'a str,
+        lease: Duration,
+        life: Duration,
+    ) -> super::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut pipe = ::redis::pipe();
+            pipe.atomic()
+                .cmd("SET")
+                .arg(self.late_key(b"L:", key))
+                .arg(delivery)
+                .arg("PX")
+                .arg(millis(life))
+                .ignore()
+                .cmd("SET")
+                .arg(self.late_key(b"LL:", key))
+                .arg(&*self.running)
+                .arg("PX")
+                .arg(millis(lease))
+                .ignore()
+                .cmd("SADD")
+                .arg(self.late_set())
+                .arg(key.as_bytes())
+                .ignore();
+            let mut connection = self.connection.clone();
+            self.request(pipe.query_async::<()>(&mut connection)).await
+        })
+    }
+
+    fn renew<'a>(&'a self, key: &'a DedupKey, lease: Duration) -> super::BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut eval = ::redis::cmd("EVAL");
+            eval.arg(RENEW).arg(1).arg(self.late_key(b"LL:", key)).arg(&*self.running).arg(millis(lease));
+            let mut connection = self.connection.clone();
+            let renewed: i64 = self.request(eval.query_async(&mut connection)).await?;
+            Ok(renewed == 1)
+        })
+    }
+
+    fn take_send<'a>(&'a self, key: &'a DedupKey, life: Duration) -> super::BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut set = ::redis::cmd("SET");
+            set.arg(self.late_key(b"LS:", key)).arg(&*self.running).arg("NX").arg("PX").arg(millis(life));
+            let mut connection = self.connection.clone();
+            let taken: Option<String> = self.request(set.query_async(&mut connection)).await?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn settle<'a>(&'a self, key: &'a DedupKey) -> super::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut pipe = ::redis::pipe();
+            pipe.atomic()
+                .cmd("DEL")
+                .arg(self.late_key(b"L:", key))
+                .arg(self.late_key(b"LL:", key))
+                .ignore()
+                .cmd("SREM")
+                .arg(self.late_set())
+                .arg(key.as_bytes())
+                .ignore();
+            let mut connection = self.connection.clone();
+            self.request(pipe.query_async::<()>(&mut connection)).await
+        })
+    }
+
+    fn take_over(
+        &self,
+        lease: Duration,
+        max: usize,
+    ) -> super::BoxFuture<'_, Result<Vec<(DedupKey, String)>, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let mut members = ::redis::cmd("SRANDMEMBER");
+            members.arg(self.late_set()).arg(max);
+            let members: Vec<Vec<u8>> = self.request(members.query_async(&mut connection)).await?;
+            let mut taken = Vec::new();
+            for member in members {
+                let key = DedupKey::from_bytes(&member);
+                let mut eval = ::redis::cmd("EVAL");
+                eval.arg(TAKE_OVER)
+                    .arg(4)
+                    .arg(self.late_key(b"L:", &key))
+                    .arg(self.late_key(b"LL:", &key))
+                    .arg(self.late_set())
+                    .arg(self.late_key(b"LS:", &key))
+                    .arg(&*self.running)
+                    .arg(millis(lease))
+                    .arg(&member);
+                let delivery: Option<String> = self.request(eval.query_async(&mut connection)).await?;
+                if let Some(delivery) = delivery {
+                    taken.push((key, delivery));
+                }
+            }
+            Ok(taken)
+        })
+    }
+}
