@@ -91,3 +91,104 @@ async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
     assert!(stopped.abandoned[0].ran >= Duration::from_millis(500), "{:?}", stopped.abandoned[0].ran);
     assert!(platform.sends().is_empty());
 }
+
+/// The example itself (`cargo test --workspace --all-features` builds it with late replies), as
+/// a deploy stops it: SIGTERM while its 6-second handler runs.
+fn example() -> std::path::PathBuf {
+    // target/debug/deps/shutdown-… -> target/debug/examples/echo_server
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
+    let example = deps.parent().unwrap().join("examples").join("echo_server");
+    assert!(
+        example.exists(),
+        "{} is not built: `cargo test --workspace --all-features` builds it (or `cargo build --example echo_server --features client`)",
+        example.display()
+    );
+    example
+}
+
+/// Starts the example with late replies through the platform double at `api`; its address.
+async fn run_example(api: &str) -> (std::process::Child, SocketAddr) {
+    let addr: SocketAddr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let child = std::process::Command::new(example())
+        .args([
+            "--addr",
+            &addr.to_string(),
+            "--token",
+            TOKEN,
+            "--app-id",
+            APP_ID,
+            "--app-secret",
+            SECRET,
+            "--api-base",
+            api,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the example didn't start listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, addr)
+}
+
+fn signal(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+}
+
+/// Waits for the child to exit, at most `within`: its exit code and its output.
+async fn exited(mut child: std::process::Child, within: Duration) -> (i32, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+            return (status.code().unwrap_or(-1), out);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example didn't exit within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_stops_only_once_its_late_reply_is_sent() {
+    let platform = Platform::default();
+    let api = platform.serve().await;
+
+    // `sleep 6`: the empty reply at the 4-second budget, SIGTERM then; the send at 6 s, then exit.
+    let (child, addr) = run_example(&api).await;
+    let delivered = Instant::now();
+    let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(1, "sleep 6")).await;
+    assert_eq!((answered.status, answered.body.as_str()), (200, ""));
+    signal(&child);
+    let (code, out) = exited(child, Duration::from_secs(15)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(delivered.elapsed() >= Duration::from_secs(6), "exited after {:?}", delivered.elapsed());
+    let sends = platform.sends();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].body["text"]["content"], "sleep 6");
+    assert!(out.contains("Sent") && out.ends_with("stopped\n"), "{out}");
+
+    // `sleep 60`: the first SIGTERM waits for it, the second gives it up at once, and says so.
+    let (mut child, addr) = run_example(&api).await;
+    let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(2, "sleep 60")).await;
+    assert_eq!(answered.status, 200);
+    signal(&child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the first SIGTERM didn't wait");
+    let second = Instant::now();
+    signal(&child);
+    let (code, out) = exited(child, Duration::from_secs(5)).await;
+    assert!(second.elapsed() < Duration::from_secs(2), "{:?}", second.elapsed());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("gave up the late reply to"), "{out}");
+    assert_eq!(platform.sends().len(), 1);
+}
