@@ -33,10 +33,17 @@ fn sigterm() {
 }
 
 async fn start(platform: &Platform) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<Stopped>>) {
+    start_with_grace(platform, Duration::from_secs(20)).await
+}
+
+async fn start_with_grace(
+    platform: &Platform,
+    late_grace: Duration,
+) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<Stopped>>) {
     let base = platform.serve().await;
     let client = Client::builder(APP_ID, SECRET).api_base(base).build().unwrap();
     let endpoint = Endpoint::new(TOKEN, slow).budget(Duration::from_millis(200)).late_replies(LateReplies::new(client));
-    let server = Server::new(TcpListener::bind("127.0.0.1:0").await.unwrap()).late_grace(Duration::from_secs(20));
+    let server = Server::new(TcpListener::bind("127.0.0.1:0").await.unwrap()).late_grace(late_grace);
     let addr = server.local_addr().unwrap();
     (addr, tokio::spawn(server.serve_until_signal(endpoint.into_service())))
 }
@@ -89,6 +96,20 @@ async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
     assert_eq!(stopped.abandoned.len(), 1);
     assert_eq!(stopped.abandoned[0].key, Incoming::parse(&body).unwrap().dedup_key());
     assert!(stopped.abandoned[0].ran >= Duration::from_millis(500), "{:?}", stopped.abandoned[0].ran);
+    assert!(platform.sends().is_empty());
+
+    // One signal, and the late grace (600 ms) ends before the 30-second handler: given up then.
+    let platform = Platform::default();
+    let (addr, serving) = start_with_grace(&platform, Duration::from_millis(600)).await;
+    let body = text_delivery(4, "slow 300");
+    assert_eq!(request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &body).await.status, 200);
+    let signalled = Instant::now();
+    sigterm();
+    let stopped = tokio::time::timeout(Duration::from_secs(3), serving).await.unwrap().unwrap().unwrap();
+    assert!(signalled.elapsed() >= Duration::from_millis(600), "{:?}", signalled.elapsed());
+    assert!(!stopped.forced);
+    assert_eq!(stopped.abandoned.len(), 1);
+    assert_eq!(stopped.abandoned[0].key, Incoming::parse(&body).unwrap().dedup_key());
     assert!(platform.sends().is_empty());
 }
 
