@@ -542,6 +542,20 @@ where
         }
     }
 
+    /// Answers one request whose body is still to be read: the query is checked first, and the
+    /// body read (within the deadline and the budget) only when it passes, so a request that fails
+    /// it costs no body memory. What the tower services do with each request.
+    pub(crate) async fn respond_reading<B>(&self, method: &Method, query: Option<&str>, body: B) -> Answer
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match self.authorize(method, query) {
+            Ok(authorized) => authorized.read_and_respond(body).await,
+            Err(answer) => answer,
+        }
+    }
+
     /// Checks a request before its body is read: the method, the query's `signature`, that its
     /// `timestamp` is digits inside the replay window, and for an account in safe mode that the
     /// delivery comes encrypted. `Err` is the answer to send without reading the body: a refusal
@@ -927,12 +941,7 @@ where
         let endpoint = self.0.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            // The query is checked first: a request that fails it costs no body memory.
-            let answer = match endpoint.authorize(&parts.method, parts.uri.query()) {
-                Ok(authorized) => authorized.read_and_respond(body).await,
-                Err(answer) => answer,
-            };
-            Ok(answer.into_response())
+            Ok(endpoint.respond_reading(&parts.method, parts.uri.query(), body).await.into_response())
         })
     }
 }

@@ -259,12 +259,8 @@ where
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let answer = match accounts.endpoint((accounts.name_in)(parts.uri.path())).await {
-                // The account's query checked first, with its token: a request that fails it
-                // costs no body memory.
-                Ok(endpoint) => match endpoint.authorize(&parts.method, parts.uri.query()) {
-                    Ok(authorized) => authorized.read_and_respond(body).await,
-                    Err(answer) => answer,
-                },
+                // The account's query checked with its token before the body is read.
+                Ok(endpoint) => endpoint.respond_reading(&parts.method, parts.uri.query(), body).await,
                 Err(answer) => answer,
             };
             Ok(answer.into_response())
