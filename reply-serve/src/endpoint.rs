@@ -166,6 +166,17 @@ fn refuse(reason: &'static str, answer: Answer) -> Answer {
     answer
 }
 
+/// The refusal of an encrypted body that doesn't open: 403 when its `msg_signature` doesn't
+/// match, 400 otherwise; with its reason, as [`observe::REFUSED`](crate::serve::observe::REFUSED)
+/// labels it.
+#[cfg(feature = "crypto")]
+fn not_opened(e: &reply_core::crypto::CryptoError) -> (&'static str, Answer) {
+    match e.kind() {
+        CryptoErrorKind::BadSignature => ("signature", forbidden(&format!("{e}\n"))),
+        _ => ("decrypt", bad_request(format!("{e}\n"))),
+    }
+}
+
 fn too_long(limit: usize) -> Answer {
     Answer::plain(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -588,14 +599,8 @@ where
             }
         };
         let signed = Signed::from_query(query);
-        if !signed.timestamp_is_digits() {
-            return Err(refuse("timestamp", forbidden("the timestamp is not a whole number of seconds\n")));
-        }
-        if !signed.is_valid(&self.token) {
-            return Err(refuse("signature", forbidden("the signature does not match\n")));
-        }
-        if let Some(reason) = signed.replayed(self.replay_window, reply_core::now()) {
-            return Err(refuse("replay", forbidden(&reason)));
+        if let Err((reason, answer)) = signed.check(&self.token, self.replay_window) {
+            return Err(refuse(reason, answer));
         }
         if is_get {
             return Err(match &signed.echostr {
@@ -826,10 +831,10 @@ where
                     Ok((xml, key)) => {
                         (Cow::Owned(xml), Some((crypto, key, timestamp.into_owned(), nonce.into_owned())))
                     }
-                    Err(e) if e.kind() == CryptoErrorKind::BadSignature => {
-                        return refuse("signature", forbidden(&format!("{e}\n")));
+                    Err(e) => {
+                        let (reason, answer) = not_opened(&e);
+                        return refuse(reason, answer);
                     }
-                    Err(e) => return refuse("decrypt", bad_request(format!("{e}\n"))),
                 }
             }
             None => (Cow::Borrowed(text), None),
@@ -1036,6 +1041,22 @@ impl<'q> Signed<'q> {
             *slot = Some(value);
         }
         signed
+    }
+
+    /// The checks every signed request passes before its body is read: a timestamp of digits, the
+    /// signature with `token`, and the timestamp within `window` of the clock. `Err`: the reason
+    /// (as [`observe::REFUSED`](crate::serve::observe::REFUSED) labels it) and the answer.
+    fn check(&self, token: &str, window: Option<Duration>) -> Result<(), (&'static str, Answer)> {
+        if !self.timestamp_is_digits() {
+            return Err(("timestamp", forbidden("the timestamp is not a whole number of seconds\n")));
+        }
+        if !self.is_valid(token) {
+            return Err(("signature", forbidden("the signature does not match\n")));
+        }
+        if let Some(reason) = self.replayed(window, reply_core::now()) {
+            return Err(("replay", forbidden(&reason)));
+        }
+        Ok(())
     }
 
     /// Whether the timestamp, if there is one, is decimal digits (and so can be written anywhere

@@ -26,10 +26,12 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use reply_client::Component;
-use reply_core::crypto::{CryptoErrorKind, MessageCrypto};
+use reply_core::crypto::MessageCrypto;
 use reply_core::{BoxedReply, ComponentNotice, Empty, Incoming, MsgKind, Notice, PassiveReply, Text};
 
-use super::{Accounts, Answer, DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW, Endpoint, Signed, bad_request, forbidden};
+use super::{
+    Accounts, Answer, DEFAULT_BODY_TIMEOUT, DEFAULT_REPLAY_WINDOW, Endpoint, Signed, bad_request, forbidden, not_opened,
+};
 
 /// The longest notice body read: the platform's are a few hundred bytes.
 pub const MAX_NOTICE_LEN: usize = 64 * 1024;
@@ -119,15 +121,7 @@ impl Notices {
             return Err(Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "the authorization-event URL takes POST\n"));
         }
         let signed = Signed::from_query(query);
-        if !signed.timestamp_is_digits() {
-            return Err(forbidden("the timestamp is not a whole number of seconds\n"));
-        }
-        if !signed.is_valid(self.crypto.token()) {
-            return Err(forbidden("the signature does not match\n"));
-        }
-        if let Some(reason) = signed.replayed(self.replay_window, reply_core::now()) {
-            return Err(forbidden(&reason));
-        }
+        signed.check(self.crypto.token(), self.replay_window).map_err(|(_, answer)| answer)?;
         if signed.msg_signature.is_none() {
             return Err(forbidden("a notice comes encrypted, with msg_signature\n"));
         }
@@ -154,8 +148,7 @@ impl Notices {
         };
         let xml = match self.crypto.decrypt_delivery(msg_signature, timestamp, nonce, body) {
             Ok(xml) => xml,
-            Err(e) if e.kind() == CryptoErrorKind::BadSignature => return forbidden(&format!("{e}\n")),
-            Err(e) => return bad_request(format!("{e}\n")),
+            Err(e) => return not_opened(&e).1,
         };
         let notice = match ComponentNotice::parse(&xml) {
             Ok(notice) => notice.into_owned(),
