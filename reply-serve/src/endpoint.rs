@@ -503,6 +503,10 @@ where
     /// by `into_service` and by the first delivery (in a tokio runtime).
     #[cfg(feature = "client")]
     fn sweep_late_replies(&self) {
+        // Called for every delivery: started already is the one check made then.
+        if self.sweeping.get().is_some() {
+            return;
+        }
         let Some(late) = self.late.as_ref().filter(|late| late.is_durable()) else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let mut first = false;

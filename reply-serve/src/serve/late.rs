@@ -81,13 +81,9 @@ pub struct LateReplies {
     limit: Duration,
     hook: Option<Hook>,
     tasks: LateTasks,
-    durable: Option<Durable>,
-}
-
-/// Where late replies are recorded, and for how long one instance holds each.
-#[derive(Clone)]
-struct Durable {
-    store: Arc<dyn LateStore>,
+    /// Where late replies are recorded ([`durable`](LateReplies::durable)).
+    durable: Option<Arc<dyn LateStore>>,
+    /// How long this instance holds each one it records.
     lease: Duration,
 }
 
@@ -97,7 +93,8 @@ impl fmt::Debug for LateReplies {
             .field("client", &self.client)
             .field("limit", &self.limit)
             .field("hook", &self.hook.is_some())
-            .field("durable", &self.durable.as_ref().map(|durable| durable.lease))
+            .field("durable", &self.durable.is_some())
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -111,7 +108,14 @@ impl From<Client> for LateReplies {
 impl LateReplies {
     /// Late replies sent through `client`, within [`DEFAULT_LATE_LIMIT`], failures logged.
     pub fn new(client: Client) -> Self {
-        LateReplies { client, limit: DEFAULT_LATE_LIMIT, hook: None, tasks: LateTasks::global().clone(), durable: None }
+        LateReplies {
+            client,
+            limit: DEFAULT_LATE_LIMIT,
+            hook: None,
+            tasks: LateTasks::global().clone(),
+            durable: None,
+            lease: DEFAULT_LATE_LEASE,
+        }
     }
 
     /// How long, from the delivery, a handler may take in all before its work is dropped.
@@ -152,7 +156,7 @@ impl LateReplies {
     /// shutdown ([`LateTasks`]) is the guarantee instead.
     #[must_use]
     pub fn durable(mut self, store: impl LateStore) -> Self {
-        self.durable = Some(Durable { store: Arc::new(store), lease: DEFAULT_LATE_LEASE });
+        self.durable = Some(Arc::new(store));
         self
     }
 
@@ -160,9 +164,7 @@ impl LateReplies {
     /// ([`DEFAULT_LATE_LEASE`]); renewed every third of it while its handler runs.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        if let Some(durable) = &mut self.durable {
-            durable.lease = lease.max(Duration::from_millis(30));
-        }
+        self.lease = lease.max(Duration::from_millis(30));
         self
     }
 
@@ -173,7 +175,7 @@ impl LateReplies {
 
     /// How long a record lives: twice the limit and a lease.
     fn record_life(&self) -> Duration {
-        self.limit.saturating_mul(2).saturating_add(self.durable.as_ref().map_or(Duration::ZERO, |d| d.lease))
+        self.limit.saturating_mul(2).saturating_add(self.lease)
     }
 
     /// The client.
@@ -230,8 +232,8 @@ impl LateReplies {
     /// at most `max`: each leased to this instance now, for `handler` to be run on.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
     pub(crate) async fn take_over(&self, max: usize) -> Vec<(DedupKey, String)> {
-        let Some(durable) = &self.durable else { return Vec::new() };
-        match durable.store.take_over(durable.lease, max).await {
+        let Some(store) = &self.durable else { return Vec::new() };
+        match store.take_over(self.lease, max).await {
             Ok(taken) => taken,
             Err(e) => {
                 tracing::warn!("passive-reply: {e}; the late replies of other instances were not looked at");
@@ -253,7 +255,7 @@ impl LateReplies {
     /// How often the endpoint looks for late replies to take over: every lease.
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // the endpoint's
     pub(crate) fn sweep_every(&self) -> Option<Duration> {
-        self.durable.as_ref().map(|durable| durable.lease)
+        self.durable.as_ref().map(|_| self.lease)
     }
 
     fn spawn<R>(
@@ -275,11 +277,11 @@ impl LateReplies {
             async move {
                 // Leaves the count when the task ends, however it ends (aborted by a shutdown too).
                 let _running = running;
-                let durable = late.record(&key, record).await;
-                let outcome = late.run_and_send(started, &key, durable, handler).await;
-                if let Some(durable) = durable
+                let store = late.record(&key, record).await;
+                let outcome = late.run_and_send(started, &key, store, handler).await;
+                if let Some(store) = store
                     && !matches!(outcome, LateOutcome::Elsewhere)
-                    && let Err(e) = durable.store.settle(&key).await
+                    && let Err(e) = store.settle(&key).await
                 {
                     tracing::warn!(
                         "passive-reply: {e}; the record of the late reply to {key:?} stays until it expires"
@@ -294,13 +296,13 @@ impl LateReplies {
 
     /// Records the delivery when late replies are durable (a store that fails: logged, and the
     /// reply goes on unrecorded); the durable store when it holds the delivery for this instance.
-    async fn record(&self, key: &DedupKey, record: Record) -> Option<&Durable> {
-        let durable = self.durable.as_ref()?;
+    async fn record(&self, key: &DedupKey, record: Record) -> Option<&dyn LateStore> {
+        let store = self.durable.as_deref()?;
         match record {
             Record::None => None,
-            Record::Taken => Some(durable),
-            Record::New(xml) => match durable.store.record(key, &xml, durable.lease, self.record_life()).await {
-                Ok(()) => Some(durable),
+            Record::Taken => Some(store),
+            Record::New(xml) => match store.record(key, &xml, self.lease, self.record_life()).await {
+                Ok(()) => Some(store),
                 Err(e) => {
                     tracing::warn!("passive-reply: {e}; the late reply to {key:?} is not recorded for other instances");
                     None
@@ -315,17 +317,17 @@ impl LateReplies {
         &self,
         started: Instant,
         key: &DedupKey,
-        durable: Option<&Durable>,
+        store: Option<&dyn LateStore>,
         handler: Pin<Box<dyn Future<Output = R> + Send>>,
     ) -> LateOutcome {
         let deadline = tokio::time::Instant::from_std(started + self.limit);
         let mut handler = std::pin::pin!(tokio::time::timeout_at(deadline, CatchPanic(handler)));
         let finished = loop {
-            let Some(durable) = durable else { break handler.await };
-            let renew_at = tokio::time::sleep(durable.lease / 3);
+            let Some(store) = store else { break handler.await };
+            let renew_at = tokio::time::sleep(self.lease / 3);
             match race(handler.as_mut(), renew_at).await {
                 Either::Left(finished) => break finished,
-                Either::Right(()) => match durable.store.renew(key, durable.lease).await {
+                Either::Right(()) => match store.renew(key, self.lease).await {
                     Ok(true) => {}
                     // Another instance took it over (this one was paused past its lease): it sends.
                     Ok(false) => return LateOutcome::Elsewhere,
@@ -349,8 +351,8 @@ impl LateReplies {
             Err(error) => return LateOutcome::Failed(error),
         };
         drop(reply);
-        if let Some(durable) = durable {
-            match durable.store.take_send(key, self.record_life()).await {
+        if let Some(store) = store {
+            match store.take_send(key, self.record_life()).await {
                 Ok(true) => {}
                 Ok(false) => return LateOutcome::Elsewhere,
                 // Nobody else can take it over while the store is down: send.
