@@ -148,7 +148,7 @@ impl Component {
     }
 
     fn ticket_key(&self) -> String {
-        format!("ticket:{}", self.app_id())
+        ticket_key(self.app_id())
     }
 
     fn refresh_key(&self, authorizer_app_id: &str) -> String {
@@ -310,12 +310,17 @@ impl Component {
     }
 }
 
+/// Where the ticket of the component `app_id` is kept in its store.
+fn ticket_key(app_id: &str) -> String {
+    format!("ticket:{app_id}")
+}
+
 /// The component's token (`api_component_token`), with the ticket kept in its store.
 pub(crate) async fn fetch_component_token(component: &Client) -> Result<ApiAnswer, ApiError> {
     let inner = &component.inner;
     let no_ticket = |why: String| ApiError::new(ApiErrorKind::Token, None, why);
     let Some(store) = &inner.store else { return Err(no_ticket("a component needs a store".into())) };
-    let ticket = match store.get(&format!("ticket:{}", inner.app_id)).await {
+    let ticket = match store.get(&ticket_key(&inner.app_id)).await {
         Ok(Some(ticket)) => ticket.token,
         Ok(None) => {
             return Err(no_ticket(

@@ -654,6 +654,7 @@ impl RedisStore {
 /// Takes over a late reply's record whose lease lapsed: the delivery, or nothing (no record any
 /// more, its lease held, or its reply sent). KEYS: the record, its lease, the set of records, its
 /// sent mark; ARGV: this store's name, the lease in ms, the record's member in the set.
+#[cfg(feature = "client")]
 const TAKE_OVER: &str = "local d = redis.call('GET', KEYS[1]) \
     if not d then redis.call('SREM', KEYS[3], ARGV[3]) return false end \
     if redis.call('EXISTS', KEYS[4]) == 1 then return false end \
@@ -661,6 +662,7 @@ const TAKE_OVER: &str = "local d = redis.call('GET', KEYS[1]) \
     return false";
 
 /// Renews a lease if it is still this store's. KEYS: the lease; ARGV: the name, the lease in ms.
+#[cfg(feature = "client")]
 const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
@@ -669,10 +671,6 @@ const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 /// `{prefix}L` of recorded keys, for the instances that look for records to take over.
 #[cfg(feature = "client")]
 impl RedisStore {
-    fn late_key(&self, tag: &[u8], key: &DedupKey) -> Vec<u8> {
-        self.prefixed(tag, key)
-    }
-
     fn late_set(&self) -> Vec<u8> {
         [self.options.prefix.as_bytes(), b"L"].concat()
     }
@@ -691,13 +689,13 @@ impl super::LateStore for RedisStore {
             let mut pipe = ::redis::pipe();
             pipe.atomic()
                 .cmd("SET")
-                .arg(self.late_key(b"L:", key))
+                .arg(self.prefixed(b"L:", key))
                 .arg(delivery)
                 .arg("PX")
                 .arg(millis(life))
                 .ignore()
                 .cmd("SET")
-                .arg(self.late_key(b"LL:", key))
+                .arg(self.prefixed(b"LL:", key))
                 .arg(&*self.running)
                 .arg("PX")
                 .arg(millis(lease))
@@ -714,7 +712,7 @@ impl super::LateStore for RedisStore {
     fn renew<'a>(&'a self, key: &'a DedupKey, lease: Duration) -> super::BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut eval = ::redis::cmd("EVAL");
-            eval.arg(RENEW).arg(1).arg(self.late_key(b"LL:", key)).arg(&*self.running).arg(millis(lease));
+            eval.arg(RENEW).arg(1).arg(self.prefixed(b"LL:", key)).arg(&*self.running).arg(millis(lease));
             let mut connection = self.connection.clone();
             let renewed: i64 = self.request(eval.query_async(&mut connection)).await?;
             Ok(renewed == 1)
@@ -724,7 +722,7 @@ impl super::LateStore for RedisStore {
     fn take_send<'a>(&'a self, key: &'a DedupKey, life: Duration) -> super::BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut set = ::redis::cmd("SET");
-            set.arg(self.late_key(b"LS:", key)).arg(&*self.running).arg("NX").arg("PX").arg(millis(life));
+            set.arg(self.prefixed(b"LS:", key)).arg(&*self.running).arg("NX").arg("PX").arg(millis(life));
             let mut connection = self.connection.clone();
             let taken: Option<String> = self.request(set.query_async(&mut connection)).await?;
             Ok(taken.is_some())
@@ -736,8 +734,8 @@ impl super::LateStore for RedisStore {
             let mut pipe = ::redis::pipe();
             pipe.atomic()
                 .cmd("DEL")
-                .arg(self.late_key(b"L:", key))
-                .arg(self.late_key(b"LL:", key))
+                .arg(self.prefixed(b"L:", key))
+                .arg(self.prefixed(b"LL:", key))
                 .ignore()
                 .cmd("SREM")
                 .arg(self.late_set())
@@ -764,10 +762,10 @@ impl super::LateStore for RedisStore {
                 let mut eval = ::redis::cmd("EVAL");
                 eval.arg(TAKE_OVER)
                     .arg(4)
-                    .arg(self.late_key(b"L:", &key))
-                    .arg(self.late_key(b"LL:", &key))
+                    .arg(self.prefixed(b"L:", &key))
+                    .arg(self.prefixed(b"LL:", &key))
                     .arg(self.late_set())
-                    .arg(self.late_key(b"LS:", &key))
+                    .arg(self.prefixed(b"LS:", &key))
                     .arg(&*self.running)
                     .arg(millis(lease))
                     .arg(&member);
