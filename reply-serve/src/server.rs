@@ -294,7 +294,11 @@ impl Server {
             Either::Right(()) => true,
         };
         #[cfg_attr(not(feature = "client"), allow(unused_mut))]
-        let mut stopped = Stopped { abandoned: Vec::new(), forced: second };
+        let mut stopped = Stopped {
+            #[cfg(feature = "client")]
+            abandoned: Vec::new(),
+            forced: second,
+        };
         #[cfg(feature = "client")]
         {
             let tasks = crate::serve::LateTasks::global();
@@ -390,11 +394,9 @@ impl Server {
 #[non_exhaustive]
 pub struct Stopped {
     /// The late replies stopped before they were sent: the grace ran out, or a second signal
-    /// came (feature `client`; empty without it).
+    /// came (feature `client`).
     #[cfg(feature = "client")]
     pub abandoned: Vec<crate::serve::Abandoned>,
-    #[cfg(not(feature = "client"))]
-    abandoned: Vec<()>,
     /// Whether a second signal ended the waiting.
     pub forced: bool,
 }
