@@ -226,8 +226,8 @@ impl Server {
         // Every connection closes once it has no request under way; at the grace's end, all do.
         let mut grace = std::pin::pin!(tokio::time::sleep(request_grace));
         loop {
-            let closed = stopping.closed.notified();
-            if stopping.open.load(Ordering::Acquire) == 0 {
+            let closed = slots.closed.notified();
+            if slots.lock().is_empty() {
                 return Ok(());
             }
             if stopping.forced() {
@@ -375,7 +375,6 @@ impl Server {
             let http = http.clone();
             let service = service.clone();
             let (slots, limits, stopping) = (slots.clone(), limits.clone(), stopping.clone());
-            stopping.open.fetch_add(1, Ordering::AcqRel);
             tokio::spawn(async move {
                 let io = TokioIo::new(Watched { stream, state: connection.clone(), limits: limits.clone() });
                 let service = TowerToHyperService::new(service);
@@ -383,7 +382,6 @@ impl Server {
                 watch(http.serve_connection(io, service), &connection, &limits, &stopping).await;
                 slots.remove(id);
                 drop(permit);
-                stopping.closed_one();
             });
         }
     }
@@ -433,10 +431,6 @@ struct Stopping {
     on: AtomicBool,
     /// The grace is over: every connection closes now.
     now: AtomicBool,
-    /// Connections open.
-    open: AtomicUsize,
-    /// Told when one closes.
-    closed: Notify,
 }
 
 impl Stopping {
@@ -452,11 +446,6 @@ impl Stopping {
 
     fn forced(&self) -> bool {
         self.now.load(Ordering::Acquire)
-    }
-
-    fn closed_one(&self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-        self.closed.notify_waiters();
     }
 }
 
@@ -517,6 +506,8 @@ struct Slots {
     permits: Arc<Semaphore>,
     open: Mutex<HashMap<u64, Arc<ConnectionState>>>,
     next: AtomicU64,
+    /// Told when a connection closes (a shutdown waits for the last).
+    closed: Notify,
 }
 
 impl Slots {
@@ -525,6 +516,7 @@ impl Slots {
             permits: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
             open: Mutex::default(),
             next: AtomicU64::new(0),
+            closed: Notify::new(),
         }
     }
 
@@ -559,6 +551,7 @@ impl Slots {
 
     fn remove(&self, id: u64) {
         self.lock().remove(&id);
+        self.closed.notify_waiters();
     }
 
     /// Wakes every connection's task, to look at the shutdown.
