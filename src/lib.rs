@@ -444,6 +444,9 @@ pub use reply_serve::serve;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use reply_serve::server;
+#[cfg(feature = "session")]
+#[cfg_attr(docsrs, doc(cfg(feature = "session")))]
+pub use reply_serve::session;
 
 /// Derives [`PassiveReply`](trait@PassiveReply) for a struct of one kind, or an enum of replies.
 /// See the [crate documentation](crate).

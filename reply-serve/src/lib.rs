@@ -8,6 +8,8 @@
 //! - `endpoint` (feature `tower`): the platform's URL, the whole delivery path, as a tower service
 //!   and as plain async functions; `axum` (feature `axum`) as an axum router.
 //! - `server` (feature `server`): the crate's HTTP/1.1 server, with the limits a public URL needs.
+//! - [`session`] (feature `session`): conversations, state per account and user between
+//!   messages, in memory or (feature `redis`) on Redis.
 //! - late replies (feature `client`) send through the platform's API, [`reply-client`](https://docs.rs/reply-client).
 //!
 //! Applications depend on `passive-reply`, which re-exports each of these under its feature, with
@@ -24,6 +26,8 @@ pub mod router;
 pub mod serve;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "session")]
+pub mod session;
 
 #[cfg(feature = "tower")]
 pub use {bytes, http};

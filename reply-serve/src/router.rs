@@ -35,7 +35,8 @@
 //! ```
 //!
 //! A handler is an `async fn` whose arguments are, in this order, an optional [`State<S>`] (a clone
-//! of the router's state) and the message: the route's typed message ([`Msg<K>`], whose accessors
+//! of the router's state), an optional `Session<T>` (feature `session`: its user's state kept
+//! between messages, see [`Router::sessions`]) and the message: the route's typed message ([`Msg<K>`], whose accessors
 //! are those of its kind, and which derefs to the [`Incoming`]) or the [`Incoming`] itself. It
 //! returns any reply: a type that implements [`PassiveReply`], a [`BoxedReply`], or an `Option` of
 //! one (`None` is the empty reply). A handler whose message can't come from its route (a
@@ -70,6 +71,9 @@ use std::sync::Arc;
 
 use reply_core::{BoxedReply, Empty, PassiveReply};
 use reply_core::{Event, Incoming};
+
+#[cfg(feature = "session")]
+use crate::session::Session;
 
 /// A boxed future that answers with a boxed reply: what routes and middleware run.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = BoxedReply<'static>> + Send>>;
@@ -319,7 +323,27 @@ impl<K: Kind> FromMessage<K> for Incoming<'static> {
 )]
 pub trait Handler<K, S, Args>: Clone + Send + Sync + 'static {
     /// Runs the handler on `msg`.
-    fn call(&self, msg: Incoming<'static>, state: &S) -> ReplyFuture;
+    fn call(&self, msg: Incoming<'static>, cx: &Context<S>) -> ReplyFuture;
+
+    /// Whether it takes a session (feature `session`): the router then needs
+    /// [`sessions`](Router::sessions).
+    fn takes_session() -> bool {
+        false
+    }
+}
+
+/// What a router gives its routes besides the message: its state and (feature `session`) its
+/// sessions.
+pub struct Context<S> {
+    state: S,
+    #[cfg(feature = "session")]
+    sessions: Option<crate::session::Sessions>,
+}
+
+impl<S> std::fmt::Debug for Context<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
 }
 
 impl<K, S, F, T, Fut, R> Handler<K, S, (T,)> for F
@@ -329,7 +353,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: PassiveReply + Send + 'static,
 {
-    fn call(&self, msg: Incoming<'static>, _: &S) -> ReplyFuture {
+    fn call(&self, msg: Incoming<'static>, _: &Context<S>) -> ReplyFuture {
         let reply = self(T::from_message(msg));
         Box::pin(async move { reply.await.boxed() })
     }
@@ -343,9 +367,73 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: PassiveReply + Send + 'static,
 {
-    fn call(&self, msg: Incoming<'static>, state: &S) -> ReplyFuture {
-        let reply = self(State(state.clone()), T::from_message(msg));
+    fn call(&self, msg: Incoming<'static>, cx: &Context<S>) -> ReplyFuture {
+        let reply = self(State(cx.state.clone()), T::from_message(msg));
         Box::pin(async move { reply.await.boxed() })
+    }
+}
+
+/// A handler with a session: the reply, or the empty reply when the session couldn't be had.
+#[cfg(feature = "session")]
+fn with_session<S, X, T, K, Fut, R>(
+    cx: &Context<S>,
+    msg: Incoming<'static>,
+    handler: impl FnOnce(Session<X>, T) -> Fut + Send + 'static,
+) -> ReplyFuture
+where
+    X: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    T: FromMessage<K>,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+{
+    // `Router::into_handler` refuses a router whose routes take sessions it has none for.
+    let Some(sessions) = cx.sessions.clone() else {
+        return Box::pin(std::future::ready(Empty.boxed()));
+    };
+    Box::pin(async move {
+        match sessions.run(msg, |session, msg| handler(session, T::from_message(msg))).await {
+            Some(reply) => reply.boxed(),
+            None => Empty.boxed(),
+        }
+    })
+}
+
+#[cfg(feature = "session")]
+impl<K, S, F, X, T, Fut, R> Handler<K, S, (Session<X>, T)> for F
+where
+    F: Fn(Session<X>, T) -> Fut + Clone + Send + Sync + 'static,
+    X: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    T: FromMessage<K> + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+{
+    fn call(&self, msg: Incoming<'static>, cx: &Context<S>) -> ReplyFuture {
+        let handler = self.clone();
+        with_session(cx, msg, move |session, msg: T| handler(session, msg))
+    }
+
+    fn takes_session() -> bool {
+        true
+    }
+}
+
+#[cfg(feature = "session")]
+impl<K, S, F, X, T, Fut, R> Handler<K, S, (State<S>, Session<X>, T)> for F
+where
+    F: Fn(State<S>, Session<X>, T) -> Fut + Clone + Send + Sync + 'static,
+    S: Clone + Send + 'static,
+    X: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    T: FromMessage<K> + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: PassiveReply + Send + 'static,
+{
+    fn call(&self, msg: Incoming<'static>, cx: &Context<S>) -> ReplyFuture {
+        let (handler, state) = (self.clone(), cx.state.clone());
+        with_session(cx, msg, move |session, msg: T| handler(State(state), session, msg))
+    }
+
+    fn takes_session() -> bool {
+        true
     }
 }
 
@@ -409,7 +497,7 @@ impl Matcher {
     }
 }
 
-type Route<S> = Arc<dyn Fn(Incoming<'static>, &S) -> ReplyFuture + Send + Sync>;
+type Route<S> = Arc<dyn Fn(Incoming<'static>, &Context<S>) -> ReplyFuture + Send + Sync>;
 type Layer<S> = Arc<dyn Fn(Incoming<'static>, Next<S>) -> ReplyFuture + Send + Sync>;
 
 /// Routes from the first that matches to its handler, through the middleware: built with its
@@ -418,7 +506,10 @@ pub struct Router<S = ()> {
     routes: Vec<(Matcher, Route<S>)>,
     fallback: Option<Route<S>>,
     layers: Vec<Layer<S>>,
-    state: S,
+    cx: Context<S>,
+    /// Whether a route takes a session.
+    #[cfg_attr(not(feature = "session"), allow(dead_code))]
+    takes_session: bool,
 }
 
 impl<S> std::fmt::Debug for Router<S> {
@@ -447,11 +538,27 @@ impl Default for Router<()> {
 impl<S: Send + Sync + 'static> Router<S> {
     /// A router whose handlers can take [`State<S>`]: a clone of `state` each.
     pub fn with_state(state: S) -> Self {
-        Router { routes: Vec::new(), fallback: None, layers: Vec::new(), state }
+        let cx = Context {
+            state,
+            #[cfg(feature = "session")]
+            sessions: None,
+        };
+        Router { routes: Vec::new(), fallback: None, layers: Vec::new(), cx, takes_session: false }
     }
 
-    fn route<K, Args>(mut self, matcher: Matcher, handler: impl Handler<K, S, Args>) -> Self {
-        self.routes.push((matcher, Arc::new(move |msg, state: &S| handler.call(msg, state))));
+    fn route<K, Args, H: Handler<K, S, Args>>(mut self, matcher: Matcher, handler: H) -> Self {
+        self.takes_session |= H::takes_session();
+        self.routes.push((matcher, Arc::new(move |msg, cx: &Context<S>| handler.call(msg, cx))));
+        self
+    }
+
+    /// Keeps conversations (feature `session`): the handlers that take a
+    /// [`Session`] get their user's, kept as `sessions` says. See
+    /// [`session`](crate::session).
+    #[cfg(feature = "session")]
+    #[must_use]
+    pub fn sessions(mut self, sessions: crate::session::Sessions) -> Self {
+        self.cx.sessions = Some(sessions);
         self
     }
 
@@ -518,7 +625,8 @@ impl<S: Send + Sync + 'static> Router<S> {
     where
         H: Handler<kind::Any, S, Args>,
     {
-        self.fallback = Some(Arc::new(move |msg, state: &S| handler.call(msg, state)));
+        self.takes_session |= H::takes_session();
+        self.fallback = Some(Arc::new(move |msg, cx: &Context<S>| handler.call(msg, cx)));
         self
     }
 
@@ -534,7 +642,16 @@ impl<S: Send + Sync + 'static> Router<S> {
     }
 
     /// The router as the endpoint's handler: `Endpoint::new(token, router.into_handler())`.
+    ///
+    /// # Panics
+    /// When a handler takes a session and the router was given no
+    /// [`sessions`](Router::sessions): a mistake in the program, told where it starts.
     pub fn into_handler(self) -> impl Fn(Incoming<'static>) -> ReplyFuture + Clone + Send + Sync + 'static {
+        #[cfg(feature = "session")]
+        assert!(
+            !self.takes_session || self.cx.sessions.is_some(),
+            "a route's handler takes a `Session`, but the router has no sessions: add `.sessions(Sessions::new(store))`"
+        );
         let router = Arc::new(self);
         move |msg| match router.layers.is_empty() {
             true => router.dispatch(msg),
@@ -546,7 +663,7 @@ impl<S: Send + Sync + 'static> Router<S> {
     fn dispatch(&self, msg: Incoming<'static>) -> ReplyFuture {
         let route = self.routes.iter().find(|(matcher, _)| matcher.matches(&msg)).map(|(_, route)| route);
         match route.or(self.fallback.as_ref()) {
-            Some(route) => route(msg, &self.state),
+            Some(route) => route(msg, &self.cx),
             None => Box::pin(std::future::ready(Empty.boxed())),
         }
     }

@@ -178,6 +178,8 @@ pub enum StoreErrorKind {
     Unavailable,
     /// It answered with something this crate didn't write.
     Corrupt,
+    /// It has no room for what it was asked to keep (a store in a memory budget).
+    Full,
 }
 
 /// A store's failure: which kind, and what the store said.
@@ -205,6 +207,7 @@ impl std::fmt::Display for StoreError {
             StoreErrorKind::Timeout => "the reply store did not answer in time",
             StoreErrorKind::Unavailable => "the reply store is unavailable",
             StoreErrorKind::Corrupt => "the reply store holds a value this crate did not write",
+            StoreErrorKind::Full => "the store is full",
         };
         write!(f, "{what}: {}", self.detail)
     }
@@ -543,7 +546,7 @@ impl<S: ReplyStore> Drop for Work<S> {
 }
 
 /// Which of two futures finished first.
-#[cfg(any(feature = "client", feature = "server"))]
+#[cfg(any(feature = "client", feature = "server", feature = "session"))]
 pub(crate) enum Either<A, B> {
     Left(A),
     Right(B),
@@ -551,7 +554,7 @@ pub(crate) enum Either<A, B> {
 
 /// The output of whichever of `a` and `b` finishes first (`a` when both are ready); the other is
 /// dropped.
-#[cfg(any(feature = "client", feature = "server"))]
+#[cfg(any(feature = "client", feature = "server", feature = "session"))]
 pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
     let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
     std::future::poll_fn(|cx| {

@@ -20,6 +20,7 @@
 //! | [`UNGUARDED`] | counter | `cause`: `full`, `store_error` |
 //! | [`STORE_ERRORS`] | counter | |
 //! | [`LATE_REPLIES`] | counter | `outcome`: `sent`, `failed`, `empty`, `timed_out`, `panicked`, `elsewhere` (taken over by another instance), `abandoned` (at shutdown) |
+//! | [`SESSIONS`] | counter | `outcome`: `saved`, `removed`, `unchanged`, `lapsed` (the lock's lease ran out: not saved), `failed` (the store failed), `busy` (the user's lock not had in time) |
 //! | [`DELIVERY_SECONDS`] | histogram | from the body's arrival to the answer |
 //! | [`LATE_REPLY_SECONDS`] | histogram | from the handler's start to the late reply's outcome |
 //!
@@ -43,6 +44,8 @@ pub const UNGUARDED: &str = "passive_reply_unguarded_runs_total";
 pub const STORE_ERRORS: &str = "passive_reply_store_errors_total";
 /// Late replies, by outcome.
 pub const LATE_REPLIES: &str = "passive_reply_late_replies_total";
+/// Messages handled with a session (feature `session`), by outcome.
+pub const SESSIONS: &str = "passive_reply_sessions_total";
 /// How long a delivery took to answer, in seconds.
 pub const DELIVERY_SECONDS: &str = "passive_reply_delivery_seconds";
 /// How long a late reply took, in seconds.
@@ -111,6 +114,11 @@ pub(crate) fn unguarded(cause: &'static str) {
 
 pub(crate) fn store_error() {
     metrics::counter!("passive_reply_store_errors_total").increment(1);
+}
+
+#[cfg(feature = "session")]
+pub(crate) fn session(outcome: &'static str) {
+    metrics::counter!(SESSIONS, "outcome" => outcome).increment(1);
 }
 
 #[cfg(feature = "client")]

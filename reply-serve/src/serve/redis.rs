@@ -662,7 +662,7 @@ const TAKE_OVER: &str = "local d = redis.call('GET', KEYS[1]) \
     return false";
 
 /// Renews a lease if it is still this store's. KEYS: the lease; ARGV: the name, the lease in ms.
-#[cfg(feature = "client")]
+#[cfg(any(feature = "client", feature = "session"))]
 const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
     return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
@@ -776,5 +776,110 @@ impl super::LateStore for RedisStore {
             }
             Ok(taken)
         })
+    }
+}
+
+/// Takes a session's lock unless another holds it, and reads the state. KEYS: the lock, the
+/// state; ARGV: the token, the lease in ms. `{1, state or nil}`, or `{0, the lock's ms left}`.
+#[cfg(feature = "session")]
+const SESSION_BEGIN: &str = "local held = redis.call('GET', KEYS[1]) \
+    if held and held ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+    return {1, redis.call('GET', KEYS[2])}";
+
+/// Ends a session's handling: if the lock is the token's, changes the state and frees the lock.
+/// KEYS: the lock, the state; ARGV: the token, `keep`, `save` or `remove`, the expiry in ms, the
+/// state to save. 1, or 0 when the token no longer holds the lock.
+#[cfg(feature = "session")]
+const SESSION_END: &str = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end \
+    if ARGV[2] == 'save' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3]) \
+    elseif ARGV[2] == 'remove' then redis.call('DEL', KEYS[2]) \
+    else redis.call('PEXPIRE', KEYS[2], ARGV[3]) end \
+    redis.call('DEL', KEYS[1]) \
+    return 1";
+
+/// Sessions (feature `session`): `{prefix}S:{key}` the state (JSON), `{prefix}SL:{key}` the lock
+/// (its token), so that every instance on the Redis serves a user's conversation as one.
+#[cfg(feature = "session")]
+impl crate::session::SessionStore for RedisStore {
+    fn begin<'a>(
+        &'a self,
+        key: &'a crate::session::SessionKey,
+        token: u64,
+        lease: Duration,
+    ) -> super::BoxFuture<'a, Result<crate::session::Begin, StoreError>> {
+        Box::pin(async move {
+            let mut eval = ::redis::cmd("EVAL");
+            eval.arg(SESSION_BEGIN)
+                .arg(2)
+                .arg(self.session_key(b"SL:", key))
+                .arg(self.session_key(b"S:", key))
+                .arg(token)
+                .arg(millis(lease));
+            let mut connection = self.connection.clone();
+            let value: Value = self.request(eval.query_async(&mut connection)).await?;
+            let corrupt = || StoreError::new(StoreErrorKind::Corrupt, format!("a session's lock answered {value:?}"));
+            let Value::Array(items) = &value else { return Err(corrupt()) };
+            match items.as_slice() {
+                [Value::Int(1), Value::BulkString(state)] => Ok(crate::session::Begin::Locked(Some(state.clone()))),
+                [Value::Int(1), Value::Nil] | [Value::Int(1)] => Ok(crate::session::Begin::Locked(None)),
+                // PTTL: -1 (no expiry, which this store never leaves) and -2 (gone since) are
+                // "try again now".
+                [Value::Int(0), Value::Int(left)] => {
+                    Ok(crate::session::Begin::Busy(Duration::from_millis(u64::try_from(*left).unwrap_or(0))))
+                }
+                _ => Err(corrupt()),
+            }
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        key: &'a crate::session::SessionKey,
+        token: u64,
+        lease: Duration,
+    ) -> super::BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut eval = ::redis::cmd("EVAL");
+            eval.arg(RENEW).arg(1).arg(self.session_key(b"SL:", key)).arg(token).arg(millis(lease));
+            let mut connection = self.connection.clone();
+            let renewed: i64 = self.request(eval.query_async(&mut connection)).await?;
+            Ok(renewed == 1)
+        })
+    }
+
+    fn end<'a>(
+        &'a self,
+        key: &'a crate::session::SessionKey,
+        token: u64,
+        change: crate::session::Change,
+        expiry: Duration,
+    ) -> super::BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let (what, state) = match &change {
+                crate::session::Change::Keep => ("keep", &[][..]),
+                crate::session::Change::Save(state) => ("save", &state[..]),
+                crate::session::Change::Remove => ("remove", &[][..]),
+            };
+            let mut eval = ::redis::cmd("EVAL");
+            eval.arg(SESSION_END)
+                .arg(2)
+                .arg(self.session_key(b"SL:", key))
+                .arg(self.session_key(b"S:", key))
+                .arg(token)
+                .arg(what)
+                .arg(millis(expiry))
+                .arg(state);
+            let mut connection = self.connection.clone();
+            let ended: i64 = self.request(eval.query_async(&mut connection)).await?;
+            Ok(ended == 1)
+        })
+    }
+}
+
+#[cfg(feature = "session")]
+impl RedisStore {
+    fn session_key(&self, tag: &[u8], key: &crate::session::SessionKey) -> Vec<u8> {
+        [self.options.prefix.as_bytes(), tag, key.as_str().as_bytes()].concat()
     }
 }
