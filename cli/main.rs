@@ -21,9 +21,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use passive_reply::crypto::{MessageCrypto, msg_signature};
-use passive_reply::signature::signature_of;
-use passive_reply::{Incoming, cdata};
+use passive_reply::Incoming;
+use passive_reply::crypto::MessageCrypto;
+use passive_reply_test::{Delivery, Inbound, Mode, Platform, envelope_field};
 
 const USAGE: &str = "usage: passive-reply send --url URL --token TOKEN [--aes-key KEY --app-id APPID] \
     (--text TEXT | --event NAME [--event-key KEY]) [--from OPENID] [--to ACCOUNT] [--msg-id N] [--timeout SECONDS]";
@@ -115,79 +115,42 @@ fn parse(args: &[String]) -> Result<Send, String> {
 }
 
 /// `<![CDATA[…]]>` of `value`, escaped as the platform's XML needs.
-fn cdata(value: &str) -> String {
-    let mut out = String::from("<![CDATA[");
-    let Ok(()) = cdata::write_escaped(&mut out, value);
-    out.push_str("]]>");
-    out
-}
-
 impl Send {
-    /// The delivery's XML, as the platform writes it.
-    fn xml(&self, now: u64) -> String {
-        let head = format!(
-            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{now}</CreateTime>",
-            cdata(&self.to),
-            cdata(&self.from)
-        );
-        match &self.what {
-            What::Text(text) => format!(
-                "{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{}</MsgId></xml>",
-                cdata(text),
-                self.msg_id
-            ),
-            What::Event { name, key } => {
-                let key = key.as_deref().map(|key| format!("<EventKey>{}</EventKey>", cdata(key))).unwrap_or_default();
-                format!("{head}<MsgType><![CDATA[event]]></MsgType><Event>{}</Event>{key}</xml>", cdata(name))
-            }
+    /// The delivery, as the test kit's simulated platform makes it: signed, encrypted in safe
+    /// mode when a key is given.
+    fn delivery(&self) -> Delivery {
+        let mut platform = Platform::new(self.token.clone()).account(self.to.clone());
+        if let Some(crypto) = &self.crypto {
+            platform = platform.with_crypto(crypto.clone(), Mode::Safe);
         }
-    }
-
-    /// The request's target and body, signed (and encrypted) as the platform does it.
-    fn request(&self) -> (String, String, String, String) {
-        let now = passive_reply::now();
-        let timestamp = now.to_string();
-        let nonce = format!("{}", u64::from(std::process::id()) * 1_000_003 % 1_000_000_007 + now % 1000);
-        let signature = signature_of(&self.token, &timestamp, &nonce);
-        let mut query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
-        let xml = self.xml(now);
-        let body = match &self.crypto {
-            None => xml,
-            Some(crypto) => {
-                let encrypt = crypto.encrypt(&xml);
-                let msg_signature = msg_signature(&self.token, &timestamp, &nonce, &encrypt);
-                query.push_str(&format!("&openid={}&encrypt_type=aes&msg_signature={msg_signature}", self.from));
-                format!(
-                    "<xml><ToUserName>{}</ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>",
-                    cdata(&self.to)
-                )
-            }
+        let inbound = match &self.what {
+            What::Text(text) => Inbound::text(text.clone()).msg_id(self.msg_id),
+            What::Event { name, key: None } => Inbound::event(name.clone()),
+            What::Event { name, key: Some(key) } => Inbound::event(name.clone()).field("EventKey", key.clone()),
         };
+        platform.delivery(&inbound.from(self.from.clone()))
+    }
+
+    /// Where to POST it: the URL with the delivery's query after its own.
+    fn target(&self, delivery: &Delivery) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
-        (format!("{}{separator}{query}", self.url), body, timestamp, nonce)
+        format!("{}{separator}{}", self.url, delivery.query)
     }
 }
 
-/// The text of `<name>…</name>` in `xml`, CDATA or not.
-fn element<'x>(xml: &'x str, name: &str) -> Option<&'x str> {
-    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = start + xml[start..].find(&format!("</{name}>"))?;
-    let text = &xml[start..end];
-    Some(text.strip_prefix("<![CDATA[").and_then(|t| t.strip_suffix("]]>")).unwrap_or(text))
-}
-
-/// The reply, decoded, as lines for a person.
 fn describe(reply: &str, crypto: Option<&MessageCrypto>) -> Result<String, String> {
     if reply.is_empty() || reply == "success" {
         return Ok(format!("the empty reply ({reply:?}): the user sees nothing, and the platform doesn't retry"));
     }
     let mut out = String::new();
     let opened;
-    let xml = match (crypto, element(reply, "Encrypt")) {
+    let xml = match (crypto, envelope_field(reply, "Encrypt")) {
         (Some(crypto), Some(_)) => {
-            let (Some(signature), Some(timestamp), Some(nonce)) =
-                (element(reply, "MsgSignature"), element(reply, "TimeStamp"), element(reply, "Nonce"))
-            else {
+            let (Some(signature), Some(timestamp), Some(nonce)) = (
+                envelope_field(reply, "MsgSignature"),
+                envelope_field(reply, "TimeStamp"),
+                envelope_field(reply, "Nonce"),
+            ) else {
                 return Err(format!("an encrypted reply without its signature, timestamp or nonce:\n{reply}"));
             };
             opened = crypto
@@ -225,7 +188,8 @@ fn describe(reply: &str, crypto: Option<&MessageCrypto>) -> Result<String, Strin
 }
 
 async fn send(send: &Send) -> Result<String, String> {
-    let (target, body, _, _) = send.request();
+    let delivery = send.delivery();
+    let (target, body) = (send.target(&delivery), delivery.body);
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| format!("TLS: {e}"))?

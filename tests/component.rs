@@ -1,7 +1,7 @@
 //! The third-party platform ("component"), end to end over loopback: its notices (the ticket,
 //! authorizations), its authorizers' messages at `/{appid}/callback`, their tokens, late replies
 //! with them, and the platform's release test, against a double of the platform's API served by
-//! the test (`common::platform`) and, for what instances share, a real `redis-server`.
+//! the test (`passive_reply_test::api`) and, for what instances share, a real `redis-server`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,8 @@ use tokio::net::TcpListener;
 mod common;
 
 use common::http::{TOKEN, encrypted_delivery, request, signed_query, text_delivery};
-use common::platform::{COMPONENT_APP_ID, COMPONENT_SECRET, Platform};
 use common::redis_server::RedisServer;
+use passive_reply_test::api::{ApiDouble, COMPONENT_APP_ID, COMPONENT_SECRET};
 
 /// The component's key (its token is the helpers' `TOKEN`).
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -100,7 +100,7 @@ fn open(target: &str, envelope: &str) -> String {
 }
 
 /// Waits until `done` holds of the platform's records, or fails after `within`.
-async fn eventually(platform: &Platform, within: Duration, done: impl Fn(&common::platform::Recorded) -> bool) {
+async fn eventually(platform: &ApiDouble, within: Duration, done: impl Fn(&passive_reply_test::api::Recorded) -> bool) {
     let deadline = tokio::time::Instant::now() + within;
     while !platform.with(|r| done(r)) {
         assert!(tokio::time::Instant::now() < deadline, "not within {within:?}");
@@ -111,7 +111,7 @@ async fn eventually(platform: &Platform, within: Duration, done: impl Fn(&common
 #[tokio::test(flavor = "multi_thread")]
 async fn a_ticket_pushed_to_one_instance_serves_the_other_and_outlives_a_restart() {
     let redis = RedisServer::start();
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.component.ticket = Some("ticket@@@pushed".into()));
     let base = platform.serve().await;
     let store = || async { RedisStore::connect(&redis.url()).await.expect("connects to the test's redis-server") };
@@ -138,7 +138,7 @@ async fn a_ticket_pushed_to_one_instance_serves_the_other_and_outlives_a_restart
 
 #[tokio::test]
 async fn notices_that_fail_a_check_are_refused_and_keep_nothing() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let store = MemoryTokenStore::new();
     let component = component(&base, store.clone());
@@ -212,7 +212,7 @@ fn echo(msg: Incoming<'static>) -> std::pin::Pin<Box<dyn std::future::Future<Out
 
 /// A component whose ticket is kept, with `AUTHORIZER` authorized (code `code-1`), serving its
 /// authorizers' messages with `release_test` over `echo`.
-async fn authorized(platform: &Platform) -> (Component, SocketAddr) {
+async fn authorized(platform: &ApiDouble) -> (Component, SocketAddr) {
     platform.with(|r| {
         r.component.ticket = Some("ticket@@@1".into());
         r.component.codes.insert("code-1".into(), AUTHORIZER.into());
@@ -242,7 +242,7 @@ async fn authorized(platform: &Platform) -> (Component, SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn authorizers_messages_are_answered_with_the_components_key() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let (component, addr) = authorized(&platform).await;
     let (target, body) = encrypted_delivery(&crypto(), &text_delivery(1, "hi"), false);
     let target = target.replacen("/?", &format!("/{AUTHORIZER}/callback?"), 1);
@@ -292,7 +292,7 @@ async fn authorizers_messages_are_answered_with_the_components_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_platforms_release_test() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let (_component, addr) = authorized(&platform).await;
     let at = |target: String| target.replacen("/?", &format!("/{TEST_ACCOUNT}/callback?"), 1);
 
@@ -335,7 +335,7 @@ async fn the_platforms_release_test() {
 
 #[tokio::test]
 async fn an_authorization_notice_handed_to_the_application_gives_the_accounts_tokens() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| {
         r.component.ticket = Some("ticket@@@1".into());
         r.component.codes.insert("code-9".into(), AUTHORIZER.into());
@@ -374,7 +374,7 @@ async fn an_authorization_notice_handed_to_the_application_gives_the_accounts_to
 
 #[tokio::test]
 async fn the_platforms_refusals_are_told_and_a_stale_component_token_is_replaced_once() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.component.codes.insert("code-1".into(), AUTHORIZER.into()));
     let base = platform.serve().await;
     let component = component(&base, MemoryTokenStore::new());

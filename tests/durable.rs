@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 mod common;
 
 use common::http::{TOKEN, request, signed_query, text_delivery};
-use common::platform::{APP_ID, Platform, SECRET};
 use common::redis_server::RedisServer;
+use passive_reply_test::api::{APP_ID, ApiDouble, SECRET};
 
 /// The lease: short, so that a dead instance's deliveries are taken over soon.
 const LEASE: Duration = Duration::from_millis(300);
@@ -73,7 +73,7 @@ impl Instance {
 
 /// The contents the platform took (a send refused for a stale token, and made again with a new
 /// one, is one send), and how many times each.
-fn sent(platform: &Platform) -> HashMap<String, usize> {
+fn sent(platform: &ApiDouble) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for send in platform.sends().into_iter().filter(|send| send.accepted) {
         *counts.entry(send.body["text"]["content"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
@@ -81,7 +81,7 @@ fn sent(platform: &Platform) -> HashMap<String, usize> {
     counts
 }
 
-async fn wait_for(platform: &Platform, sends: usize, within: Duration) {
+async fn wait_for(platform: &ApiDouble, sends: usize, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     while platform.sends().len() < sends {
         assert!(
@@ -101,7 +101,7 @@ async fn deliver(addr: SocketAddr, msg_id: u64, content: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_reply_outlives_its_instance_and_is_sent_once() {
     let redis = RedisServer::start();
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let api = platform.serve().await;
     let b = Instance::start(&redis.url(), &api);
 

@@ -1,5 +1,5 @@
 //! Late replies against a double of the platform's API served on loopback by the test
-//! (tests/common/platform.rs): what the endpoint answers, and what reaches the API, when.
+//! (the test kit's `api::ApiDouble`): what the endpoint answers, and what reaches the API, when.
 //!
 //! Real time and real sockets throughout (a paused clock would fire the client's timeouts while it
 //! waits on a socket), so the timings asserted have slack for a slow machine.
@@ -17,7 +17,7 @@ use tokio::time::{Instant, sleep};
 
 mod common;
 use common::http::{TOKEN, request, serve, signed_query, text_delivery};
-use common::platform::{APP_ID, Next, Platform, SECRET};
+use passive_reply_test::api::{APP_ID, ApiDouble, Next, SECRET};
 
 /// The reports the hook heard.
 #[derive(Clone, Default)]
@@ -83,7 +83,7 @@ fn expected_body(content: &str) -> serde_json::Value {
 /// nothing; the reply reaches the send API once, at 6 s, with the token the platform handed out.
 #[tokio::test]
 async fn a_six_second_handler_is_answered_empty_then_sent_once() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let reports = Reports::default();
     let runs = Arc::new(AtomicUsize::new(0));
@@ -124,7 +124,7 @@ async fn a_six_second_handler_is_answered_empty_then_sent_once() {
 /// token slow to come), 100 sends, each with its own reply.
 #[tokio::test]
 async fn a_hundred_late_replies_fetch_one_token() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.token_delay = Duration::from_millis(300));
     let base = platform.serve().await;
     let reports = Reports::default();
@@ -153,8 +153,8 @@ async fn a_hundred_late_replies_fetch_one_token() {
 }
 
 /// Sends through the client alone, answered as `script` says: what the hook-less caller sees.
-async fn send_with(script: &[Next]) -> (Result<(), passive_reply::client::ApiError>, Platform) {
-    let platform = Platform::default();
+async fn send_with(script: &[Next]) -> (Result<(), passive_reply::client::ApiError>, ApiDouble) {
+    let platform = ApiDouble::default();
     platform.with(|r| r.script.extend(script.iter().copied()));
     let base = platform.serve().await;
     let result = client(&base).send(&Text::new("oUser", "gh_account", "hello")).await;
@@ -199,7 +199,7 @@ async fn errors_that_are_not_retried_and_those_that_are() {
 /// The hook hears of a 45015 (the user's 48 hours passed), sent once and not retried.
 #[tokio::test]
 async fn out_of_the_window_reaches_the_hook() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.script.push_back(Next::Code(45015)));
     let base = platform.serve().await;
     let reports = Reports::default();
@@ -219,7 +219,7 @@ async fn out_of_the_window_reaches_the_hook() {
 /// is gone afterwards).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_down() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.down = Some(503));
     let base = platform.serve().await;
     let reports = Reports::default();
@@ -261,7 +261,7 @@ async fn the_platform_down() {
 /// A handler within the budget: answered passively, nothing sent, no token fetched.
 #[tokio::test]
 async fn a_fast_handler_sends_nothing() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let reports = Reports::default();
     let addr = late_server(sleeper(Arc::default()), &base, DEFAULT_BUDGET, &reports).await;
@@ -276,7 +276,7 @@ async fn a_fast_handler_sends_nothing() {
 /// answers with a transfer to a human agent (no customer-service form), one that answers empty.
 #[tokio::test]
 async fn late_replies_that_are_not_sent() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let reports = Reports::default();
     let handler = |msg: Incoming<'static>| async move {
@@ -320,7 +320,7 @@ async fn late_replies_that_are_not_sent() {
 /// that finds it due uses the new one, and nothing is ever sent with an expired token.
 #[tokio::test]
 async fn tokens_are_refreshed_ahead_of_expiry() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.expires_in = 4);
     let base = platform.serve().await;
     let client = client(&base);
@@ -339,7 +339,7 @@ async fn tokens_are_refreshed_ahead_of_expiry() {
 /// Stable-token mode: the token comes from `POST /cgi-bin/stable_token` without forcing a refresh.
 #[tokio::test]
 async fn stable_tokens() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let stable = Client::builder(APP_ID, SECRET).api_base(&base).stable_token(true).build().unwrap();
     stable.send(&Text::new("oUser", "gh", "hi")).await.unwrap();
@@ -363,7 +363,7 @@ mod echo_server;
 /// the example's text it echoes.
 #[tokio::test]
 async fn the_echo_example_answers_sleep_late() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let reports = Reports::default();
     let addr = late_server(echo_server::answer(), &base, Duration::from_millis(100), &reports).await;
@@ -408,7 +408,7 @@ async fn https_bases_speak_tls() {
 async fn encrypted_deliveries_are_answered_late_too() {
     use passive_reply::crypto::MessageCrypto;
 
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let reports = Reports::default();
     let crypto = MessageCrypto::new(TOKEN, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", APP_ID).unwrap();

@@ -23,7 +23,7 @@ use tracing_subscriber::registry::LookupSpan;
 mod common;
 
 use common::http::{TOKEN, request, serve, signed_query, text_delivery};
-use common::platform::{APP_ID, Platform, SECRET};
+use passive_reply_test::api::{APP_ID, ApiDouble, SECRET};
 
 /// Counters and histograms by name and labels (`name{label=value,…}`).
 #[derive(Default)]
@@ -158,7 +158,7 @@ async fn a_scripted_run_leaves_its_counts_and_spans() {
     let spans = Spans::default();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(spans.clone())).unwrap();
 
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let client = Client::builder(APP_ID, SECRET).api_base(base).build().unwrap();
     let endpoint =

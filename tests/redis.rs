@@ -651,12 +651,12 @@ async fn api_contract_serving_across_instances() -> Result<(), Box<dyn std::erro
 #[cfg(feature = "client")]
 #[tokio::test]
 async fn instances_share_one_access_token() {
-    use common::platform::{APP_ID, Next, Platform, SECRET};
     use passive_reply::client::{Client, TokenStore};
     use passive_reply::serve::RedisOptions;
+    use passive_reply_test::api::{APP_ID, ApiDouble, Next, SECRET};
 
     let server = RedisServer::start();
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     platform.with(|r| r.token_delay = Duration::from_millis(200));
     let base = platform.serve().await;
     let client =
@@ -699,10 +699,10 @@ async fn a_late_reply_goes_out_once_across_instances() {
     use passive_reply::client::Client;
     use passive_reply::serve::{LateOutcome, LateReplies};
 
-    use common::platform::{APP_ID, Platform, SECRET};
+    use passive_reply_test::api::{APP_ID, ApiDouble, SECRET};
 
     let server = RedisServer::start();
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let base = platform.serve().await;
     let runs = Runs::default();
     let sent = Arc::new(Mutex::new(Vec::new()));

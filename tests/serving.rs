@@ -52,7 +52,7 @@ async fn each_message_type_is_answered_as_the_example_says() {
 
     // The delivery's Content is `你好 ]]> there`, written as the platform writes it: split
     // across two CDATA sections.
-    let text = request(addr, "POST", &target, &text_delivery(1, "你好 ]]]]><![CDATA[> there")).await;
+    let text = request(addr, "POST", &target, &text_delivery(1, "你好 ]]> there")).await;
     assert_eq!((text.status, text.content_type.as_deref()), (200, Some("text/xml; charset=utf-8")));
     let reply = Incoming::parse(&text.body).unwrap();
     assert_eq!((reply.to_user_name(), reply.from_user_name()), ("oUser", "gh_account"));
@@ -304,7 +304,7 @@ async fn safe_compatible_and_plaintext_deliveries_each_get_their_kind_of_reply()
     let endpoint = Endpoint::new(TOKEN, echo_server::answer()).crypto(crypto.clone()).allow_plaintext(true);
     let addr = serve(endpoint.into_router()).await;
     for (msg_id, compatible) in [(10, false), (11, true)] {
-        let (target, body) = encrypted_delivery(&crypto, &text_delivery(msg_id, "加密 ]]]]><![CDATA[> hi"), compatible);
+        let (target, body) = encrypted_delivery(&crypto, &text_delivery(msg_id, "加密 ]]> hi"), compatible);
         let response = request(addr, "POST", &target, &body).await;
         assert_eq!(response.status, 200, "{}", response.body);
         assert!(response.body.starts_with("<xml><Encrypt><![CDATA["), "{}", response.body);

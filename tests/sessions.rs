@@ -317,31 +317,24 @@ fn a_router_whose_handler_takes_a_session_needs_sessions() {
 /// instances count 1 and 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dialog_across_two_instances_on_redis() {
-    use common::http::{TOKEN, request, serve, signed_query};
+    use common::http::{TOKEN, serve};
     use passive_reply::axum::Endpoint;
     use passive_reply::serve::RedisStore;
+    use passive_reply_test::{Inbound, Platform, Url};
 
     let redis = common::redis_server::RedisServer::start();
     let mut instances = Vec::new();
     for _ in 0..2 {
         let store = RedisStore::connect(&redis.url()).await.unwrap();
         let handler = router(Sessions::new(store));
-        instances.push(serve(Endpoint::new(TOKEN, handler).into_router()).await);
+        instances.push(Url::from(serve(Endpoint::new(TOKEN, handler).into_router()).await));
     }
-    let delivery = |id: u64, content: &str| {
-        format!(
-            "<xml><ToUserName>gh_account</ToUserName><FromUserName>oAlice</FromUserName><CreateTime>1</CreateTime>\
-             <MsgType>text</MsgType><Content>{content}</Content><MsgId>{id}</MsgId></xml>"
-        )
-    };
-    let target = format!("/?{}", signed_query(TOKEN));
-    let mut answers = Vec::new();
-    for (id, instance) in [(1, 0), (2, 1), (3, 0)] {
-        let response = request(instances[instance], "POST", &target, &delivery(id, "count")).await;
-        assert_eq!(response.status, 200);
-        answers.push(content(&response.body));
+    let platform = Platform::new(TOKEN);
+    let alice = |content: &str| Inbound::text(content).from("oAlice");
+    for (instance, expected) in [(0, "1"), (1, "2"), (0, "3")] {
+        platform.send(&instances[instance], alice("count")).await.assert_text(expected);
     }
-    assert_eq!(answers, ["1", "2", "3"], "the second message, on the other instance, continued the count");
+    // The second message, on the other instance, continued the count.
 
     // What Redis holds: the state as JSON, with its expiry; no lock left.
     let client = redis::Client::open(redis.url()).unwrap();
@@ -356,17 +349,15 @@ async fn a_dialog_across_two_instances_on_redis() {
 
     // Two messages at once, one on each instance: one after the other.
     let started = std::time::Instant::now();
-    let (four, five) = (delivery(4, "slow"), delivery(5, "slow"));
-    let (a, b) =
-        tokio::join!(request(instances[0], "POST", &target, &four), request(instances[1], "POST", &target, &five));
-    let mut answers = [content(&a.body), content(&b.body)];
+    let (a, b) = tokio::join!(platform.send(&instances[0], alice("slow")), platform.send(&instances[1], alice("slow")));
+    let mut answers = [a.assert_reply().text().unwrap().to_owned(), b.assert_reply().text().unwrap().to_owned()];
     answers.sort();
     assert_eq!(answers, ["4", "5"]);
     assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
 
     // Cleared on one instance: gone from Redis, and the other starts again.
-    assert_eq!(content(&request(instances[1], "POST", &target, &delivery(6, "reset")).await.body), "reset");
+    platform.send(&instances[1], alice("reset")).await.assert_text("reset");
     let exists: i64 = redis::cmd("EXISTS").arg(&key).query_async(&mut connection).await.unwrap();
     assert_eq!(exists, 0);
-    assert_eq!(content(&request(instances[0], "POST", &target, &delivery(7, "count")).await.body), "1");
+    platform.send(&instances[0], alice("count")).await.assert_text("1");
 }

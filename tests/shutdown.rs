@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 mod common;
 
 use common::http::{TOKEN, request, signed_query, text_delivery};
-use common::platform::{APP_ID, Platform, SECRET};
+use passive_reply_test::api::{APP_ID, ApiDouble, SECRET};
 
 /// `slow N`: answered after N hundred milliseconds (past the test's 200 ms budget: late).
 async fn slow(msg: Incoming<'static>) -> Text<'static> {
@@ -32,12 +32,12 @@ fn sigterm() {
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
 }
 
-async fn start(platform: &Platform) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<Stopped>>) {
+async fn start(platform: &ApiDouble) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<Stopped>>) {
     start_with_grace(platform, Duration::from_secs(20)).await
 }
 
 async fn start_with_grace(
-    platform: &Platform,
+    platform: &ApiDouble,
     late_grace: Duration,
 ) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<Stopped>>) {
     let base = platform.serve().await;
@@ -52,7 +52,7 @@ async fn start_with_grace(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
     // A delivery whose handler takes 1.5 s: answered empty, then sent late.
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let (addr, serving) = start(&platform).await;
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &text_delivery(1, "slow 15")).await;
     assert_eq!((answered.status, answered.body.as_str()), (200, ""));
@@ -80,7 +80,7 @@ async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
     assert_eq!((stopped.abandoned.len(), stopped.forced), (0, false));
 
     // A handler of 30 s: the first signal waits for it, the second gives it up, and says so.
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let (addr, serving) = start(&platform).await;
     let body = text_delivery(2, "slow 300");
     let answered = request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &body).await;
@@ -99,7 +99,7 @@ async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
     assert!(platform.sends().is_empty());
 
     // One signal, and the late grace (600 ms) ends before the 30-second handler: given up then.
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let (addr, serving) = start_with_grace(&platform, Duration::from_millis(600)).await;
     let body = text_delivery(4, "slow 300");
     assert_eq!(request(addr, "POST", &format!("/?{}", signed_query(TOKEN)), &body).await.status, 200);
@@ -181,7 +181,7 @@ async fn exited(mut child: std::process::Child, within: Duration) -> (i32, Strin
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_stops_only_once_its_late_reply_is_sent() {
-    let platform = Platform::default();
+    let platform = ApiDouble::default();
     let api = platform.serve().await;
 
     // `sleep 6`: the empty reply at the 4-second budget, SIGTERM then; the send at 6 s, then exit.

@@ -110,10 +110,18 @@ impl Platform {
         self.encrypted(Mode::Compatible, encoding_aes_key, app_id.into())
     }
 
-    fn encrypted(mut self, mode: Mode, key: &str, app_id: String) -> Result<Platform, CryptoError> {
-        self.crypto = Some(MessageCrypto::new(self.token.clone(), key, app_id)?);
+    fn encrypted(self, mode: Mode, key: &str, app_id: String) -> Result<Platform, CryptoError> {
+        let crypto = MessageCrypto::new(self.token.clone(), key, app_id)?;
+        Ok(self.with_crypto(crypto, mode))
+    }
+
+    /// In `mode`, encrypting with `crypto` (its token is the one deliveries are encrypted with;
+    /// the query is signed with this platform's): the account's own `MessageCrypto`.
+    #[must_use]
+    pub fn with_crypto(mut self, crypto: MessageCrypto, mode: Mode) -> Platform {
+        self.crypto = (mode != Mode::Plaintext).then_some(crypto);
         self.mode = mode;
-        Ok(self)
+        self
     }
 
     /// The account's ID, its messages' ToUserName (`gh_account` unless set).
@@ -145,7 +153,13 @@ impl Platform {
     /// Any XML (a message the kit has no builder for, a malformed one), signed and encrypted as
     /// the mode says.
     pub fn deliver_xml(&self, xml: String) -> Delivery {
-        let timestamp = passive_reply::now().to_string();
+        self.deliver_xml_at(xml, passive_reply::now())
+    }
+
+    /// [`deliver_xml`](Platform::deliver_xml), signed as at `timestamp` (seconds since the Unix
+    /// epoch): a delivery from the past, or from a clock that is off.
+    pub fn deliver_xml_at(&self, xml: String, timestamp: u64) -> Delivery {
+        let timestamp = timestamp.to_string();
         let nonce = nonce();
         let mut query =
             format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(&self.token, &timestamp, &nonce));

@@ -1,10 +1,11 @@
-//! A plain HTTP/1.1 client written here (so what is tested is what goes over the wire), a server
-//! on a free loopback port, and the platform's signed deliveries.
+//! A plain HTTP/1.1 client written here (so what is tested is what goes over the wire, byte by
+//! byte), a server on a free loopback port, and the platform's signed deliveries as the test kit
+//! makes them.
 
 use std::net::SocketAddr;
 
-use passive_reply::axum::signature_of;
-use passive_reply::crypto::{MessageCrypto, msg_signature};
+use passive_reply::crypto::MessageCrypto;
+use passive_reply_test::{Inbound, Mode, Platform};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -43,14 +44,13 @@ pub async fn request(addr: SocketAddr, method: &str, target: &str, body: &str) -
 }
 
 /// A query signed with `token`, timestamped now (a delivery further than five minutes from the
-/// server's clock is refused as a replay).
+/// server's clock is refused as a replay): the test kit's.
 pub fn signed_query(token: &str) -> String {
     signed_query_at(token, passive_reply::now())
 }
 
 pub fn signed_query_at(token: &str, timestamp: u64) -> String {
-    let (timestamp, nonce) = (timestamp.to_string(), "1234567");
-    format!("signature={}&timestamp={timestamp}&nonce={nonce}", signature_of(token, &timestamp, nonce))
+    Platform::new(token).deliver_xml_at(String::new(), timestamp).query
 }
 
 /// `app` served by the crate's own server, as the examples serve, on a free loopback port.
@@ -62,26 +62,14 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 }
 
 pub fn text_delivery(msg_id: u64, content: &str) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
-         <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType>\
-         <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
+    Inbound::text(content).msg_id(msg_id).create_time(1348831860).to_xml("gh_account", 0, None)
 }
 
-/// An encrypted delivery as the platform sends it: the query with both signatures and
-/// `encrypt_type=aes`, and the body in safe mode (`compatible`: with the plaintext elements too).
+/// An encrypted delivery as the platform sends it (the test kit's): the query with both
+/// signatures and `encrypt_type=aes`, and the body in safe mode (`compatible`: with the
+/// plaintext elements too).
 pub fn encrypted_delivery(with: &MessageCrypto, xml: &str, compatible: bool) -> (String, String) {
-    let (timestamp, nonce) = (passive_reply::now().to_string(), "1234567");
-    let encrypt = with.encrypt(xml);
-    let query = format!(
-        "signature={}&timestamp={timestamp}&nonce={nonce}&openid=oUser&encrypt_type=aes&msg_signature={}",
-        signature_of(TOKEN, &timestamp, nonce),
-        msg_signature(TOKEN, &timestamp, nonce, &encrypt)
-    );
-    let plaintext = match compatible {
-        true => xml.trim_start_matches("<xml>").trim_end_matches("</xml>"),
-        false => "<ToUserName><![CDATA[gh_account]]></ToUserName>",
-    };
-    (format!("/?{query}"), format!("<xml>{plaintext}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"))
+    let mode = if compatible { Mode::Compatible } else { Mode::Safe };
+    let delivery = Platform::new(TOKEN).with_crypto(with.clone(), mode).deliver_xml(xml.to_owned());
+    (format!("/?{}", delivery.query), delivery.body)
 }

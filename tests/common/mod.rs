@@ -27,8 +27,6 @@ macro_rules! assert_is {
 
 #[allow(dead_code)] // not every test file that shares this module serves
 pub mod http;
-#[allow(dead_code)] // only the late-reply tests serve the platform's API
-pub mod platform;
 #[allow(dead_code)] // only the cross-instance tests start Redis
 pub mod redis_server;
 
