@@ -1,5 +1,6 @@
-//! Serves the platform's URL, routed: answers a text with the same text, a new follower with a
-//! news reply, and anything else with the empty reply.
+//! Serves the platform's URL, routed: answers a text with the same text, `count` with 1, then 2,
+//! then 3… for each user (a conversation: a session), a new follower with a news reply, and
+//! anything else with the empty reply.
 //!
 //! `cargo run --example echo_server [-- --addr 127.0.0.1:8080 --token passive-reply]`
 //!
@@ -8,8 +9,8 @@
 //! account is switched to safe mode); `--replay-window SECONDS` sets how old a delivery may be (0
 //! switches the check off; default 300).
 //!
-//! With `--redis URL` (and `--features redis`) its retry guard is kept in that Redis, so several
-//! instances behind one URL answer each delivery once:
+//! With `--redis URL` (and `--features redis`) its retry guard and its sessions are kept in that
+//! Redis, so several instances behind one URL answer each delivery once and continue one count:
 //! `cargo run --features redis --example echo_server -- --redis redis://127.0.0.1:6379/`.
 //!
 //! With `--account NAME:TOKEN[:AES_KEY:APP_ID]`, repeated, it serves several accounts at once,
@@ -37,16 +38,33 @@ use passive_reply::axum::{Endpoint, signature_of};
 use passive_reply::crypto::{MessageCrypto, msg_signature};
 use passive_reply::router::{Msg, ReplyFuture, Router, kind};
 use passive_reply::server::Server;
+use passive_reply::session::{MemorySessions, Session, Sessions};
 use passive_reply::{Article, Articles, Incoming, News, Text};
 
-/// The routes: a text is echoed (`sleep N` after N seconds), a new follower is welcomed with a
-/// news reply, anything else gets the empty reply (no route matches, no fallback).
+/// The routes: a text is echoed (`sleep N` after N seconds), `count` counts, a new follower is
+/// welcomed with a news reply, anything else gets the empty reply (no route matches, no
+/// fallback). Sessions in the process.
 pub fn answer() -> impl Fn(Incoming<'static>) -> ReplyFuture + Clone + Send + Sync + 'static {
+    answer_with(Sessions::new(MemorySessions::new()))
+}
+
+/// [`answer`], its sessions kept as `sessions` says (in a Redis that instances share, say).
+pub fn answer_with(sessions: Sessions) -> impl Fn(Incoming<'static>) -> ReplyFuture + Clone + Send + Sync + 'static {
     Router::new()
+        .text("count", count)
         .text_prefix("sleep ", sleep_then_echo)
         .event("subscribe", welcome)
         .on::<kind::Text, _, _>(echo)
+        .sessions(sessions)
         .into_handler()
+}
+
+/// `count`: 1, then 2, then 3… for each user. The session is the count so far; only this route
+/// reaches the store.
+async fn count(mut session: Session<u64>, msg: Msg<kind::Text>) -> Text<'static> {
+    let count = session.get_or_insert(0);
+    *count += 1;
+    msg.reply_text(count.to_string()).into_owned()
 }
 
 /// A text, answered with the same text.
@@ -238,16 +256,24 @@ async fn main() {
         return;
     }
     let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
-    let mut endpoint = Endpoint::new(options.token.clone(), answer()).replay_window(window);
+    let shared = match &options.redis {
+        None => None,
+        Some(url) => Some(redis(url).await.unwrap_or_else(|problem| exit_with(&problem))),
+    };
+    let sessions = match &shared {
+        None => Sessions::new(MemorySessions::new()),
+        Some((sessions, _)) => sessions.clone(),
+    };
+    let mut endpoint = Endpoint::new(options.token.clone(), answer_with(sessions)).replay_window(window);
     if let Some(crypto) = crypto.clone() {
         endpoint = endpoint.crypto(crypto).allow_plaintext(options.allow_plaintext);
     }
     if let Some((app_id, secret, base)) = api {
         endpoint = with_late_replies(endpoint, app_id, secret, base).unwrap_or_else(|problem| exit_with(&problem));
     }
-    let router = match &options.redis {
+    let router = match shared {
         None => endpoint.into_router(),
-        Some(url) => with_redis(endpoint, url).await.unwrap_or_else(|problem| exit_with(&problem)),
+        Some((_, guard)) => endpoint.retry_guard(guard).into_router(),
     };
     let listener = match tokio::net::TcpListener::bind(options.addr).await {
         Ok(listener) => listener,
@@ -310,22 +336,21 @@ fn with_late_replies<H>(_: Endpoint<H>, _: &str, _: &str, _: &str) -> Result<End
     Err("late replies need the client feature: cargo run --features client --example echo_server -- …".into())
 }
 
-/// The router with its retry guard in the Redis at `url`, shared by every instance that uses it.
+/// The Redis at `url`, shared by every instance that uses it: the sessions kept there, and the
+/// retry guard.
 #[cfg(feature = "redis")]
-async fn with_redis<H, Fut>(endpoint: Endpoint<H>, url: &str) -> Result<axum::Router, String>
-where
-    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = passive_reply::BoxedReply<'static>> + Send + 'static,
-{
+async fn redis(
+    url: &str,
+) -> Result<(Sessions, passive_reply::serve::RetryGuard<passive_reply::serve::RedisStore>), String> {
     use passive_reply::serve::{RedisStore, RetryGuard};
 
     let store = RedisStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?;
-    println!("retries shared through the Redis at {url}");
-    Ok(endpoint.retry_guard(RetryGuard::with_store(store)).into_router())
+    println!("retries and sessions shared through the Redis at {url}");
+    Ok((Sessions::new(store.clone()), RetryGuard::with_store(store)))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn with_redis<H>(_: Endpoint<H>, _: &str) -> Result<axum::Router, String> {
+async fn redis(_: &str) -> Result<(Sessions, passive_reply::serve::RetryGuard), String> {
     Err("--redis needs the redis feature: cargo run --features redis --example echo_server -- --redis URL".into())
 }
 
@@ -338,23 +363,24 @@ mod accounts {
     use passive_reply::endpoint::{Accounts, Endpoint};
     use passive_reply::serve::{ReplyStore, RetryGuard};
     use passive_reply::server::Server;
+    use passive_reply::session::{MemorySessions, Sessions};
 
-    use super::{Options, answer, exit_with, requests};
+    use super::{Options, answer_with, exit_with, requests};
 
     pub async fn serve(options: Options) {
         if options.aes_key.is_some() || options.app_secret.is_some() || options.allow_plaintext {
             exit_with("with --account, each account's key goes in its --account (late replies: one account only)");
         }
         match &options.redis {
-            None => serve_with(options, RetryGuard::new()).await,
+            None => serve_with(options, RetryGuard::new(), Sessions::new(MemorySessions::new())).await,
             Some(url) => {
-                let guard = redis_guard(url).await.unwrap_or_else(|problem| exit_with(&problem));
-                serve_with(options, guard).await
+                let (sessions, guard) = super::redis(url).await.unwrap_or_else(|problem| exit_with(&problem));
+                serve_with(options, guard, sessions).await
             }
         }
     }
 
-    async fn serve_with<S: ReplyStore>(options: Options, guard: RetryGuard<S>) {
+    async fn serve_with<S: ReplyStore>(options: Options, guard: RetryGuard<S>, sessions: Sessions) {
         let window = (options.replay_window > 0).then(|| Duration::from_secs(options.replay_window));
         let listener = match tokio::net::TcpListener::bind(options.addr).await {
             Ok(listener) => listener,
@@ -363,7 +389,8 @@ mod accounts {
         let addr = listener.local_addr().unwrap_or(options.addr);
         let mut accounts = Accounts::new();
         for account in &options.accounts {
-            let mut endpoint = Endpoint::new(account.token.clone(), answer()).replay_window(window);
+            let mut endpoint =
+                Endpoint::new(account.token.clone(), answer_with(sessions.clone())).replay_window(window);
             if let Some(crypto) = account.crypto.clone() {
                 endpoint = endpoint.crypto(crypto);
             }
@@ -381,17 +408,5 @@ mod accounts {
             return;
         }
         super::stop(Server::new(listener).serve_until_signal(accounts.into_service()).await);
-    }
-
-    #[cfg(feature = "redis")]
-    async fn redis_guard(url: &str) -> Result<RetryGuard<passive_reply::serve::RedisStore>, String> {
-        let store = passive_reply::serve::RedisStore::connect(url).await.map_err(|e| format!("--redis {url}: {e}"))?;
-        println!("retries shared through the Redis at {url}");
-        Ok(RetryGuard::with_store(store))
-    }
-
-    #[cfg(not(feature = "redis"))]
-    async fn redis_guard(_: &str) -> Result<RetryGuard, String> {
-        Err("--redis needs the redis feature".into())
     }
 }

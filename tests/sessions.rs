@@ -361,3 +361,38 @@ async fn a_dialog_across_two_instances_on_redis() {
     assert_eq!(exists, 0);
     platform.send(&instances[0], alice("count")).await.assert_text("1");
 }
+
+/// The example itself, twice, on one Redis (`--redis`): `count` continues from one instance to
+/// the other, for each user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_counts_across_two_instances_on_redis() {
+    use passive_reply_test::{Inbound, Platform, Url};
+
+    let redis = common::redis_server::RedisServer::start();
+    let url = redis.url();
+    /// The instances, killed when the test ends, however it ends.
+    struct Killed(Vec<std::process::Child>);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut children = Killed(Vec::new());
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let (child, addr) = common::example::start(&["--token", "example-token", "--redis", &url]).await;
+        children.0.push(child);
+        instances.push(Url::from(addr));
+    }
+    let platform = Platform::new("example-token");
+    let count = |user: &str| Inbound::text("count").from(user);
+    let mut answers = Vec::new();
+    for (instance, user) in [(0, "oAlice"), (1, "oAlice"), (1, "oBob"), (0, "oAlice"), (0, "oBob")] {
+        answers.push(platform.send(&instances[instance], count(user)).await.assert_reply().text().unwrap().to_owned());
+    }
+    drop(children);
+    assert_eq!(answers, ["1", "2", "1", "3", "2"]);
+}

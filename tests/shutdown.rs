@@ -114,47 +114,10 @@ async fn a_signal_waits_for_the_late_replies_and_a_second_gives_them_up() {
 }
 
 /// The example itself (`cargo test --workspace --all-features` builds it with late replies), as
-/// a deploy stops it: SIGTERM while its 6-second handler runs.
-fn example() -> std::path::PathBuf {
-    // target/debug/deps/shutdown-… -> target/debug/examples/echo_server
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
-    let example = deps.parent().unwrap().join("examples").join("echo_server");
-    assert!(
-        example.exists(),
-        "{} is not built: `cargo test --workspace --all-features` builds it (or `cargo build --example echo_server --features client`)",
-        example.display()
-    );
-    example
-}
-
-/// Starts the example with late replies through the platform double at `api`; its address.
+/// a deploy stops it: SIGTERM while its 6-second handler runs. Started with late replies through
+/// the platform double at `api`.
 async fn run_example(api: &str) -> (std::process::Child, SocketAddr) {
-    let addr: SocketAddr = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let child = std::process::Command::new(example())
-        .args([
-            "--addr",
-            &addr.to_string(),
-            "--token",
-            TOKEN,
-            "--app-id",
-            APP_ID,
-            "--app-secret",
-            SECRET,
-            "--api-base",
-            api,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "the example didn't start listening");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, addr)
+    common::example::start(&["--token", TOKEN, "--app-id", APP_ID, "--app-secret", SECRET, "--api-base", api]).await
 }
 
 fn signal(child: &std::process::Child) {

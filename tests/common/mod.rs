@@ -25,6 +25,8 @@ macro_rules! assert_is {
     }};
 }
 
+#[allow(dead_code)] // only the tests that run the example
+pub mod example;
 #[allow(dead_code)] // not every test file that shares this module serves
 pub mod http;
 #[allow(dead_code)] // only the cross-instance tests start Redis
