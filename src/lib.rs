@@ -420,6 +420,11 @@
 //!   HTTPS with rustls, and with `tower`, late replies; implies `tokio`.
 //! - `component`: a third-party platform serving the accounts that authorized it
 //!   (`endpoint::component`, `client::Component`); implies `client`, `crypto` and `tower`.
+//! - `session`: [`session`], conversations: a handler's `Session<T>`, state per account and user
+//!   (serde, JSON), in memory or with `redis` in the `RedisStore`; implies `tokio`.
+//!
+//! Tests of a bot without the platform: the test kit,
+//! [`passive-reply-test`](https://docs.rs/passive-reply-test), a dev-dependency.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -461,6 +466,6 @@ pub use reply_core::__private;
 
 /// The README's Rust snippets, compiled (and run, but for the servers) as this crate's doctests,
 /// so that they compile as written. (Lines that set the scene are hidden from rustdoc with `# `.)
-#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "client", feature = "regex"))]
+#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "client", feature = "regex", feature = "session"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
