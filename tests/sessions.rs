@@ -255,6 +255,28 @@ async fn a_lock_never_freed_holds_one_lease_and_the_message_waits_at_most_its_wa
     assert_eq!(say(&handler, "oAlice", "peek").await, "1");
 }
 
+/// A handler that panics (or whose handling is dropped) frees its user's lock at once: the next
+/// message doesn't wait out the lease, and nothing the panicking handler did is saved.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_frees_the_lock() {
+    let handler = Router::new()
+        .text("count", count)
+        .text("panic", |mut session: Session<Counter>, _: Msg<kind::Text>| async move {
+            *session = Some(Counter { count: 100 });
+            panic!("a bug in the handler");
+            #[allow(unreachable_code)]
+            Text::new("", "", "")
+        })
+        .sessions(Sessions::new(MemorySessions::new()))
+        .into_handler();
+    assert_eq!(say(&handler, "oAlice", "count").await, "1");
+    let panicked = tokio::spawn(handler(text("gh_account", "oAlice", "panic"))).await;
+    assert!(panicked.is_err_and(|e| e.is_panic()));
+    let started = tokio::time::Instant::now();
+    assert_eq!(say(&handler, "oAlice", "count").await, "2", "the panicking handler's state not saved");
+    assert!(started.elapsed() < Duration::from_secs(1), "waited {:?} for the lock", started.elapsed());
+}
+
 #[tokio::test]
 async fn a_failing_store_answers_empty_without_running_the_handler() {
     let store = Counted::default();

@@ -46,8 +46,9 @@
 //!   [`wait`](Sessions::wait), default 10 s) and then sees what the first saved. So "count" sent
 //!   twice at once answers 1 and 2, never 1 and 1. The lock is a lease ([`lease`](Sessions::lease),
 //!   default 10 s) renewed while the handler runs, so a process that dies holding it holds it for
-//!   one lease at most; and a handler that lost its lease (the store unreachable through a whole
-//!   lease) does not save over what another wrote meanwhile.
+//!   one lease at most (a handler that panics, or is given up, frees it at once); and a handler
+//!   that lost its lease (the store unreachable through a whole lease) does not save over what
+//!   another wrote meanwhile.
 //! - **What goes wrong:** a store that fails (or a user whose lock isn't free within `wait`) is
 //!   logged and counted ([`SESSIONS`](crate::serve::observe::SESSIONS)), and the message answered
 //!   with the empty reply without running the handler: a handler never runs on state that isn't
@@ -371,6 +372,10 @@ impl Sessions {
                 None
             }
         });
+        // Frees the lock if this future is dropped before it does (a panicking handler, a late
+        // reply given up): the user's next message needn't wait out the lease.
+        let mut unlock =
+            Unlock { store: self.store.clone(), key: key.clone(), token, expiry: self.expiry, armed: true };
         let back = Arc::new(Mutex::new(Returned::Out));
         let session = Session { value, touched: false, back: back.clone() };
         let reply = {
@@ -424,7 +429,9 @@ impl Sessions {
             Change::Save(_) => "saved",
             Change::Remove => "removed",
         };
-        match self.store.end(&key, token, change, self.expiry).await {
+        let ended = self.store.end(&key, token, change, self.expiry).await;
+        unlock.armed = false;
+        match ended {
             Ok(true) => observe::session(outcome),
             Ok(false) => {
                 tracing::warn!(
@@ -439,6 +446,30 @@ impl Sessions {
             }
         }
         Some(reply)
+    }
+}
+
+/// A user's lock, freed (in a task: a drop can't wait) when the handling is dropped before it ends.
+struct Unlock {
+    store: Arc<dyn SessionStore>,
+    key: SessionKey,
+    token: u64,
+    expiry: Duration,
+    armed: bool,
+}
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, key, token, expiry) = (self.store.clone(), self.key.clone(), self.token, self.expiry);
+        runtime.spawn(async move {
+            if let Err(error) = store.end(&key, token, Change::Keep, expiry).await {
+                tracing::warn!("passive-reply: the lock of the session {key:?} not freed: {error}");
+            }
+        });
     }
 }
 
