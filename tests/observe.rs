@@ -222,4 +222,24 @@ async fn a_scripted_run_leaves_its_counts_and_spans() {
     let not_ready = down_ready.answer().await;
     assert_eq!(not_ready.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(std::str::from_utf8(not_ready.body()).unwrap().contains("down for the test"));
+
+    // Sessions: what became of each message's session.
+    use passive_reply::router::{Msg, Router, kind};
+    use passive_reply::session::{MemorySessions, Session, Sessions};
+    async fn counting(mut session: Session<u32>, msg: Msg<kind::Text>) -> Text<'static> {
+        match msg.content() {
+            "count" => *session.get_or_insert(0) += 1,
+            "reset" => *session = None,
+            _ => {}
+        }
+        msg.reply_text("ok").into_owned()
+    }
+    let handler =
+        Router::new().on::<kind::Text, _, _>(counting).sessions(Sessions::new(MemorySessions::new())).into_handler();
+    for content in ["count", "count", "peek", "reset"] {
+        handler(Incoming::parse(&text_delivery(9, content)).unwrap().into_owned()).await;
+    }
+    assert_eq!(count("passive_reply_sessions_total{outcome=saved}"), 2);
+    assert_eq!(count("passive_reply_sessions_total{outcome=unchanged}"), 1);
+    assert_eq!(count("passive_reply_sessions_total{outcome=removed}"), 1);
 }
