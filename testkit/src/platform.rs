@@ -182,6 +182,42 @@ impl Platform {
         Delivery { query, body, xml }
     }
 
+    /// Hands `inbound` to `handler` (a router's `into_handler()`, or any handler function)
+    /// directly: no endpoint, no signature, no budget; the reply as an answer, to assert on as
+    /// any other.
+    ///
+    /// ```
+    /// use passive_reply::router::{Msg, Router, kind};
+    /// use passive_reply::Text;
+    /// use passive_reply_test::{Inbound, Platform};
+    ///
+    /// async fn echo(msg: Msg<kind::Text>) -> Text<'static> {
+    ///     msg.reply_text(msg.content().to_owned()).into_owned()
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let handler = Router::new().on::<kind::Text, _, _>(echo).into_handler();
+    /// Platform::new("any").ask(&handler, Inbound::text("hi")).await.assert_text("hi");
+    /// Platform::new("any").ask(&handler, Inbound::click("K")).await.assert_empty();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When the message the kit built doesn't parse (it always does; XML of your own goes to an
+    /// endpoint with [`deliver_xml`](Platform::deliver_xml)).
+    pub async fn ask<H, Fut, R>(&self, handler: &H, inbound: Inbound) -> Answer
+    where
+        H: Fn(Incoming<'static>) -> Fut,
+        Fut: Future<Output = R>,
+        R: PassiveReply,
+    {
+        let msg_id = self.next_msg_id.fetch_add(1, Ordering::Relaxed);
+        let xml = inbound.to_xml(&self.account, passive_reply::now(), Some(msg_id));
+        let msg =
+            Incoming::parse(&xml).unwrap_or_else(|e| panic!("the kit built a message that doesn't parse ({e}): {xml}"));
+        let reply = handler(msg.into_owned()).await;
+        Answer { status: 200, body: reply.to_xml(), crypto: None }
+    }
+
     /// Sends `inbound` to `target` once, and gives its answer.
     ///
     /// # Panics
