@@ -328,6 +328,17 @@ async fn the_memory_store_keeps_its_budget() {
     assert_eq!(say(&handler, "oUser0", "peek").await, "1");
 }
 
+#[tokio::test]
+async fn a_state_longer_than_max_len_is_not_saved() {
+    // `{"count":1}` is 11 bytes.
+    let handler = router(Sessions::new(MemorySessions::new()).max_len(11));
+    assert_eq!(say(&handler, "oAlice", "count").await, "1");
+    assert_eq!(say(&handler, "oAlice", "peek").await, "1");
+    let handler = router(Sessions::new(MemorySessions::new()).max_len(10));
+    assert_eq!(say(&handler, "oAlice", "count").await, "1");
+    assert_eq!(say(&handler, "oAlice", "peek").await, "none", "11 bytes, more than 10: not saved");
+}
+
 #[test]
 #[should_panic(expected = "the router has no sessions")]
 fn a_router_whose_handler_takes_a_session_needs_sessions() {
