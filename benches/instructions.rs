@@ -3,8 +3,10 @@
 //! `bash benches/instructions.sh` prints the instructions per reply of each payload.
 //!
 //! Run alone: `cargo bench -p passive-reply-benches --bench instructions -- <short|long|long6|hostile|news> <count> [sse2]
-//! [to_xml]` (`sse2`: with the 16-lane vectors forced, as on a CPU without AVX2; `to_xml`: each
-//! reply by `to_xml`, its allocation and its free included, instead of into a reused `Vec`).
+//! [to_xml] [slice]` (`sse2`: with the 16-lane vectors forced, as on a CPU without AVX2; `to_xml`:
+//! each reply by `to_xml`, its allocation and its free included, instead of into a reused `Vec`;
+//! `slice`: into a fixed buffer, `SliceSink`, the piece-by-piece path of every sink but `Vec<u8>`
+//! and `String`).
 
 use std::hint::black_box;
 
@@ -14,8 +16,16 @@ mod payloads;
 
 fn write_many(reply: &impl PassiveReply, count: usize) {
     let to_xml = std::env::args().any(|a| a == "to_xml");
+    let slice = std::env::args().any(|a| a == "slice");
     let mut buf = Vec::with_capacity(16 * 1024);
+    let mut fixed = vec![0u8; 64 * 1024];
     for _ in 0..count {
+        if slice {
+            let mut sink = passive_reply::SliceSink::new(&mut fixed);
+            black_box(reply).write_to(&mut sink).expect("64 KiB holds every payload");
+            black_box(sink.as_bytes());
+            continue;
+        }
         if to_xml {
             black_box(black_box(reply).to_xml());
             continue;

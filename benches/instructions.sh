@@ -2,9 +2,10 @@
 # Instructions per derived `write_to` of each benchmark payload, counted by callgrind: the same
 # figure from one run to the next, where time on a shared VM is not. Needs valgrind.
 #
-#   bash benches/instructions.sh [count] [sse2] [to_xml]
+#   bash benches/instructions.sh [count] [sse2] [to_xml] [slice]
 #       (default 20000 replies per payload; `sse2`: with the 16-lane vectors forced; `to_xml`: each
-#       reply by `to_xml`, allocation and free included, instead of into a reused `Vec`)
+#       reply by `to_xml`, allocation and free included, instead of into a reused `Vec`; `slice`:
+#       into a fixed buffer, `SliceSink`, the piece-by-piece path of the other sinks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,14 +5,15 @@
 //! writing the reply is that one function with another output, so the length it reports and the
 //! bytes it writes come from the same code and can't disagree:
 //!
-//! - [`Length`], the exact length (`encoded_len`), and [`CleanLength`], the length if no value
-//!   needs escaping (the room to try first);
+//! - [`Length`], the exact length (`encoded_len`), or the length if no value needs escaping
+//!   (the room to try first), one output for both;
 //! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
 //!   room the sink has and checks each value as it copies it (`crate::write` chooses the way);
-//! - [`SinkOutput`], any other sink, piece by piece.
+//! - [`SinkOutput`], any other sink, piece by piece, reached through `dyn Sink` (one copy of a
+//!   reply's `emit` for every sink with the same error type).
 //!
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
-//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`JsonLength`], [`CleanLength`] or [`SinkOutput`]).
+//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
 
 use core::convert::Infallible;
 
@@ -75,24 +76,6 @@ pub trait EmitJson {
     fn emit_json<O: JsonOutput>(&self, out: O) -> Result<O, O::Error>;
 }
 
-/// The number of bytes a reply's customer-service JSON takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct JsonLength(pub(crate) usize);
-
-impl JsonOutput for JsonLength {
-    type Error = Infallible;
-
-    #[inline(always)]
-    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(JsonLength(self.0 + s.len()))
-    }
-
-    #[inline]
-    fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(JsonLength(self.0 + json::escaped_len(s)))
-    }
-}
-
 impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
     type Error = S::Error;
 
@@ -112,76 +95,113 @@ impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
 /// The exact length of a reply's customer-service JSON.
 #[inline]
 pub(crate) fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
-    let Ok(JsonLength(len)) = reply.emit_json(JsonLength(0));
+    let Ok(Length { len, .. }) = reply.emit_json(Length::EXACT);
     len
 }
 
 /// The length of a reply's customer-service JSON when none of its values needs escaping.
 #[inline]
 pub(crate) fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
-    let Ok(CleanLength(len)) = reply.emit_json(CleanLength(0));
+    let Ok(Length { len, .. }) = reply.emit_json(Length::CLEAN);
     len
 }
 
-/// The number of bytes a reply writes.
+/// The number of bytes a reply writes: exactly (`escaped`: each value as its escaping makes it),
+/// or as if no value needed escaping (each value counted as it is, without looking at it: the
+/// room to try first). One output for both, so that a reply's `emit` (and `emit_json`) is
+/// compiled once for its lengths, not twice; where the flag is known, as in the functions below,
+/// the optimizer folds it away. (Its methods are inlined always in optimized builds only: an
+/// unoptimized build would copy each into every piece of every reply.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Length(pub(crate) usize);
+pub(crate) struct Length {
+    pub(crate) len: usize,
+    pub(crate) escaped: bool,
+}
+
+impl Length {
+    /// Counting the exact length, from 0.
+    pub(crate) const EXACT: Length = Length { len: 0, escaped: true };
+    /// Counting the length if no value needs escaping, from 0.
+    pub(crate) const CLEAN: Length = Length { len: 0, escaped: false };
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn plus(self, n: usize) -> Length {
+        Length { len: self.len + n, escaped: self.escaped }
+    }
+}
 
 impl Output for Length {
     type Error = Infallible;
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(Length(self.0 + s.len()))
+        Ok(self.plus(s.len()))
     }
 
-    #[inline]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(Length(self.0 + cdata::escaped_len(s)))
+        Ok(self.plus(if self.escaped { cdata::escaped_len(s) } else { s.len() }))
     }
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
-        Ok(Length(self.0 + n.decimal_len()))
+        Ok(self.plus(n.decimal_len()))
+    }
+
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Infallible> {
+        if self.escaped {
+            return write_items(self, articles);
+        }
+        let Ok(CleanItems(len)) = write_items(CleanItems(self.len), articles);
+        Ok(Length { len, escaped: false })
     }
 }
 
-/// The number of bytes a reply writes when none of its values needs escaping: each value is
-/// counted as it is, without looking at it. The same count serves the XML and the
-/// customer-service JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CleanLength(pub(crate) usize);
+/// The clean length of a news reply's articles: [`Length`]'s flag looked at once for all of
+/// them, not once per value.
+struct CleanItems(usize);
 
-impl Output for CleanLength {
+impl Output for CleanItems {
     type Error = Infallible;
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(CleanLength(self.0 + s.len()))
+        Ok(CleanItems(self.0 + s.len()))
     }
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(CleanLength(self.0 + s.len()))
+        Ok(CleanItems(self.0 + s.len()))
     }
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
-        Ok(CleanLength(self.0 + n.decimal_len()))
+        Ok(CleanItems(self.0 + n.decimal_len()))
     }
 }
 
-impl JsonOutput for CleanLength {
+impl JsonOutput for Length {
     type Error = Infallible;
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(CleanLength(self.0 + s.len()))
+        Ok(self.plus(s.len()))
     }
 
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(CleanLength(self.0 + s.len()))
+        Ok(self.plus(if self.escaped { json::escaped_len(s) } else { s.len() }))
     }
 }
 
@@ -210,10 +230,46 @@ impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
     }
 }
 
+/// Writes `reply` into `sink` piece by piece. In an unoptimized build (`debug_assertions`),
+/// through `dyn Sink`: the reply's `emit` is then compiled once for all the sinks with one error
+/// type (`Vec<u8>`, `String`, `BytesMut` and the buffer's rare third pass all have `Infallible`),
+/// not once per sink, which is what a build of many derived replies spends its time on. In an
+/// optimized build, for the sink itself: a call through a vtable per piece would cost up to a
+/// fifth more on this path (`bash benches/instructions.sh 20000 slice`, a text dense with
+/// escapes). The same `SinkOutput` either way: only its sink's type differs.
+#[inline]
+pub(crate) fn write_pieces<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    #[cfg(debug_assertions)]
+    let mut sink = sink;
+    #[cfg(debug_assertions)]
+    let sink: &mut dyn Sink<Error = S::Error> = &mut sink;
+    reply.emit(SinkOutput(sink)).map(drop)
+}
+
+/// [`write_pieces`] for the customer-service JSON.
+#[inline]
+pub(crate) fn write_json_pieces<R: EmitJson + ?Sized, S: Sink + ?Sized>(
+    reply: &R,
+    sink: &mut S,
+) -> Result<(), S::Error> {
+    #[cfg(debug_assertions)]
+    let mut sink = sink;
+    #[cfg(debug_assertions)]
+    let sink: &mut dyn Sink<Error = S::Error> = &mut sink;
+    reply.emit_json(SinkOutput(sink)).map(drop)
+}
+
 /// A derived reply's `encoded_len`.
 #[inline]
 pub fn encoded_len<R: Emit + ?Sized>(reply: &R) -> usize {
-    let Ok(Length(len)) = reply.emit(Length(0));
+    let Ok(Length { len, .. }) = reply.emit(Length::EXACT);
+    len
+}
+
+/// The length of a reply when none of its values needs escaping: the room to try first.
+#[inline]
+pub(crate) fn clean_len<R: Emit + ?Sized>(reply: &R) -> usize {
+    let Ok(Length { len, .. }) = reply.emit(Length::CLEAN);
     len
 }
 

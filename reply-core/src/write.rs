@@ -3,7 +3,7 @@
 //! by piece ([`SinkOutput`]), as XML or as the customer-service JSON.
 
 use crate::buffer::Growth;
-use crate::emit::{Emit, EmitJson, SinkOutput, encoded_len, json_clean_len, json_len};
+use crate::emit::{Emit, EmitJson, encoded_len, json_clean_len, json_len, write_json_pieces, write_pieces};
 use crate::sink::{Buffer, Sink, Token};
 
 /// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
@@ -43,7 +43,7 @@ pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R,
         None => json_len(reply),
     };
     sink.reserve(len)?;
-    reply.emit_json(SinkOutput(sink)).map(drop)
+    write_json_pieces(reply, sink)
 }
 
 /// A derived reply's `to_customer_service`: one allocation, of the length it has when no value
@@ -52,11 +52,11 @@ pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R,
 #[inline]
 pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
     let mut json = String::with_capacity(json_clean_len(reply));
-    if reply.emit_json(SinkOutput(&mut NoGrowth(&mut json))).is_ok() {
+    if write_json_pieces(reply, &mut NoGrowth(&mut json)).is_ok() {
         return Some(json);
     }
     let mut json = String::with_capacity(json_len(reply));
-    let Ok(_) = reply.emit_json(SinkOutput(&mut json));
+    let Ok(()) = write_json_pieces(reply, &mut json);
     Some(json)
 }
 
@@ -71,7 +71,7 @@ pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> 
         }
         None => {
             sink.reserve(encoded_len(reply))?;
-            reply.emit(SinkOutput(sink)).map(drop)
+            write_pieces(reply, sink)
         }
     }
 }

@@ -236,28 +236,39 @@ fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) ->
         Form::Xml => quote!(#private::Output),
         Form::Json => quote!(#private::JsonOutput),
     };
+    // Each piece's result is matched here rather than with `?`: the same code, without a call to
+    // `Try::branch` and `FromResidual::from_residual` per piece in every output's copy of the
+    // method, which is what an unoptimized build compiles (issue 26: the derive's build cost).
+    let then = |call: TokenStream| {
+        quote! {
+            let __out = match #call {
+                ::core::result::Result::Ok(__out) => __out,
+                ::core::result::Result::Err(__error) => return ::core::result::Result::Err(__error),
+            };
+        }
+    };
     segments
         .iter()
         .map(|segment| match segment {
-            Literal(text) => quote!(let __out = #output::literal(__out, #text)?;),
+            Literal(text) => then(quote!(#output::literal(__out, #text))),
             Segment::Text { ty, value } => {
                 let text = quote_spanned!(ty.span()=> #private::text(#value));
-                quote!(let __out = #output::text(__out, #text)?;)
+                then(quote!(#output::text(__out, #text)))
             }
             Segment::CreateTime(field) => {
                 let ident = field.ident;
                 let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                quote!(let __out = #private::Output::decimal(__out, #time)?;)
+                then(quote!(#private::Output::decimal(__out, #time)))
             }
             Segment::ArticleCount(field) => {
                 let articles = articles(field, private, max);
-                quote!(let __out = #private::Output::decimal(__out, #private::article_count(#articles))?;)
+                then(quote!(#private::Output::decimal(__out, #private::article_count(#articles))))
             }
             Segment::Items(field) => {
                 let articles = articles(field, private, max);
                 match form {
-                    Form::Xml => quote!(let __out = #private::items(__out, #articles)?;),
-                    Form::Json => quote!(let __out = #private::json_articles(__out, #articles)?;),
+                    Form::Xml => then(quote!(#private::items(__out, #articles))),
+                    Form::Json => then(quote!(#private::json_articles(__out, #articles))),
                 }
             }
             Segment::Optional { field, body } => {
