@@ -32,6 +32,20 @@ pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
     UnixSeconds::from_u64(articles.len() as u64)
 }
 
+/// A value's length in a reply: escaped (`exact`), or as it is.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub fn text_len(s: &str, exact: bool) -> usize {
+    if exact { crate::cdata::escaped_len(s) } else { s.len() }
+}
+
+/// The length of a news reply's `<item>`s: escaped (`exact`), or as if no value needed escaping.
+#[inline]
+pub fn items_len<A: NewsArticle>(articles: &[A], exact: bool) -> usize {
+    let Ok(length) = Output::items(crate::emit::Length { len: 0, escaped: exact }, articles);
+    length.len
+}
+
 /// The JSON objects of a news reply's articles.
 #[inline]
 pub fn json_articles<A: NewsArticle, O: JsonOutput>(out: O, articles: &[A]) -> Result<O, O::Error> {

@@ -288,6 +288,49 @@ fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) ->
         .collect()
 }
 
+/// The same segments as [`lower`], counted instead of handed to an output: the body of the
+/// reply's `Emit::len`, which adds each piece's length to `__len` (each value's escaped length
+/// when `__exact`). Its own function, not the pieces through a length output, so that an
+/// unoptimized build compiles it once, without the output's calls (issue 26); the property tests
+/// hold it to what each way of writing writes.
+fn lengths(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
+    segments
+        .iter()
+        .map(|segment| match segment {
+            Literal(text) => {
+                let len = text.len();
+                quote!(__len += #len;)
+            }
+            Segment::Text { ty, value } => {
+                let text = quote_spanned!(ty.span()=> #private::text(#value));
+                quote!(__len += #private::text_len(#text, __exact);)
+            }
+            Segment::CreateTime(field) => {
+                let ident = field.ident;
+                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
+                quote!(__len += #time.decimal_len();)
+            }
+            Segment::ArticleCount(field) => {
+                let articles = articles(field, private, max);
+                quote!(__len += #private::article_count(#articles).decimal_len();)
+            }
+            Segment::Items(field) => {
+                let articles = articles(field, private, max);
+                quote!(__len += #private::items_len(#articles, __exact);)
+            }
+            Segment::Optional { field, body } => {
+                let ident = field.ident;
+                let body = lengths(body, private, max);
+                quote! {
+                    if let ::core::option::Option::Some(__value) = &self.#ident {
+                        #body
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
 /// The names of the struct's type and const parameters: a field type that mentions one gets its
 /// bound in the impl's where clause, so it is checked where the struct is used with concrete
 /// arguments (`Digest<11>`), not where it is defined.
@@ -379,6 +422,7 @@ fn reply_struct(
 ) -> TokenStream {
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
     let pieces = lower(&segments, private, max, Form::Xml);
+    let len = lengths(&segments, private, max);
     // The customer-service message, for a kind that API can send: its values are a subset of the
     // XML's, so the bounds are the same.
     let (emit_json, customer_service) = match kind.customer_service {
@@ -431,6 +475,13 @@ fn reply_struct(
             fn emit<__O: #private::Output>(&self, __out: __O) -> ::core::result::Result<__O, __O::Error> {
                 #pieces
                 ::core::result::Result::Ok(__out)
+            }
+
+            #[inline]
+            fn len(&self, __exact: bool) -> usize {
+                let mut __len: usize = 0;
+                #len
+                __len
             }
         },
     );
