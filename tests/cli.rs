@@ -30,20 +30,10 @@ fn args(line: &str) -> Vec<String> {
     line.split(' ').map(str::to_owned).collect()
 }
 
-/// The example, killed when the test ends however it ends.
-struct Example(std::process::Child);
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_against_the_example() {
     let (child, addr) = common::example::start(&["--token", "cli-token"]).await;
-    let _example = Example(child);
+    let _example = common::example::Killed(child);
     let base = format!("--url http://{addr}/ --token cli-token");
 
     let (code, out) = send(args(&format!("{base} --text hello --from oAlice --to gh_example"))).await;
@@ -80,7 +70,7 @@ async fn the_command_against_the_example_in_safe_mode() {
     const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
     const APP_ID: &str = "wx5823bf96d3bd56c7";
     let (child, addr) = common::example::start(&["--token", "cli-token", "--aes-key", KEY, "--app-id", APP_ID]).await;
-    let _example = Example(child);
+    let _example = common::example::Killed(child);
     let base = format!("--url http://{addr}/ --token cli-token --aes-key {KEY} --app-id {APP_ID}");
 
     let (code, out) = send(args(&format!("{base} --text 加密"))).await;

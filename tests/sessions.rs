@@ -403,21 +403,11 @@ async fn the_example_counts_across_two_instances_on_redis() {
 
     let redis = common::redis_server::RedisServer::start();
     let url = redis.url();
-    /// The instances, killed when the test ends, however it ends.
-    struct Killed(Vec<std::process::Child>);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            for child in &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-    let mut children = Killed(Vec::new());
+    let mut children = Vec::new();
     let mut instances = Vec::new();
     for _ in 0..2 {
         let (child, addr) = common::example::start(&["--token", "example-token", "--redis", &url]).await;
-        children.0.push(child);
+        children.push(common::example::Killed(child));
         instances.push(Url::from(addr));
     }
     let platform = Platform::new("example-token");

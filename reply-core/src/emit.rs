@@ -51,7 +51,7 @@ pub trait Emit {
     fn emit<O: Output>(&self, out: O) -> Result<O, O::Error>;
 
     /// The number of bytes the pieces make: exactly (`exact`), or as if no value needed
-    /// escaping. What `emit` gives to a [`Length`]; the derive writes it out as a function of its
+    /// escaping. What `emit` gives to a length output; the derive writes it out as a function of its
     /// own, which an unoptimized build compiles at a fraction of the cost of `emit`'s copy.
     #[inline]
     fn len(&self, exact: bool) -> usize {

@@ -40,3 +40,13 @@ pub async fn start(args: &[&str]) -> (std::process::Child, SocketAddr) {
     }
     (child, addr)
 }
+
+/// A process killed when it is dropped, however the test ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
