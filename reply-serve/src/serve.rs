@@ -566,6 +566,27 @@ pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, 
     .await
 }
 
+/// `work` to its end, with `renew` called every `every` while it runs (a lease kept in a store:
+/// a durable late reply's, a session's lock); `None` as soon as `renew` gives up (`false`).
+#[cfg(any(feature = "client", feature = "session"))]
+pub(crate) async fn renewing<F: Future, R: Future<Output = bool>>(
+    work: F,
+    every: Duration,
+    mut renew: impl FnMut() -> R,
+) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    loop {
+        match race(work.as_mut(), tokio::time::sleep(every)).await {
+            Either::Left(done) => return Some(done),
+            Either::Right(()) => {
+                if !renew().await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// A future whose panic is caught: `None` if it panicked.
 struct CatchPanic<F>(F);
 

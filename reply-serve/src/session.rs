@@ -72,7 +72,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::serve::observe;
-use crate::serve::{BoxFuture, Either, StoreError, StoreErrorKind, race};
+use crate::serve::{BoxFuture, StoreError, StoreErrorKind, renewing};
 use reply_core::Incoming;
 
 /// How long a session lasts without a message that uses it, by default: 30 minutes.
@@ -378,21 +378,23 @@ impl Sessions {
             Unlock { store: self.store.clone(), key: key.clone(), token, expiry: self.expiry, armed: true };
         let back = Arc::new(Mutex::new(Returned::Out));
         let session = Session { value, touched: false, back: back.clone() };
-        let reply = {
-            let mut handler = std::pin::pin!(handler(session, msg));
-            loop {
-                match race(handler.as_mut(), tokio::time::sleep(self.lease / 3)).await {
-                    Either::Left(reply) => break reply,
-                    Either::Right(()) => match self.store.renew(&key, token, self.lease).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!("passive-reply: the lock of the session {key:?} lapsed"),
-                        Err(error) => {
-                            observe::store_error();
-                            tracing::warn!("passive-reply: the lock of the session {key:?} not renewed: {error}");
-                        }
-                    },
+        // Renewed while the handler runs, whatever the store says: a lock that lapsed only keeps
+        // this handler's state from being saved (`end` refuses it).
+        let (store, key_ref, lease) = (&*self.store, &key, self.lease);
+        let renew = move || async move {
+            let key = key_ref;
+            match store.renew(key, token, lease).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("passive-reply: the lock of the session {key:?} lapsed"),
+                Err(error) => {
+                    observe::store_error();
+                    tracing::warn!("passive-reply: the lock of the session {key:?} not renewed: {error}");
                 }
             }
+            true
+        };
+        let Some(reply) = renewing(handler(session, msg), self.lease / 3, renew).await else {
+            unreachable!("the renewal never gives up")
         };
         let returned = std::mem::replace(&mut *back.lock().unwrap_or_else(PoisonError::into_inner), Returned::Out);
         let change = match returned {

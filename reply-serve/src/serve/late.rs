@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::{BoxFuture, CatchPanic, Either, OnTime, StoreError, race};
+use super::{BoxFuture, CatchPanic, OnTime, StoreError, renewing};
 use reply_client::{ApiError, Client};
 use reply_core::DedupKey;
 use reply_core::PassiveReply;
@@ -321,20 +321,27 @@ impl LateReplies {
         handler: Pin<Box<dyn Future<Output = R> + Send>>,
     ) -> LateOutcome {
         let deadline = tokio::time::Instant::from_std(started + self.limit);
-        let mut handler = std::pin::pin!(tokio::time::timeout_at(deadline, CatchPanic(handler)));
-        let finished = loop {
-            let Some(store) = store else { break handler.await };
-            let renew_at = tokio::time::sleep(self.lease / 3);
-            match race(handler.as_mut(), renew_at).await {
-                Either::Left(finished) => break finished,
-                Either::Right(()) => match store.renew(key, self.lease).await {
-                    Ok(true) => {}
+        let handler = tokio::time::timeout_at(deadline, CatchPanic(handler));
+        let finished = match store {
+            None => handler.await,
+            Some(store) => {
+                let lease = self.lease;
+                let renew = move || async move {
+                    match store.renew(key, lease).await {
+                        Ok(renewed) => renewed,
+                        // The store is down: go on; the record expires, nobody takes it over meanwhile
+                        // (taking over needs the store too).
+                        Err(e) => {
+                            tracing::warn!("passive-reply: {e}; the lease of the late reply to {key:?} not renewed");
+                            true
+                        }
+                    }
+                };
+                match renewing(handler, self.lease / 3, renew).await {
+                    Some(finished) => finished,
                     // Another instance took it over (this one was paused past its lease): it sends.
-                    Ok(false) => return LateOutcome::Elsewhere,
-                    // The store is down: go on; the record expires, nobody takes it over meanwhile
-                    // (taking over needs the store too).
-                    Err(e) => tracing::warn!("passive-reply: {e}; the lease of the late reply to {key:?} not renewed"),
-                },
+                    None => return LateOutcome::Elsewhere,
+                }
             }
         };
         let reply = match finished {
