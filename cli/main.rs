@@ -130,12 +130,6 @@ impl Send {
         };
         platform.delivery(&inbound.from(self.from.clone()))
     }
-
-    /// Where to POST it: the URL with the delivery's query after its own.
-    fn target(&self, delivery: &Delivery) -> String {
-        let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}{}", self.url, delivery.query)
-    }
 }
 
 fn describe(reply: &str, crypto: Option<&MessageCrypto>) -> Result<String, String> {
@@ -189,7 +183,7 @@ fn describe(reply: &str, crypto: Option<&MessageCrypto>) -> Result<String, Strin
 
 async fn send(send: &Send) -> Result<String, String> {
     let delivery = send.delivery();
-    let (target, body) = (send.target(&delivery), delivery.body);
+    let (target, body) = (delivery.target(&send.url), delivery.body);
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| format!("TLS: {e}"))?

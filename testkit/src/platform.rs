@@ -79,6 +79,18 @@ pub struct Delivery {
     pub xml: String,
 }
 
+impl Delivery {
+    /// Where to POST it: `url` (or a path) with the delivery's query after its own.
+    pub fn target(&self, url: &str) -> String {
+        Delivery::target_of(url, &self.query)
+    }
+
+    fn target_of(url: &str, query: &str) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{query}")
+    }
+}
+
 /// A unique nonce: the platform's are random digits.
 fn nonce() -> String {
     static COUNT: AtomicU64 = AtomicU64::new(0);
@@ -529,8 +541,7 @@ impl From<std::net::SocketAddr> for Url {
 
 impl Target for Url {
     fn post(&self, query: &str, body: String) -> impl Future<Output = Result<(u16, String), String>> + Send {
-        let separator = if self.path.contains('?') { '&' } else { '?' };
-        let target = format!("{}{separator}{query}", self.path);
+        let target = Delivery::target_of(&self.path, query);
         let (host, authority) = (self.host.clone(), self.authority.clone());
         async move {
             let stream = tokio::net::TcpStream::connect(&host).await.map_err(|e| format!("{host}: {e}"))?;
