@@ -9,8 +9,8 @@
 //!   (the room to try first), one output for both;
 //! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
 //!   room the sink has and checks each value as it copies it (`crate::write` chooses the way);
-//! - [`SinkOutput`], any other sink, piece by piece, reached through `dyn Sink` (one copy of a
-//!   reply's `emit` for every sink with the same error type).
+//! - [`SinkOutput`], any other sink, piece by piece (in unoptimized builds through `dyn Sink`:
+//!   one copy of a reply's `emit` for every sink with the same error type).
 //!
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
 //! reply as that API's JSON body, handed to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
@@ -152,7 +152,7 @@ impl Output for Length {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(self.plus(if self.escaped { cdata::escaped_len(s) } else { s.len() }))
+        Ok(self.plus(text_len(s, self.escaped)))
     }
 
     #[cfg_attr(debug_assertions, inline)]
@@ -212,6 +212,14 @@ impl JsonOutput for Length {
     fn text(self, s: &str) -> Result<Self, Infallible> {
         Ok(self.plus(if self.escaped { json::escaped_len(s) } else { s.len() }))
     }
+}
+
+/// A value's length in a reply: escaped (`exact`), or as it is. What the length output counts a value
+/// as, and what a derived reply's `len` calls.
+#[cfg_attr(debug_assertions, inline)]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub fn text_len(s: &str, exact: bool) -> usize {
+    if exact { cdata::escaped_len(s) } else { s.len() }
 }
 
 /// Any sink, written piece by piece.

@@ -8,7 +8,7 @@
 
 pub use std::string::String;
 
-pub use crate::emit::{Emit, EmitJson, JsonOutput, Output, encoded_len};
+pub use crate::emit::{Emit, EmitJson, JsonOutput, Output, encoded_len, text_len};
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
@@ -30,13 +30,6 @@ pub fn create_time<T: CreateTime + ?Sized>(value: &T) -> UnixSeconds {
 #[inline(always)]
 pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
     UnixSeconds::from_u64(articles.len() as u64)
-}
-
-/// A value's length in a reply: escaped (`exact`), or as it is.
-#[cfg_attr(debug_assertions, inline)]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub fn text_len(s: &str, exact: bool) -> usize {
-    if exact { crate::cdata::escaped_len(s) } else { s.len() }
 }
 
 /// The length of a news reply's `<item>`s: escaped (`exact`), or as if no value needed escaping.
