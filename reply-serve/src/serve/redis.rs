@@ -152,6 +152,10 @@ impl RedisOptions {
 /// flagged key is published on `{prefix}done`, which wakes the waiters on every instance (see
 /// [`Wake`]); replies nobody waits for are not published.
 ///
+/// The claims, reads and replies of deliveries in progress together go to Redis together: one
+/// pipeline, one write and one read of the socket for all of them (`tests/redis.rs`: 64 claims
+/// at once reach Redis in 2 reads of its socket, not 64), each still answered on its own.
+///
 /// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
 /// reports [`Claim::Failed`], and the guard's
 /// [`OnStoreError`](super::OnStoreError) decides. The connection is re-made in the background,
@@ -176,6 +180,8 @@ impl RedisOptions {
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
+    /// The deliveries' claims, reads and replies, sent together (see [`Batcher`]).
+    batch: Batcher,
     options: Arc<RedisOptions>,
     /// The value of a claim: `R` and this store's name.
     running: Arc<[u8]>,
@@ -282,6 +288,100 @@ impl Held {
     }
 }
 
+/// The most commands of concurrent deliveries sent to Redis as one pipeline.
+const MAX_BATCH: usize = 256;
+
+/// Sends the commands of concurrent deliveries (claims, reads, replies) to Redis together: one
+/// task takes what the deliveries queued, lets every other task that is ready to run go first
+/// (their commands join), and sends them all as one pipeline, so that one write and one read of
+/// the socket serve them all instead of one each. Each command is answered on its own: one that
+/// fails doesn't fail the others. The queue holds at most a command per delivery in progress
+/// (the server bounds those); the task ends when the last clone of the store is dropped.
+#[derive(Clone)]
+struct Batcher {
+    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
+}
+
+/// A delivery's command, and an optional second one sent right after it: the answer is the
+/// second's value (or the first's error).
+struct Queued {
+    command: Cmd,
+    then: Option<Cmd>,
+    answer: tokio::sync::oneshot::Sender<Result<Value, RedisError>>,
+}
+
+impl Batcher {
+    /// Starts the task that sends on `connection`.
+    fn start(connection: ConnectionManager) -> Batcher {
+        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(Batcher::run(queued, connection));
+        Batcher { queue }
+    }
+
+    /// Sends `command` (and `then` right after it) with the commands of other deliveries, and
+    /// reads the answer as `T`.
+    async fn send<T: FromRedisValue>(&self, command: Cmd, then: Option<Cmd>) -> Result<T, RedisError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let ended = || RedisError::from((::redis::ErrorKind::Client, "the store's sending task has ended"));
+        self.queue.send(Queued { command, then, answer }).map_err(|_| ended())?;
+        let value = answered.await.map_err(|_| ended())??;
+        Ok(::redis::from_redis_value(value)?)
+    }
+
+    async fn run(mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>, connection: ConnectionManager) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // The deliveries ready to run go first: what they queue meanwhile joins this batch.
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                let Ok(more) = queued.try_recv() else { break };
+                batch.push(more);
+            }
+            let mut pipe = ::redis::pipe();
+            let mut answers = Vec::with_capacity(batch.len());
+            for Queued { command, then, answer } in batch.drain(..) {
+                pipe.add_command(command);
+                let commands = match then {
+                    Some(then) => {
+                        pipe.add_command(then);
+                        2
+                    }
+                    None => 1,
+                };
+                answers.push((commands, answer));
+            }
+            let mut connection = connection.clone();
+            // Sent and answered in a task of its own, so that the next batch goes out meanwhile.
+            tokio::spawn(async move {
+                use ::redis::aio::ConnectionLike;
+                match connection.req_packed_commands(&pipe, 0, pipe.len()).await {
+                    Ok(values) => {
+                        let mut values = values.into_iter();
+                        for (commands, answer) in answers {
+                            let mut result = Ok(Value::Nil);
+                            for _ in 0..commands {
+                                let value = values.next().ok_or_else(|| {
+                                    RedisError::from((
+                                        ::redis::ErrorKind::Client,
+                                        "Redis answered fewer commands than sent",
+                                    ))
+                                });
+                                result = result.and(value.and_then(Value::extract_error));
+                            }
+                            let _ = answer.send(result);
+                        }
+                    }
+                    Err(error) => {
+                        for (_, answer) in answers {
+                            let _ = answer.send(Err(error.clone()));
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
 fn store_error(error: RedisError) -> StoreError {
     let kind = if error.is_timeout() { StoreErrorKind::Timeout } else { StoreErrorKind::Unavailable };
     StoreError::new(kind, error.to_string())
@@ -299,10 +399,29 @@ fn millis(duration: Duration) -> u64 {
 
 /// `SET key value NX GET PX lease`: sets `key` unless it is there, and gives what was there, in
 /// one atomic step (Redis 7 and later).
-fn claim_command(key: impl ToRedisArgs, value: impl ToRedisArgs, lease: Duration) -> Cmd {
-    let mut set = ::redis::cmd("SET");
-    set.arg(key).arg(value).arg("NX").arg("GET").arg("PX").arg(millis(lease));
+fn claim_command(key: impl ToRedisArgs, value: &[u8], lease: Duration) -> Cmd {
+    let mut set = Cmd::with_capacity(7, COMMAND_ROOM + value.len());
+    set.arg("SET").arg(key).arg(value).arg("NX").arg("GET").arg("PX").arg(millis(lease));
     set
+}
+
+/// What a command of the delivery path holds besides its key and value (its name, flags, an
+/// expiry's digits) and a key's length, with room to spare: sized once, never grown.
+const COMMAND_ROOM: usize = 160;
+
+/// Byte strings written as one argument of a command, one after the other (a key under the
+/// prefix, a tagged reply), without a copy of their own first.
+struct Joined<'a, const N: usize>([&'a [u8]; N]);
+
+impl<const N: usize> ToRedisArgs for Joined<'_, N> {
+    fn write_redis_args<W: ?Sized + ::redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        for piece in self.0 {
+            // The command's buffer is a `Vec`: writing to it doesn't fail.
+            let _ = arg.write_all(piece);
+        }
+    }
 }
 
 impl RedisStore {
@@ -356,7 +475,7 @@ impl RedisStore {
         }
         // The claim is one `SET … NX GET`, which Redis 7 and later have: tried now, so an older
         // server is an error here rather than a failed claim on every delivery.
-        let probe = claim_command(format!("{}probe", options.prefix), "R", Duration::from_millis(1));
+        let probe = claim_command(format!("{}probe", options.prefix), b"R", Duration::from_millis(1));
         if let Err(error) = probe.query_async::<Option<Vec<u8>>>(&mut connection).await {
             return Err(RedisError::from((
                 ::redis::ErrorKind::Client,
@@ -366,6 +485,7 @@ impl RedisStore {
         }
         let owner = format!("R{}-{:x}", std::process::id(), Arc::as_ptr(&waiters) as usize);
         Ok(RedisStore {
+            batch: Batcher::start(connection.clone()),
             connection,
             options: Arc::new(options),
             running: owner.into_bytes().into(),
@@ -396,6 +516,11 @@ impl RedisStore {
     fn prefixed(&self, tag: &[u8], key: &DedupKey) -> Vec<u8> {
         let prefix = self.options.prefix.as_bytes();
         [prefix, tag, key.as_bytes()].concat()
+    }
+
+    /// [`prefixed`](Self::prefixed) as a command's argument, written into the command.
+    fn prefixed_arg<'a>(&'a self, tag: &'a [u8], key: &'a DedupKey) -> Joined<'a, 3> {
+        Joined([self.options.prefix.as_bytes(), tag, key.as_bytes()])
     }
 
     /// Runs one request with the store's timeout, unless a recent failure paused the store.
@@ -460,17 +585,15 @@ impl RedisStore {
     }
 
     /// Claims `redis_key` unless it is there, and says what was there: one atomic step.
-    async fn claim_key(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
-        let mut connection = self.connection.clone();
-        let set = claim_command(redis_key, &*self.running, self.options.lease);
-        Held::read(self.request(set.query_async(&mut connection)).await?)
+    async fn claim_key(&self, redis_key: impl ToRedisArgs) -> Result<Held, StoreError> {
+        let set = claim_command(redis_key, &self.running, self.options.lease);
+        Held::read(self.request(self.batch.send(set, None)).await?)
     }
 
     async fn get(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
-        let mut connection = self.connection.clone();
-        let mut get = ::redis::cmd("GET");
-        get.arg(redis_key);
-        Held::read(self.request(get.query_async(&mut connection)).await?)
+        let mut get = Cmd::with_capacity(2, COMMAND_ROOM);
+        get.arg("GET").arg(redis_key);
+        Held::read(self.request(self.batch.send(get, None)).await?)
     }
 
     fn backstop(&self) -> Duration {
@@ -492,11 +615,10 @@ fn claimed(held: Result<Held, StoreError>) -> Claim {
 
 impl ReplyStore for RedisStore {
     async fn claim(&self, key: &DedupKey) -> Claim {
-        claimed(self.claim_key(&self.redis_key(key)).await)
+        claimed(self.claim_key(self.prefixed_arg(b"", key)).await)
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
-        let redis_key = self.redis_key(key);
         let reply = if reply.len() > self.options.max_reply_len {
             tracing::warn!(
                 "passive-reply: the reply to {key:?} is {} bytes, more than the store keeps ({}): its retries get the empty reply",
@@ -507,19 +629,18 @@ impl ReplyStore for RedisStore {
         } else {
             reply
         };
-        let mut value = Vec::with_capacity(1 + reply.len());
-        value.push(b'D');
-        value.extend_from_slice(&reply);
         // The reply, and whether anyone waits for it (a waiter flags the key first): only then
         // is it published, so instances don't each hear of every delivery.
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("SET").arg(&redis_key).arg(value).arg("PX").arg(millis(self.options.window)).ignore();
-        pipe.cmd("GETDEL").arg(self.waiting_key(key));
-        let mut connection = self.connection.clone();
-        let (waited,): (Option<Vec<u8>>,) = self.request(pipe.query_async(&mut connection)).await?;
+        let mut set = Cmd::with_capacity(5, COMMAND_ROOM + reply.len());
+        set.arg("SET").arg(self.prefixed_arg(b"", key)).arg(Joined([b"D", &reply]));
+        set.arg("PX").arg(millis(self.options.window));
+        let mut getdel = Cmd::with_capacity(2, COMMAND_ROOM);
+        getdel.arg("GETDEL").arg(self.prefixed_arg(b"w:", key));
+        let waited: Option<Vec<u8>> = self.request(self.batch.send(set, Some(getdel))).await?;
         if waited.is_some() {
             let mut publish = ::redis::cmd("PUBLISH");
-            publish.arg(&*self.channel).arg(&redis_key);
+            publish.arg(&*self.channel).arg(self.prefixed_arg(b"", key));
+            let mut connection = self.connection.clone();
             let _: u64 = self.request(publish.query_async(&mut connection)).await?;
         }
         Ok(())
