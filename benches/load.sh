@@ -74,7 +74,7 @@ for round in $(seq "$rounds"); do
         cpus[$round,$mode]=$cpu
     done
     awk -v bare="${rps[$round,bare]}" -v hand="${rps[$round,hand]}" -v memory="${rps[$round,memory]}" -v redis="${rps[$round,redis]}" -v r="$round" 'BEGIN {
-        printf "round %d  by req/s:           memory/bare %.2fx (target >= 0.8)  memory/hand %.2fx (>= 1.3)  redis/bare %.2fx (>= 0.5)\n", r, memory / bare, memory / hand, redis / bare }'
+        printf "round %d  by req/s:           memory/bare %.2fx (target >= 0.85)  memory/hand %.2fx (>= 1.3)  redis/bare %.2fx (>= 0.55)\n", r, memory / bare, memory / hand, redis / bare }'
     awk -v bare="${cpus[$round,bare]}" -v hand="${cpus[$round,hand]}" -v memory="${cpus[$round,memory]}" -v redis="${cpus[$round,redis]}" -v r="$round" 'BEGIN {
-        printf "round %d  by CPU per delivery: memory/bare %.2fx (target >= 0.8)  memory/hand %.2fx (>= 1.3)  redis/bare %.2fx (>= 0.5)\n", r, bare / memory, hand / memory, bare / redis }'
+        printf "round %d  by CPU per delivery: memory/bare %.2fx (target >= 0.85)  memory/hand %.2fx (>= 1.3)  redis/bare %.2fx (>= 0.55)\n", r, bare / memory, hand / memory, bare / redis }'
 done
