@@ -15,8 +15,12 @@ use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
 use crate::cdata::{self, CopyChecked, NoRoom, PerValue};
+#[cfg(debug_assertions)]
+use crate::emit::SinkOutput;
 use crate::emit::{Emit, Output, clean_len, encoded_len, write_items, write_pieces};
 use crate::news::NewsArticle;
+#[cfg(debug_assertions)]
+use crate::reply::SinkFailed;
 use crate::sink::{Buffer, Frame, Sink, Storage, Token};
 use crate::value::UnixSeconds;
 
@@ -50,16 +54,24 @@ impl Buffer<'_> {
     /// to the exact length, and the reply written again. (A third time, piece by piece, only
     /// if the reply's values changed between the two: a `TextValue` that doesn't give the same
     /// text twice.)
+    #[inline]
     pub(crate) fn write<R: Emit + ?Sized>(&mut self, reply: &R, growth: Growth) {
-        self.grow(clean_len(reply), growth);
+        self.write_with(writable(&Typed(reply)), growth);
+    }
+
+    /// [`write`](Self::write), with the reply as its [`Writable`] (see [`writable`]).
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn write_with<W: Writable + ?Sized>(&mut self, reply: &W, growth: Growth) {
+        self.grow(reply.clean_len(), growth);
         if self.write_in_room(reply) {
             return;
         }
-        self.grow(encoded_len(reply), growth);
+        self.grow(reply.encoded_len(), growth);
         if self.write_in_room(reply) {
             return;
         }
-        let Ok(()) = write_pieces(reply, self);
+        let Ok(()) = reply.write_pieces(self);
     }
 
     /// Makes room for `additional` more bytes (and the frame's after them): nothing to do, the
@@ -96,7 +108,7 @@ impl Buffer<'_> {
     #[allow(unsafe_code)]
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn write_in_room<R: Emit + ?Sized>(&mut self, reply: &R) -> bool {
+    fn write_in_room<W: Writable + ?Sized>(&mut self, reply: &W) -> bool {
         let after = self.frame.after;
         let vec = self.vec();
         let len = vec.len();
@@ -105,7 +117,8 @@ impl Buffer<'_> {
         let room = spare.len().saturating_sub(after);
         let spare = &mut spare[..room];
         let end = spare.as_ptr_range().end;
-        match reply.emit(Cursor { rest: spare, copies: PerValue }) {
+        let cursor = reply.emit_cursor(Cursor { rest: spare, copies: PerValue });
+        match cursor {
             // The cursor that comes back is one this room was lent as, or one made from it: the
             // only cursors there are were made here, and a reply's writer is generic over its
             // output, so it has no other. Its room ends where the room lent ends; compared all
@@ -224,6 +237,157 @@ impl<C: CopyChecked> Output for Cursor<'_, C> {
             return Ok(Cursor { rest: wide.rest, copies });
         }
         write_items(self, articles)
+    }
+}
+
+/// What the writers of this module ask of a reply: its lengths, and its pieces into a cursor or
+/// a sink. [`Typed`]: the reply's own type, everything compiled (and inlined) for it, as
+/// optimized builds write; `dyn AnyEmit`: the reply behind `dyn`, as unoptimized builds write, so
+/// that the writers (the buffer's passes, the cursor's `unsafe` code among them, and the sinks')
+/// are compiled once for all replies rather than once for each ([`writable`] chooses).
+pub(crate) trait Writable {
+    /// The length if no value needs escaping.
+    fn clean_len(&self) -> usize;
+    /// The exact length.
+    fn encoded_len(&self) -> usize;
+    /// The pieces into a cursor's room.
+    fn emit_cursor<'a>(&self, cursor: Cursor<'a>) -> Result<Cursor<'a>, NoRoom>;
+    /// The pieces into `sink`, one by one.
+    fn write_pieces<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error>;
+}
+
+/// A reply as its own type.
+pub(crate) struct Typed<'r, R: ?Sized>(pub(crate) &'r R);
+
+impl<R: Emit + ?Sized> Writable for Typed<'_, R> {
+    #[inline(always)]
+    fn clean_len(&self) -> usize {
+        clean_len(self.0)
+    }
+
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        encoded_len(self.0)
+    }
+
+    #[inline(always)]
+    fn emit_cursor<'a>(&self, cursor: Cursor<'a>) -> Result<Cursor<'a>, NoRoom> {
+        self.0.emit(cursor)
+    }
+
+    #[inline(always)]
+    fn write_pieces<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        write_pieces(self.0, sink)
+    }
+}
+
+/// A reply as the [`Writable`] of this build: as it is in optimized builds, behind `dyn` in
+/// unoptimized ones.
+#[cfg(debug_assertions)]
+#[inline]
+pub(crate) fn writable<'a, R: Emit + ?Sized>(reply: &'a Typed<'a, R>) -> &'a (dyn AnyEmit + 'a) {
+    reply
+}
+
+/// A reply as the [`Writable`] of this build: as it is in optimized builds, behind `dyn` in
+/// unoptimized ones.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn writable<'a, R: Emit + ?Sized>(reply: &'a Typed<'a, R>) -> &'a Typed<'a, R> {
+    reply
+}
+
+/// A reply behind `dyn`, in unoptimized builds: its `emit` for the one output of every way of
+/// writing ([`AnyOutput`]), and its `len`.
+#[cfg(debug_assertions)]
+pub(crate) trait AnyEmit {
+    fn emit_any<'a>(&self, out: AnyOutput<'a>) -> Result<AnyOutput<'a>, SinkFailed>;
+    fn len_any(&self, exact: bool) -> usize;
+}
+
+#[cfg(debug_assertions)]
+impl<R: Emit + ?Sized> AnyEmit for Typed<'_, R> {
+    fn emit_any<'a>(&self, out: AnyOutput<'a>) -> Result<AnyOutput<'a>, SinkFailed> {
+        self.0.emit(out)
+    }
+
+    fn len_any(&self, exact: bool) -> usize {
+        self.0.len(exact)
+    }
+}
+
+#[cfg(debug_assertions)]
+impl Writable for dyn AnyEmit + '_ {
+    fn clean_len(&self) -> usize {
+        self.len_any(false)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.len_any(true)
+    }
+
+    fn emit_cursor<'a>(&self, cursor: Cursor<'a>) -> Result<Cursor<'a>, NoRoom> {
+        match self.emit_any(AnyOutput::Cursor(cursor)) {
+            Ok(AnyOutput::Cursor(cursor)) => Ok(cursor),
+            _ => Err(NoRoom),
+        }
+    }
+
+    fn write_pieces<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
+        crate::reply::through_erased(sink, |sink| self.emit_any(AnyOutput::Pieces(sink)).map(drop))
+    }
+}
+
+/// In unoptimized builds (`debug_assertions`), every way of writing a reply's XML is this one
+/// output: the cursor of a buffer's room, or any sink piece by piece (behind `dyn Sink`, its own
+/// error kept aside, see [`write_pieces`]). A reply's `emit` is then compiled once for all of
+/// them, not once for the cursor and once more for the sinks: the most of what a crate of many
+/// derived replies spends its build on. The cursor's writes, `unsafe` code included, are the
+/// same either way (its methods are called as they are); optimized builds hand the cursor and
+/// each sink to `emit` as they are, for the speed of code made for each.
+#[cfg(debug_assertions)]
+pub(crate) enum AnyOutput<'a> {
+    /// The room of a `Vec<u8>` or `String` sink.
+    Cursor(Cursor<'a>),
+    /// Any sink, piece by piece.
+    Pieces(&'a mut dyn Sink<Error = SinkFailed>),
+}
+
+#[cfg(debug_assertions)]
+impl Output for AnyOutput<'_> {
+    /// The cursor out of room, or the sink failed (its error kept by its adapter).
+    type Error = SinkFailed;
+
+    #[inline]
+    fn literal(self, s: &'static str) -> Result<Self, SinkFailed> {
+        match self {
+            AnyOutput::Cursor(cursor) => cursor.literal(s).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
+            AnyOutput::Pieces(sink) => SinkOutput(sink).literal(s).map(|out| AnyOutput::Pieces(out.0)),
+        }
+    }
+
+    #[inline]
+    fn text(self, s: &str) -> Result<Self, SinkFailed> {
+        match self {
+            AnyOutput::Cursor(cursor) => cursor.text(s).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
+            AnyOutput::Pieces(sink) => SinkOutput(sink).text(s).map(|out| AnyOutput::Pieces(out.0)),
+        }
+    }
+
+    #[inline]
+    fn decimal(self, n: UnixSeconds) -> Result<Self, SinkFailed> {
+        match self {
+            AnyOutput::Cursor(cursor) => cursor.decimal(n).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
+            AnyOutput::Pieces(sink) => SinkOutput(sink).decimal(n).map(|out| AnyOutput::Pieces(out.0)),
+        }
+    }
+
+    #[inline]
+    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, SinkFailed> {
+        match self {
+            AnyOutput::Cursor(cursor) => cursor.items(articles).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
+            AnyOutput::Pieces(sink) => write_items(SinkOutput(sink), articles).map(|out| AnyOutput::Pieces(out.0)),
+        }
     }
 }
 

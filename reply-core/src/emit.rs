@@ -9,8 +9,10 @@
 //!   (the room to try first), one output for both;
 //! - the cursor of a `Vec<u8>` or `String` sink (`crate::buffer`), which copies each piece into the
 //!   room the sink has and checks each value as it copies it (`crate::write` chooses the way);
-//! - [`SinkOutput`], any other sink, piece by piece (in unoptimized builds through `dyn Sink`:
-//!   one copy of a reply's `emit` for every sink with the same error type).
+//! - [`SinkOutput`], any other sink, piece by piece.
+//!
+//! In unoptimized builds the cursor and every sink are one output (`buffer::AnyOutput`), so
+//! that each reply's `emit` is compiled once for all of them.
 //!
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
 //! reply as that API's JSON body, handed to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
@@ -247,32 +249,25 @@ impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
     }
 }
 
-/// Writes `reply` into `sink` piece by piece. In an unoptimized build (`debug_assertions`),
-/// through `dyn Sink`: the reply's `emit` is then compiled once for all the sinks with one error
-/// type (`Vec<u8>`, `String`, `BytesMut` and the buffer's rare third pass all have `Infallible`),
-/// not once per sink, which is what a build of many derived replies spends its time on. In an
-/// optimized build, for the sink itself: a call through a vtable per piece would cost up to a
-/// fifth more on this path (`bash benches/instructions.sh 20000 slice`, a text dense with
-/// escapes). The same `SinkOutput` either way: only its sink's type differs.
+/// Writes `reply` into `sink` piece by piece, for the sink itself (in optimized builds: a call
+/// through a vtable per piece would cost up to a fifth more on this path, `bash
+/// benches/instructions.sh 20000 slice`, a text dense with escapes). Unoptimized builds write
+/// through `dyn` instead (`buffer::Writable`).
 #[inline]
 pub(crate) fn write_pieces<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
-    #[cfg(debug_assertions)]
-    let mut sink = sink;
-    #[cfg(debug_assertions)]
-    let sink: &mut dyn Sink<Error = S::Error> = &mut sink;
     reply.emit(SinkOutput(sink)).map(drop)
 }
 
-/// [`write_pieces`] for the customer-service JSON.
+/// [`write_pieces`] for the customer-service JSON (unoptimized, through `dyn Sink` too, so that
+/// `emit_json` is compiled once for every sink).
 #[inline]
 pub(crate) fn write_json_pieces<R: EmitJson + ?Sized, S: Sink + ?Sized>(
     reply: &R,
     sink: &mut S,
 ) -> Result<(), S::Error> {
     #[cfg(debug_assertions)]
-    let mut sink = sink;
-    #[cfg(debug_assertions)]
-    let sink: &mut dyn Sink<Error = S::Error> = &mut sink;
+    return crate::reply::through_erased(sink, |sink| reply.emit_json(SinkOutput(sink)).map(drop));
+    #[cfg(not(debug_assertions))]
     reply.emit_json(SinkOutput(sink)).map(drop)
 }
 

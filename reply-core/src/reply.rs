@@ -243,7 +243,7 @@ fn write_erased<S: Sink + ?Sized>(reply: &(impl DynReply + ?Sized), sink: &mut S
 }
 
 /// Runs `write` with `sink` erased, and gives back the sink's own error if it failed.
-fn through_erased<S: Sink + ?Sized>(
+pub(crate) fn through_erased<S: Sink + ?Sized>(
     sink: &mut S,
     write: impl FnOnce(&mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>,
 ) -> Result<(), S::Error> {

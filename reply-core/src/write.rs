@@ -2,8 +2,8 @@
 //! into the room of a `Vec<u8>` or `String` sink (`crate::buffer`), or into any other sink piece
 //! by piece ([`SinkOutput`]), as XML or as the customer-service JSON.
 
-use crate::buffer::Growth;
-use crate::emit::{Emit, EmitJson, encoded_len, json_clean_len, json_len, write_json_pieces, write_pieces};
+use crate::buffer::{Growth, Typed, Writable, writable};
+use crate::emit::{Emit, EmitJson, json_clean_len, json_len, write_json_pieces};
 use crate::sink::{Buffer, Sink, Token};
 
 /// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
@@ -64,14 +64,21 @@ pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
 /// sink, its exact length reserved, then piece by piece.
 #[inline]
 pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    write_to_with(writable(&Typed(reply)), sink)
+}
+
+/// [`write_to`] with the reply as the buffer's writers take it: in unoptimized builds behind
+/// `dyn`, so that this is compiled once per sink, not once per reply and sink.
+#[inline]
+fn write_to_with<W: Writable + ?Sized, S: Sink + ?Sized>(reply: &W, sink: &mut S) -> Result<(), S::Error> {
     match sink.buffer(Token::new()) {
         Some(mut buffer) => {
-            buffer.write(reply, Growth::Amortized);
+            buffer.write_with(reply, Growth::Amortized);
             Ok(())
         }
         None => {
-            sink.reserve(encoded_len(reply))?;
-            write_pieces(reply, sink)
+            sink.reserve(reply.encoded_len())?;
+            reply.write_pieces(sink)
         }
     }
 }
