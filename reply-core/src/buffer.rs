@@ -301,13 +301,13 @@ pub(crate) fn writable<'a, R: Emit + ?Sized>(reply: &'a Typed<'a, R>) -> &'a Typ
 /// writing ([`AnyOutput`]), and its `len`.
 #[cfg(debug_assertions)]
 pub(crate) trait AnyEmit {
-    fn emit_any<'a>(&self, out: AnyOutput<'a>) -> Result<AnyOutput<'a>, SinkFailed>;
+    fn emit_any<'o, 'a>(&self, out: AnyOutput<'o, 'a>) -> Result<AnyOutput<'o, 'a>, SinkFailed>;
     fn len_any(&self, exact: bool) -> usize;
 }
 
 #[cfg(debug_assertions)]
 impl<R: Emit + ?Sized> AnyEmit for Typed<'_, R> {
-    fn emit_any<'a>(&self, out: AnyOutput<'a>) -> Result<AnyOutput<'a>, SinkFailed> {
+    fn emit_any<'o, 'a>(&self, out: AnyOutput<'o, 'a>) -> Result<AnyOutput<'o, 'a>, SinkFailed> {
         self.0.emit(out)
     }
 
@@ -327,26 +327,34 @@ impl Writable for dyn AnyEmit + '_ {
     }
 
     fn emit_cursor<'a>(&self, cursor: Cursor<'a>) -> Result<Cursor<'a>, NoRoom> {
-        match self.emit_any(AnyOutput::Cursor(cursor)) {
-            Ok(AnyOutput::Cursor(cursor)) => Ok(cursor),
+        let mut state = AnyState::Cursor(cursor);
+        let written = self.emit_any(AnyOutput(&mut state)).is_ok();
+        match state {
+            AnyState::Cursor(cursor) if written => Ok(cursor),
             _ => Err(NoRoom),
         }
     }
 
     fn write_pieces<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
-        crate::reply::through_erased(sink, |sink| self.emit_any(AnyOutput::Pieces(sink)).map(drop))
+        crate::reply::through_erased(sink, |sink| self.emit_any(AnyOutput(&mut AnyState::Pieces(sink))).map(drop))
     }
 }
 
 /// In unoptimized builds (`debug_assertions`), every way of writing a reply's XML is this one
 /// output: the cursor of a buffer's room, or any sink piece by piece (behind `dyn Sink`, its own
-/// error kept aside, see [`write_pieces`]). A reply's `emit` is then compiled once for all of
-/// them, not once for the cursor and once more for the sinks: the most of what a crate of many
-/// derived replies spends its build on. The cursor's writes, `unsafe` code included, are the
-/// same either way (its methods are called as they are); optimized builds hand the cursor and
-/// each sink to `emit` as they are, for the speed of code made for each.
+/// error kept aside, as `DynReply` does). A reply's `emit` is then compiled once for all of them,
+/// not once for the cursor and once more for the sinks: the most of what a crate of many derived
+/// replies spends its build on. It is one pointer, to where the cursor or the sink is kept, so
+/// that each piece's result is a pointer too (the least code per piece). The cursor's writes,
+/// `unsafe` code included, are the same either way (its methods are called as they are);
+/// optimized builds hand the cursor and each sink to `emit` as they are, for the speed of code
+/// made for each.
 #[cfg(debug_assertions)]
-pub(crate) enum AnyOutput<'a> {
+pub(crate) struct AnyOutput<'o, 'a>(&'o mut AnyState<'a>);
+
+/// Where an [`AnyOutput`] writes.
+#[cfg(debug_assertions)]
+pub(crate) enum AnyState<'a> {
     /// The room of a `Vec<u8>` or `String` sink.
     Cursor(Cursor<'a>),
     /// Any sink, piece by piece.
@@ -354,40 +362,49 @@ pub(crate) enum AnyOutput<'a> {
 }
 
 #[cfg(debug_assertions)]
-impl Output for AnyOutput<'_> {
+impl<'a> AnyOutput<'_, 'a> {
+    /// Hands a piece to the cursor, which moves past it in place, or to the sink.
+    #[inline]
+    fn write(
+        self,
+        cursor: impl FnOnce(Cursor<'a>) -> Result<Cursor<'a>, NoRoom>,
+        sink: impl FnOnce(&mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>,
+    ) -> Result<Self, SinkFailed> {
+        match &mut *self.0 {
+            AnyState::Cursor(at) => {
+                // Out of room, the cursor is left with none: the write has failed anyway.
+                let rest = core::mem::take(&mut at.rest);
+                *at = cursor(Cursor { rest, copies: PerValue }).map_err(|NoRoom| SinkFailed)?;
+            }
+            AnyState::Pieces(to) => sink(&mut **to)?,
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(debug_assertions)]
+impl Output for AnyOutput<'_, '_> {
     /// The cursor out of room, or the sink failed (its error kept by its adapter).
     type Error = SinkFailed;
 
     #[inline]
     fn literal(self, s: &'static str) -> Result<Self, SinkFailed> {
-        match self {
-            AnyOutput::Cursor(cursor) => cursor.literal(s).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
-            AnyOutput::Pieces(sink) => SinkOutput(sink).literal(s).map(|out| AnyOutput::Pieces(out.0)),
-        }
+        self.write(|cursor| cursor.literal(s), |sink| sink.write_str(s))
     }
 
     #[inline]
     fn text(self, s: &str) -> Result<Self, SinkFailed> {
-        match self {
-            AnyOutput::Cursor(cursor) => cursor.text(s).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
-            AnyOutput::Pieces(sink) => SinkOutput(sink).text(s).map(|out| AnyOutput::Pieces(out.0)),
-        }
+        self.write(|cursor| cursor.text(s), |sink| SinkOutput(sink).text(s).map(drop))
     }
 
     #[inline]
     fn decimal(self, n: UnixSeconds) -> Result<Self, SinkFailed> {
-        match self {
-            AnyOutput::Cursor(cursor) => cursor.decimal(n).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
-            AnyOutput::Pieces(sink) => SinkOutput(sink).decimal(n).map(|out| AnyOutput::Pieces(out.0)),
-        }
+        self.write(|cursor| cursor.decimal(n), |sink| SinkOutput(sink).decimal(n).map(drop))
     }
 
     #[inline]
     fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, SinkFailed> {
-        match self {
-            AnyOutput::Cursor(cursor) => cursor.items(articles).map(AnyOutput::Cursor).map_err(|NoRoom| SinkFailed),
-            AnyOutput::Pieces(sink) => write_items(SinkOutput(sink), articles).map(|out| AnyOutput::Pieces(out.0)),
-        }
+        self.write(|cursor| cursor.items(articles), |sink| write_items(SinkOutput(sink), articles).map(drop))
     }
 }
 
