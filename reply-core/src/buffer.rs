@@ -121,8 +121,9 @@ impl Buffer<'_> {
         match cursor {
             // The cursor that comes back is one this room was lent as, or one made from it: the
             // only cursors there are were made here, and a reply's writer is generic over its
-            // output, so it has no other. Its room ends where the room lent ends; compared all
-            // the same, for two instructions.
+            // output, so it has no other (in unoptimized builds it comes back from the `AnyState`
+            // it was put in, where only its own methods replace it). Its room ends where the
+            // room lent ends; compared all the same, for two instructions.
             Ok(cursor) if cursor.rest.as_ptr_range().end == end && cursor.rest.len() <= room => {
                 let written = room - cursor.rest.len();
                 // SAFETY: the `written` bytes after `len` are the start of the room lent, the
