@@ -413,6 +413,13 @@ const COMMAND_ROOM: usize = 160;
 /// prefix, a tagged reply), without a copy of their own first.
 struct Joined<'a, const N: usize>([&'a [u8]; N]);
 
+impl<const N: usize> Joined<'_, N> {
+    /// The bytes, in one `Vec`.
+    fn to_vec(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
 impl<const N: usize> ToRedisArgs for Joined<'_, N> {
     fn write_redis_args<W: ?Sized + ::redis::RedisWrite>(&self, out: &mut W) {
         use std::io::Write as _;
@@ -503,23 +510,19 @@ impl RedisStore {
     }
 
     /// The Redis key of a delivery: the prefix, then the delivery's key.
-    fn redis_key(&self, key: &DedupKey) -> Vec<u8> {
+    fn redis_key<'a>(&'a self, key: &'a DedupKey) -> Joined<'a, 3> {
         self.prefixed(b"", key)
     }
 
     /// The key a waiter sets so that the reply to `key` is published: tag `w`, which no delivery's
     /// key has.
-    fn waiting_key(&self, key: &DedupKey) -> Vec<u8> {
+    fn waiting_key<'a>(&'a self, key: &'a DedupKey) -> Joined<'a, 3> {
         self.prefixed(b"w:", key)
     }
 
-    fn prefixed(&self, tag: &[u8], key: &DedupKey) -> Vec<u8> {
-        let prefix = self.options.prefix.as_bytes();
-        [prefix, tag, key.as_bytes()].concat()
-    }
-
-    /// [`prefixed`](Self::prefixed) as a command's argument, written into the command.
-    fn prefixed_arg<'a>(&'a self, tag: &'a [u8], key: &'a DedupKey) -> Joined<'a, 3> {
+    /// A key of the store: the prefix, `tag`, the delivery's key; written into the command that
+    /// takes it as an argument, without a copy of its own.
+    fn prefixed<'a>(&'a self, tag: &'a [u8], key: &'a DedupKey) -> Joined<'a, 3> {
         Joined([self.options.prefix.as_bytes(), tag, key.as_bytes()])
     }
 
@@ -615,7 +618,7 @@ fn claimed(held: Result<Held, StoreError>) -> Claim {
 
 impl ReplyStore for RedisStore {
     async fn claim(&self, key: &DedupKey) -> Claim {
-        claimed(self.claim_key(self.prefixed_arg(b"", key)).await)
+        claimed(self.claim_key(self.redis_key(key)).await)
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
@@ -632,14 +635,14 @@ impl ReplyStore for RedisStore {
         // The reply, and whether anyone waits for it (a waiter flags the key first): only then
         // is it published, so instances don't each hear of every delivery.
         let mut set = Cmd::with_capacity(5, COMMAND_ROOM + reply.len());
-        set.arg("SET").arg(self.prefixed_arg(b"", key)).arg(Joined([b"D", &reply]));
+        set.arg("SET").arg(self.redis_key(key)).arg(Joined([b"D", &reply]));
         set.arg("PX").arg(millis(self.options.window));
         let mut getdel = Cmd::with_capacity(2, COMMAND_ROOM);
-        getdel.arg("GETDEL").arg(self.prefixed_arg(b"w:", key));
+        getdel.arg("GETDEL").arg(self.waiting_key(key));
         let waited: Option<Vec<u8>> = self.request(self.batch.send(set, Some(getdel))).await?;
         if waited.is_some() {
             let mut publish = ::redis::cmd("PUBLISH");
-            publish.arg(&*self.channel).arg(self.prefixed_arg(b"", key));
+            publish.arg(&*self.channel).arg(self.redis_key(key));
             let mut connection = self.connection.clone();
             let _: u64 = self.request(publish.query_async(&mut connection)).await?;
         }
@@ -647,7 +650,7 @@ impl ReplyStore for RedisStore {
     }
 
     async fn wait(&self, key: &DedupKey) -> Claim {
-        let redis_key = self.redis_key(key);
+        let redis_key = self.redis_key(key).to_vec();
         let registration = self.waiters.register(&redis_key);
         // Flagged before the first look: a reply made after the flag is published, one made
         // before it is seen by the look. (Polling waiters don't need it.)
