@@ -13,7 +13,7 @@ count=${1:-20000}
 shift || true
 options="$*"
 binary=$(cargo bench -p passive-reply-benches --bench instructions --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*instructions[^"]*"' | tail -1 | cut -d'"' -f4)
+    grep -o '"executable":"[^"]*/deps/instructions-[^"]*"' | tail -1 | cut -d'"' -f4)
 
 # Instructions of a whole run of `count` replies of payload `$1`.
 instructions() {

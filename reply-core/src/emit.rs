@@ -17,8 +17,6 @@
 //! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
 //! reply as that API's JSON body, handed to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
 
-use core::convert::Infallible;
-
 use crate::cdata;
 use crate::json;
 use crate::news::NewsArticle;
@@ -26,22 +24,28 @@ use crate::sink::Sink;
 use crate::value::{DecimalBuf, UnixSeconds};
 
 /// What a reply's pieces are handed to, in order. Not a public API.
+///
+/// Each method takes a piece and returns whether the output has failed (out of room, or its
+/// sink failed): then the writer stops (a derived `emit` returns), and the caller asks the output
+/// what happened. The output is lent (`&mut`) and the result is a `bool`, the least code per
+/// piece for an unoptimized build to check and compile (issue 26, the derive's build cost). An
+/// output that has failed keeps that and takes no more pieces, so a writer that went on anyway
+/// would change nothing.
 pub trait Output: Sized {
-    /// What stops the writing.
-    type Error;
+    /// Static text, written as it is. `true`: the output has failed.
+    fn literal(&mut self, s: &'static str) -> bool;
 
-    /// Static text, written as it is.
-    fn literal(self, s: &'static str) -> Result<Self, Self::Error>;
+    /// A value, escaped as the content of a CDATA section ([`cdata`]). `true`: the output has
+    /// failed.
+    fn text(&mut self, s: &str) -> bool;
 
-    /// A value, escaped as the content of a CDATA section ([`cdata`]).
-    fn text(self, s: &str) -> Result<Self, Self::Error>;
+    /// A number, in decimal. `true`: the output has failed.
+    fn decimal(&mut self, n: UnixSeconds) -> bool;
 
-    /// A number, in decimal.
-    fn decimal(self, n: UnixSeconds) -> Result<Self, Self::Error>;
-
-    /// The `<item>`s of a news reply's articles: each article's pieces, in order.
+    /// The `<item>`s of a news reply's articles: each article's pieces, in order. `true`: the
+    /// output has failed.
     #[inline]
-    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Self::Error> {
+    fn items<A: NewsArticle>(&mut self, articles: &[A]) -> bool {
         write_items(self, articles)
     }
 }
@@ -50,32 +54,32 @@ pub trait Output: Sized {
 /// public API.
 pub trait Emit {
     /// Hands the reply's pieces to `out`, in order.
-    fn emit<O: Output>(&self, out: O) -> Result<O, O::Error>;
+    fn emit<O: Output>(&self, out: &mut O);
 
     /// The number of bytes the pieces make: exactly (`exact`), or as if no value needed
     /// escaping. What `emit` gives to a length output; the derive writes it out as a function of its
     /// own, which an unoptimized build compiles at a fraction of the cost of `emit`'s copy.
     #[inline]
     fn len(&self, exact: bool) -> usize {
-        let Ok(Length { len, .. }) = self.emit(Length { len: 0, escaped: exact });
-        len
+        let mut length = Length { len: 0, escaped: exact };
+        self.emit(&mut length);
+        length.len
     }
 }
 
-/// What a reply's customer-service JSON is handed to, in order. Not a public API.
+/// What a reply's customer-service JSON is handed to, in order; each method returns whether the
+/// output has failed, as [`Output`]'s do. Not a public API.
 pub trait JsonOutput: Sized {
-    /// What stops the writing.
-    type Error;
+    /// Static JSON, written as it is. `true`: the output has failed.
+    fn literal(&mut self, s: &'static str) -> bool;
 
-    /// Static JSON, written as it is.
-    fn literal(self, s: &'static str) -> Result<Self, Self::Error>;
+    /// A value, escaped as the content of a JSON string ([`json`]). `true`: the output has
+    /// failed.
+    fn text(&mut self, s: &str) -> bool;
 
-    /// A value, escaped as the content of a JSON string ([`json`]).
-    fn text(self, s: &str) -> Result<Self, Self::Error>;
-
-    /// The objects of a news reply's articles, comma-separated.
+    /// The objects of a news reply's articles, comma-separated. `true`: the output has failed.
     #[inline]
-    fn articles<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Self::Error> {
+    fn articles<A: NewsArticle>(&mut self, articles: &[A]) -> bool {
         write_json_articles(self, articles)
     }
 }
@@ -84,37 +88,35 @@ pub trait JsonOutput: Sized {
 /// implements for every kind that API can send. Not a public API.
 pub trait EmitJson {
     /// Hands the body's pieces to `out`, in order.
-    fn emit_json<O: JsonOutput>(&self, out: O) -> Result<O, O::Error>;
+    fn emit_json<O: JsonOutput>(&self, out: &mut O);
 }
 
 impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
-    type Error = S::Error;
-
     #[inline]
-    fn literal(self, s: &'static str) -> Result<Self, S::Error> {
-        self.0.write_str(s)?;
-        Ok(self)
+    fn literal(&mut self, s: &'static str) -> bool {
+        self.put(|sink| sink.write_str(s))
     }
 
     #[inline]
-    fn text(self, s: &str) -> Result<Self, S::Error> {
-        json::write_escaped(self.0, s)?;
-        Ok(self)
+    fn text(&mut self, s: &str) -> bool {
+        self.put(|sink| json::write_escaped(sink, s))
     }
 }
 
 /// The exact length of a reply's customer-service JSON.
 #[inline]
 pub(crate) fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
-    let Ok(Length { len, .. }) = reply.emit_json(Length::EXACT);
-    len
+    let mut length = Length::EXACT;
+    reply.emit_json(&mut length);
+    length.len
 }
 
 /// The length of a reply's customer-service JSON when none of its values needs escaping.
 #[inline]
 pub(crate) fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
-    let Ok(Length { len, .. }) = reply.emit_json(Length::CLEAN);
-    len
+    let mut length = Length::CLEAN;
+    reply.emit_json(&mut length);
+    length.len
 }
 
 /// The number of bytes a reply writes: exactly (`escaped`: each value as its escaping makes it),
@@ -134,43 +136,40 @@ impl Length {
     pub(crate) const EXACT: Length = Length { len: 0, escaped: true };
     /// Counting the length if no value needs escaping, from 0.
     pub(crate) const CLEAN: Length = Length { len: 0, escaped: false };
-
-    #[cfg_attr(debug_assertions, inline)]
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    fn plus(self, n: usize) -> Length {
-        Length { len: self.len + n, escaped: self.escaped }
-    }
 }
 
 impl Output for Length {
-    type Error = Infallible;
-
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(self.plus(s.len()))
+    fn literal(&mut self, s: &'static str) -> bool {
+        self.len += s.len();
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(self.plus(text_len(s, self.escaped)))
+    fn text(&mut self, s: &str) -> bool {
+        self.len += text_len(s, self.escaped);
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
-        Ok(self.plus(n.decimal_len()))
+    fn decimal(&mut self, n: UnixSeconds) -> bool {
+        self.len += n.decimal_len();
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn items<A: NewsArticle>(self, articles: &[A]) -> Result<Self, Infallible> {
+    fn items<A: NewsArticle>(&mut self, articles: &[A]) -> bool {
         if self.escaped {
             return write_items(self, articles);
         }
-        let Ok(CleanItems(len)) = write_items(CleanItems(self.len), articles);
-        Ok(Length { len, escaped: false })
+        let mut clean = CleanItems(self.len);
+        write_items(&mut clean, articles);
+        self.len = clean.0;
+        false
     }
 }
 
@@ -179,40 +178,41 @@ impl Output for Length {
 struct CleanItems(usize);
 
 impl Output for CleanItems {
-    type Error = Infallible;
-
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(CleanItems(self.0 + s.len()))
+    fn literal(&mut self, s: &'static str) -> bool {
+        self.0 += s.len();
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(CleanItems(self.0 + s.len()))
+    fn text(&mut self, s: &str) -> bool {
+        self.0 += s.len();
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn decimal(self, n: UnixSeconds) -> Result<Self, Infallible> {
-        Ok(CleanItems(self.0 + n.decimal_len()))
+    fn decimal(&mut self, n: UnixSeconds) -> bool {
+        self.0 += n.decimal_len();
+        false
     }
 }
 
 impl JsonOutput for Length {
-    type Error = Infallible;
-
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn literal(self, s: &'static str) -> Result<Self, Infallible> {
-        Ok(self.plus(s.len()))
+    fn literal(&mut self, s: &'static str) -> bool {
+        self.len += s.len();
+        false
     }
 
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn text(self, s: &str) -> Result<Self, Infallible> {
-        Ok(self.plus(if self.escaped { json::escaped_len(s) } else { s.len() }))
+    fn text(&mut self, s: &str) -> bool {
+        self.len += if self.escaped { json::escaped_len(s) } else { s.len() };
+        false
     }
 }
 
@@ -224,28 +224,62 @@ pub fn text_len(s: &str, exact: bool) -> usize {
     if exact { cdata::escaped_len(s) } else { s.len() }
 }
 
-/// Any sink, written piece by piece.
-pub(crate) struct SinkOutput<'s, S: ?Sized>(pub(crate) &'s mut S);
+/// Any sink, written piece by piece; its first error kept, and no piece written after it.
+pub(crate) struct SinkOutput<'s, S: Sink + ?Sized> {
+    sink: &'s mut S,
+    error: Option<S::Error>,
+}
+
+impl<'s, S: Sink + ?Sized> SinkOutput<'s, S> {
+    #[inline]
+    pub(crate) fn new(sink: &'s mut S) -> Self {
+        SinkOutput { sink, error: None }
+    }
+
+    /// Writes a piece with `write`, unless a piece before it failed; `true` if one has.
+    #[inline]
+    fn put(&mut self, write: impl FnOnce(&mut S) -> Result<(), S::Error>) -> bool {
+        if self.error.is_none()
+            && let Err(error) = write(self.sink)
+        {
+            self.error = Some(error);
+        }
+        self.error.is_some()
+    }
+
+    /// What the pieces came to: the first error, if one failed.
+    #[inline]
+    pub(crate) fn finish(self) -> Result<(), S::Error> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+/// A value's escaped form into `sink`.
+#[inline]
+pub(crate) fn write_text<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), S::Error> {
+    cdata::write_escaped(sink, s)
+}
+
+/// A number's digits into `sink`.
+#[inline]
+pub(crate) fn write_decimal<S: Sink + ?Sized>(sink: &mut S, n: UnixSeconds) -> Result<(), S::Error> {
+    sink.write_str(n.decimal(&mut DecimalBuf::new()))
+}
 
 impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
-    type Error = S::Error;
-
     #[inline]
-    fn literal(self, s: &'static str) -> Result<Self, S::Error> {
-        self.0.write_str(s)?;
-        Ok(self)
+    fn literal(&mut self, s: &'static str) -> bool {
+        self.put(|sink| sink.write_str(s))
     }
 
     #[inline]
-    fn text(self, s: &str) -> Result<Self, S::Error> {
-        cdata::write_escaped(self.0, s)?;
-        Ok(self)
+    fn text(&mut self, s: &str) -> bool {
+        self.put(|sink| write_text(sink, s))
     }
 
     #[inline]
-    fn decimal(self, n: UnixSeconds) -> Result<Self, S::Error> {
-        self.0.write_str(n.decimal(&mut DecimalBuf::new()))?;
-        Ok(self)
+    fn decimal(&mut self, n: UnixSeconds) -> bool {
+        self.put(|sink| write_decimal(sink, n))
     }
 }
 
@@ -255,7 +289,9 @@ impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
 /// through `dyn` instead (`buffer::Writable`).
 #[inline]
 pub(crate) fn write_pieces<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
-    reply.emit(SinkOutput(sink)).map(drop)
+    let mut out = SinkOutput::new(sink);
+    reply.emit(&mut out);
+    out.finish()
 }
 
 /// [`write_pieces`] for the customer-service JSON (unoptimized, through `dyn Sink` too, so that
@@ -266,9 +302,17 @@ pub(crate) fn write_json_pieces<R: EmitJson + ?Sized, S: Sink + ?Sized>(
     sink: &mut S,
 ) -> Result<(), S::Error> {
     #[cfg(debug_assertions)]
-    return crate::reply::through_erased(sink, |sink| reply.emit_json(SinkOutput(sink)).map(drop));
+    return crate::reply::through_erased(sink, |sink| {
+        let mut out = SinkOutput::new(sink);
+        reply.emit_json(&mut out);
+        out.finish()
+    });
     #[cfg(not(debug_assertions))]
-    reply.emit_json(SinkOutput(sink)).map(drop)
+    {
+        let mut out = SinkOutput::new(sink);
+        reply.emit_json(&mut out);
+        out.finish()
+    }
 }
 
 /// A derived reply's `encoded_len`.
@@ -288,47 +332,53 @@ pub(crate) fn clean_len<R: Emit + ?Sized>(reply: &R) -> usize {
 /// element.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn write_items<A: NewsArticle, O: Output>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+pub(crate) fn write_items<A: NewsArticle, O: Output>(out: &mut O, articles: &[A]) -> bool {
     for article in articles {
-        out = match (article.title(), article.description(), article.pic_url(), article.url()) {
-            (Some(title), Some(description), Some(pic_url), Some(url)) => out
-                .literal("<item><Title><![CDATA[")?
-                .text(title)?
-                .literal("]]></Title><Description><![CDATA[")?
-                .text(description)?
-                .literal("]]></Description><PicUrl><![CDATA[")?
-                .text(pic_url)?
-                .literal("]]></PicUrl><Url><![CDATA[")?
-                .text(url)?
-                .literal("]]></Url></item>")?,
+        let failed = match (article.title(), article.description(), article.pic_url(), article.url()) {
+            (Some(title), Some(description), Some(pic_url), Some(url)) => {
+                out.literal("<item><Title><![CDATA[")
+                    || out.text(title)
+                    || out.literal("]]></Title><Description><![CDATA[")
+                    || out.text(description)
+                    || out.literal("]]></Description><PicUrl><![CDATA[")
+                    || out.text(pic_url)
+                    || out.literal("]]></PicUrl><Url><![CDATA[")
+                    || out.text(url)
+                    || out.literal("]]></Url></item>")
+            }
             (title, description, pic_url, url) => {
-                out = out.literal("<item>")?;
-                if let Some(title) = title {
-                    out = out.literal("<Title><![CDATA[")?.text(title)?.literal("]]></Title>")?;
-                }
-                if let Some(description) = description {
-                    out = out.literal("<Description><![CDATA[")?.text(description)?.literal("]]></Description>")?;
-                }
-                if let Some(pic_url) = pic_url {
-                    out = out.literal("<PicUrl><![CDATA[")?.text(pic_url)?.literal("]]></PicUrl>")?;
-                }
-                if let Some(url) = url {
-                    out = out.literal("<Url><![CDATA[")?.text(url)?.literal("]]></Url>")?;
-                }
-                out.literal("</item>")?
+                out.literal("<item>")
+                    || title.is_some_and(|title| {
+                        out.literal("<Title><![CDATA[") || out.text(title) || out.literal("]]></Title>")
+                    })
+                    || description.is_some_and(|description| {
+                        out.literal("<Description><![CDATA[")
+                            || out.text(description)
+                            || out.literal("]]></Description>")
+                    })
+                    || pic_url.is_some_and(|pic_url| {
+                        out.literal("<PicUrl><![CDATA[") || out.text(pic_url) || out.literal("]]></PicUrl>")
+                    })
+                    || url.is_some_and(|url| out.literal("<Url><![CDATA[") || out.text(url) || out.literal("]]></Url>"))
+                    || out.literal("</item>")
             }
         };
+        if failed {
+            return true;
+        }
     }
-    Ok(out)
+    false
 }
 
 /// Hands the JSON objects of `articles` to `out`, comma-separated: the inside of the
 /// customer-service message's `"articles":[…]`. Each object holds the values the article has,
 /// under the API's keys (`title`, `description`, `url`, `picurl`).
 #[inline]
-pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(mut out: O, articles: &[A]) -> Result<O, O::Error> {
+pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(out: &mut O, articles: &[A]) -> bool {
     for (i, article) in articles.iter().enumerate() {
-        out = out.literal(if i == 0 { "{" } else { ",{" })?;
+        if out.literal(if i == 0 { "{" } else { ",{" }) {
+            return true;
+        }
         let values = [
             ("\"title\":\"", article.title()),
             ("\"description\":\"", article.description()),
@@ -338,12 +388,15 @@ pub(crate) fn write_json_articles<A: NewsArticle, O: JsonOutput>(mut out: O, art
         let mut first = true;
         for (key, value) in values {
             if let Some(value) = value {
-                out = if first { out } else { out.literal(",")? };
-                out = out.literal(key)?.text(value)?.literal("\"")?;
+                if (!first && out.literal(",")) || out.literal(key) || out.text(value) || out.literal("\"") {
+                    return true;
+                }
                 first = false;
             }
         }
-        out = out.literal("}")?;
+        if out.literal("}") {
+            return true;
+        }
     }
-    Ok(out)
+    false
 }

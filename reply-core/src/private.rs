@@ -35,20 +35,21 @@ pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
 /// The length of a news reply's `<item>`s: escaped (`exact`), or as if no value needed escaping.
 #[inline]
 pub fn items_len<A: NewsArticle>(articles: &[A], exact: bool) -> usize {
-    let Ok(length) = Output::items(crate::emit::Length { len: 0, escaped: exact }, articles);
+    let mut length = crate::emit::Length { len: 0, escaped: exact };
+    Output::items(&mut length, articles);
     length.len
 }
 
 /// The JSON objects of a news reply's articles.
 #[inline]
-pub fn json_articles<A: NewsArticle, O: JsonOutput>(out: O, articles: &[A]) -> Result<O, O::Error> {
+pub fn json_articles<A: NewsArticle, O: JsonOutput>(out: &mut O, articles: &[A]) -> bool {
     out.articles(articles)
 }
 
 /// The `<item>`s of a news reply's articles.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub fn items<A: NewsArticle, O: Output>(out: O, articles: &[A]) -> Result<O, O::Error> {
+pub fn items<A: NewsArticle, O: Output>(out: &mut O, articles: &[A]) -> bool {
     out.items(articles)
 }
 
