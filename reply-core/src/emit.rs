@@ -301,18 +301,17 @@ pub(crate) fn write_json_pieces<R: EmitJson + ?Sized, S: Sink + ?Sized>(
     reply: &R,
     sink: &mut S,
 ) -> Result<(), S::Error> {
-    #[cfg(debug_assertions)]
-    return crate::reply::through_erased(sink, |sink| {
-        let mut out = SinkOutput::new(sink);
-        reply.emit_json(&mut out);
-        out.finish()
-    });
-    #[cfg(not(debug_assertions))]
-    {
+    /// The pieces into `sink`, as it is.
+    #[inline]
+    fn write<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
         let mut out = SinkOutput::new(sink);
         reply.emit_json(&mut out);
         out.finish()
     }
+    #[cfg(debug_assertions)]
+    return crate::reply::through_erased(sink, |sink| write(reply, sink));
+    #[cfg(not(debug_assertions))]
+    write(reply, sink)
 }
 
 /// A derived reply's `encoded_len`.
