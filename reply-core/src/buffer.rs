@@ -17,9 +17,9 @@ use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
 use crate::cdata::{self, CopyChecked, NoRoom, PerValue};
-use crate::emit::{Emit, Output, clean_len, encoded_len, write_items, write_pieces};
 #[cfg(debug_assertions)]
-use crate::emit::{write_decimal, write_text};
+use crate::emit::SinkOutput;
+use crate::emit::{Emit, Output, clean_len, encoded_len, write_items, write_pieces};
 use crate::news::NewsArticle;
 #[cfg(debug_assertions)]
 use crate::reply::SinkFailed;
@@ -371,11 +371,13 @@ impl Writable for dyn AnyEmit + '_ {
 
     fn write_pieces<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
         crate::reply::through_erased(sink, |sink| {
-            let mut out = AnyOutput::Pieces { sink, failed: false };
+            let mut out = AnyOutput::Pieces(SinkOutput::new(sink));
             self.emit_any(&mut out);
             match out {
-                AnyOutput::Pieces { failed: false, .. } => Ok(()),
-                _ => Err(SinkFailed),
+                AnyOutput::Pieces(out) => out.finish(),
+                // Not reached: a reply's writer only calls the output's methods, which don't
+                // change what it is.
+                AnyOutput::Cursor(_) => Err(SinkFailed),
             }
         })
     }
@@ -393,23 +395,7 @@ pub(crate) enum AnyOutput<'o, 'a> {
     /// The room of a `Vec<u8>` or `String` sink.
     Cursor(&'o mut Cursor<'a>),
     /// Any sink, piece by piece, until a piece fails.
-    Pieces { sink: &'a mut dyn Sink<Error = SinkFailed>, failed: bool },
-}
-
-#[cfg(debug_assertions)]
-impl AnyOutput<'_, '_> {
-    /// Hands a piece to the sink, unless one before it failed; `true` if one has.
-    #[inline]
-    fn put(
-        sink: &mut dyn Sink<Error = SinkFailed>,
-        failed: &mut bool,
-        write: impl FnOnce(&mut dyn Sink<Error = SinkFailed>) -> Result<(), SinkFailed>,
-    ) -> bool {
-        if !*failed {
-            *failed = write(sink).is_err();
-        }
-        *failed
-    }
+    Pieces(SinkOutput<'a, dyn Sink<Error = SinkFailed> + 'a>),
 }
 
 #[cfg(debug_assertions)]
@@ -418,7 +404,7 @@ impl Output for AnyOutput<'_, '_> {
     fn literal(&mut self, s: &'static str) -> bool {
         match self {
             AnyOutput::Cursor(cursor) => cursor.literal(s),
-            AnyOutput::Pieces { sink, failed } => Self::put(*sink, failed, |sink| sink.write_str(s)),
+            AnyOutput::Pieces(out) => out.literal(s),
         }
     }
 
@@ -426,7 +412,7 @@ impl Output for AnyOutput<'_, '_> {
     fn text(&mut self, s: &str) -> bool {
         match self {
             AnyOutput::Cursor(cursor) => cursor.text(s),
-            AnyOutput::Pieces { sink, failed } => Self::put(*sink, failed, |sink| write_text(sink, s)),
+            AnyOutput::Pieces(out) => out.text(s),
         }
     }
 
@@ -434,7 +420,7 @@ impl Output for AnyOutput<'_, '_> {
     fn decimal(&mut self, n: UnixSeconds) -> bool {
         match self {
             AnyOutput::Cursor(cursor) => cursor.decimal(n),
-            AnyOutput::Pieces { sink, failed } => Self::put(*sink, failed, |sink| write_decimal(sink, n)),
+            AnyOutput::Pieces(out) => out.decimal(n),
         }
     }
 
@@ -442,7 +428,7 @@ impl Output for AnyOutput<'_, '_> {
     fn items<A: NewsArticle>(&mut self, articles: &[A]) -> bool {
         match self {
             AnyOutput::Cursor(cursor) => cursor.items(articles),
-            AnyOutput::Pieces { .. } => write_items(self, articles),
+            AnyOutput::Pieces(out) => out.items(articles),
         }
     }
 }

@@ -254,18 +254,6 @@ impl<'s, S: Sink + ?Sized> SinkOutput<'s, S> {
     }
 }
 
-/// A value's escaped form into `sink`.
-#[inline]
-pub(crate) fn write_text<S: Sink + ?Sized>(sink: &mut S, s: &str) -> Result<(), S::Error> {
-    cdata::write_escaped(sink, s)
-}
-
-/// A number's digits into `sink`.
-#[inline]
-pub(crate) fn write_decimal<S: Sink + ?Sized>(sink: &mut S, n: UnixSeconds) -> Result<(), S::Error> {
-    sink.write_str(n.decimal(&mut DecimalBuf::new()))
-}
-
 impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
     #[inline]
     fn literal(&mut self, s: &'static str) -> bool {
@@ -274,12 +262,12 @@ impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
 
     #[inline]
     fn text(&mut self, s: &str) -> bool {
-        self.put(|sink| write_text(sink, s))
+        self.put(|sink| cdata::write_escaped(sink, s))
     }
 
     #[inline]
     fn decimal(&mut self, n: UnixSeconds) -> bool {
-        self.put(|sink| write_decimal(sink, n))
+        self.put(|sink| sink.write_str(n.decimal(&mut DecimalBuf::new())))
     }
 }
 
