@@ -21,11 +21,17 @@ fn program() -> String {
 impl RedisServer {
     /// Starts one on a free port, and waits until it answers.
     pub fn start() -> RedisServer {
-        // A port the system says is free now; the server binds it a moment later.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = RedisServer { port, child: None };
-        server.restart();
-        server
+        for _ in 0..10 {
+            // A port the system says is free now; the server binds it a moment later, unless
+            // another test's server took it in between: then this one exits, and another port is
+            // tried (the other server must not answer for it).
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut server = RedisServer { port, child: None };
+            if server.try_start() {
+                return server;
+            }
+        }
+        panic!("no redis-server of this test's own answered on any of 10 free ports");
     }
 
     /// The URL to connect to.
@@ -35,6 +41,12 @@ impl RedisServer {
 
     /// Starts it again on the same port (after [`stop`](RedisServer::stop)), empty.
     pub fn restart(&mut self) {
+        assert!(self.try_start(), "redis-server could not bind port {} again", self.port);
+    }
+
+    /// Starts it on its port, and waits until it answers there; `false` if it exited first
+    /// (the port was taken), or another process answers there.
+    fn try_start(&mut self) -> bool {
         assert!(self.child.is_none(), "already running");
         let child = Command::new(program())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -48,9 +60,24 @@ impl RedisServer {
                     program()
                 )
             });
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.pings() {
+        loop {
+            if let Some(answering) = self.process_id() {
+                if answering == pid {
+                    return true;
+                }
+                // Another test's server holds the port: this one can't bind it.
+                self.stop();
+                return false;
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return false;
+            }
             assert!(Instant::now() < deadline, "redis-server on port {} did not answer within 10 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -80,11 +107,28 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
-    fn pings(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut answer = [0; 7];
-        stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut answer).is_ok() && &answer == b"+PONG\r\n"
+    /// The process id of the server that answers on the port (`INFO server`), if one does.
+    fn process_id(&self) -> Option<u32> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        stream.write_all(b"INFO server\r\n").ok()?;
+        // A bulk string: `$<length>\r\n`, the text, `\r\n`; read until `process_id:` and its
+        // line are in.
+        let mut answer = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&answer);
+            if let Some(at) = text.find("process_id:")
+                && let Some(end) = text[at..].find("\r\n")
+            {
+                return text[at + "process_id:".len()..at + end].parse().ok();
+            }
+            let read = stream.read(&mut chunk).ok()?;
+            if read == 0 || answer.len() > 64 * 1024 {
+                return None;
+            }
+            answer.extend_from_slice(&chunk[..read]);
+        }
     }
 }
 
@@ -92,4 +136,17 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A port another test's server holds is not taken for this test's: its server can't bind it
+/// and exits, and the one that answers there is not its own (before, a `PING` answered by the
+/// other server passed for it, and the two tests shared one server, which either could stop).
+#[test]
+fn a_port_another_server_holds_is_not_taken() {
+    let first = RedisServer::start();
+    let mut second = RedisServer { port: first.port, child: None };
+    assert!(!second.try_start(), "the port of another test's server is refused");
+    assert!(second.child.is_none(), "its own server is gone");
+    assert_ne!(RedisServer::start().port, first.port);
+    assert_eq!(first.process_id(), Some(first.child.as_ref().unwrap().id()), "the first answers as itself");
 }
