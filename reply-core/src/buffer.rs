@@ -56,7 +56,7 @@ impl Buffer<'_> {
     /// to the exact length, and the reply written again. (A third time, piece by piece, only
     /// if the reply's values changed between the two: a `TextValue` that doesn't give the same
     /// text twice.)
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write<R: Emit + ?Sized>(&mut self, reply: &R, growth: Growth) {
         self.write_with(writable(&Typed(reply)), growth);
     }
@@ -65,7 +65,15 @@ impl Buffer<'_> {
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn write_with<W: Writable + ?Sized>(&mut self, reply: &W, growth: Growth) {
-        self.grow(reply.clean_len(), growth);
+        self.write_with_len(reply, reply.clean_len(), growth);
+    }
+
+    /// [`write_with`](Self::write_with), `clean_len` being the reply's `clean_len`, which its
+    /// caller has taken already.
+    #[cfg_attr(debug_assertions, inline)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn write_with_len<W: Writable + ?Sized>(&mut self, reply: &W, clean_len: usize, growth: Growth) {
+        self.grow(clean_len, growth);
         if self.write_in_room(reply) {
             return;
         }

@@ -87,7 +87,10 @@ fn write_to_with<W: Writable + ?Sized, S: Sink + ?Sized>(reply: &W, sink: &mut S
 /// needs escaping, written into like any `String` (one more, of the exact length, when one does).
 #[inline]
 pub fn to_xml<R: Emit + ?Sized>(reply: &R) -> String {
-    let mut xml = String::new();
-    Buffer::of_string(&mut xml).write(reply, Growth::Exact);
+    let typed = Typed(reply);
+    let reply = writable(&typed);
+    let clean_len = reply.clean_len();
+    let mut xml = String::with_capacity(clean_len);
+    Buffer::of_string(&mut xml).write_with_len(reply, clean_len, Growth::Exact);
     xml
 }
