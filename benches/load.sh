@@ -55,10 +55,10 @@ for round in $(seq "$rounds"); do
         # Warm up, then measure.
         RUN=$((run * 10 + 1)) taskset -c 1 wrk -t1 -c32 -d2s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
         before=$(curl -s "http://127.0.0.1:$port/allocations")
-        cpu_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+        read -r user_before kernel_before < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
         out=$(RUN=$((run * 10 + 2)) taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
         after=$(curl -s "http://127.0.0.1:$port/allocations")
-        cpu_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+        read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
         kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
         requests=$(echo "$out" | awk '/requests in/ {print $1}')
         rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -67,9 +67,13 @@ for round in $(seq "$rounds"); do
         allocs=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN {printf "%.1f", (a - b - 1) / n}')
         # Server CPU per delivery (user + system, in clock ticks): steadier than requests per
         # second on a shared host, where another tenant's load takes cycles from both.
-        cpu=$(awk -v a="$cpu_after" -v b="$cpu_before" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (a - b) / hz / n * 1e6}')
-        printf 'round %d  %-12s %10s req/s  server CPU %5s us/delivery  latency %8s  allocations/delivery %5s  %s\n' \
-            "$round" "$mode" "$rate" "$cpu" "$latency" "$allocs" "$errors"
+        # Split into user space (the server's own code) and the kernel (its sockets).
+        per_delivery() { awk -v a="$1" -v b="$2" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (a - b) / hz / n * 1e6}'; }
+        cpu=$(per_delivery $((user_after + kernel_after)) $((user_before + kernel_before)))
+        user=$(per_delivery "$user_after" "$user_before")
+        kernel=$(per_delivery "$kernel_after" "$kernel_before")
+        printf 'round %d  %-12s %10s req/s  server CPU %5s us/delivery (user %s, kernel %s)  latency %8s  allocations/delivery %5s  %s\n' \
+            "$round" "$mode" "$rate" "$cpu" "$user" "$kernel" "$latency" "$allocs" "$errors"
         rps[$round,$mode]=$rate
         cpus[$round,$mode]=$cpu
     done

@@ -265,12 +265,12 @@ impl<C: CopyChecked> Output for Cursor<'_, C> {
             // Inlined into the function compiled for AVX2, so that it is compiled for AVX2 too.
             Some(cpu) if C::PER_VALUE => cpu.in_avx2_code(
                 #[cfg_attr(not(debug_assertions), inline(always))]
-                move || Cursor { rest, copies: cdata::InAvx2(cpu), full: false }.write_items(articles),
+                move || Cursor { rest, copies: cdata::InAvx2(cpu), full: false }.items_and_room(articles),
             ),
-            _ => Cursor { rest, copies: self.copies, full: false }.write_items(articles),
+            _ => Cursor { rest, copies: self.copies, full: false }.items_and_room(articles),
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let (rest, full) = Cursor { rest, copies: self.copies, full: false }.write_items(articles);
+        let (rest, full) = Cursor { rest, copies: self.copies, full: false }.items_and_room(articles);
         self.rest = rest;
         self.full = was_full || full;
         self.full
@@ -281,7 +281,7 @@ impl<'a, C: CopyChecked> Cursor<'a, C> {
     /// Writes the `<item>`s of `articles`; the room left, and whether the cursor is full.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn write_items<A: NewsArticle>(mut self, articles: &[A]) -> (&'a mut [MaybeUninit<u8>], bool) {
+    fn items_and_room<A: NewsArticle>(mut self, articles: &[A]) -> (&'a mut [MaybeUninit<u8>], bool) {
         write_items(&mut self, articles);
         (self.rest, self.full)
     }
