@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 mod payloads;
 
-use payloads::{Digest, Hello, hostile_text, long_text, long_text_6k, news, short_text};
+use payloads::{Digest, Hello, INBOUND, hostile_text, long_text, long_text_6k, news, short_text};
 
 /// Measures `write` again with the 16-lane vectors (SSE2) forced, as on a CPU without AVX2.
 fn sse2_forced(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, mut write: impl FnMut()) {
@@ -117,8 +117,6 @@ fn quick_xml_serde<T: Serialize>(value: &T, out: &mut String) {
 
 // ---------------------------------------------------------------------------------------------
 // Parsing.
-
-const INBOUND: &str = "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser_1a2b3c4d5e6f7g8h9i0j]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好，请问我的订单什么时候发货？]]></Content><MsgId>23456789012345678</MsgId></xml>";
 
 #[derive(Deserialize, Debug, PartialEq)]
 struct SerdeIncoming<'a> {

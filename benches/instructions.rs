@@ -46,6 +46,12 @@ fn main() {
         Some("long6") => write_many(&payloads::long_text_6k(), count),
         Some("hostile") => write_many(&payloads::hostile_text(), count),
         Some("news") => write_many(&payloads::news(), count),
-        _ => eprintln!("usage: instructions <short|long|long6|hostile|news> [count] [sse2]"),
+        Some("parse") => {
+            // The inbound text message of `emit.rs`'s parse benchmark, parsed `count` times.
+            for _ in 0..count {
+                black_box(passive_reply::Incoming::parse(black_box(payloads::INBOUND)).expect("a valid message"));
+            }
+        }
+        _ => eprintln!("usage: instructions <short|long|long6|hostile|news|parse> [count] [sse2]"),
     }
 }

@@ -139,3 +139,6 @@ pub fn news() -> Digest {
         articles: Items { item },
     }
 }
+
+/// An inbound text message as the platform delivers it: what the parse benchmarks read.
+pub const INBOUND: &str = "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser_1a2b3c4d5e6f7g8h9i0j]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好，请问我的订单什么时候发货？]]></Content><MsgId>23456789012345678</MsgId></xml>";
