@@ -2,11 +2,11 @@
 //! which, unlike time on this VM, gives the same figure from one run to the next:
 //! `bash benches/instructions.sh` prints the instructions per reply of each payload.
 //!
-//! Run alone: `cargo bench -p passive-reply-benches --bench instructions -- <short|long|long6|hostile|news> <count> [sse2]
+//! Run alone: `cargo bench -p passive-reply-benches --bench instructions -- <short|long|long6|hostile|news|parse> <count> [sse2]
 //! [to_xml] [slice]` (`sse2`: with the 16-lane vectors forced, as on a CPU without AVX2; `to_xml`:
 //! each reply by `to_xml`, its allocation and its free included, instead of into a reused `Vec`;
 //! `slice`: into a fixed buffer, `SliceSink`, the piece-by-piece path of every sink but `Vec<u8>`
-//! and `String`).
+//! and `String`). `parse`: `Incoming::parse` of an inbound text message instead of a reply.
 
 use std::hint::black_box;
 

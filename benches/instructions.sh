@@ -5,7 +5,8 @@
 #   bash benches/instructions.sh [count] [sse2] [to_xml] [slice]
 #       (default 20000 replies per payload; `sse2`: with the 16-lane vectors forced; `to_xml`: each
 #       reply by `to_xml`, allocation and free included, instead of into a reused `Vec`; `slice`:
-#       into a fixed buffer, `SliceSink`, the piece-by-piece path of the other sinks)
+#       into a fixed buffer, `SliceSink`, the piece-by-piece path of the other sinks). The last
+#       line, `parse`, is `Incoming::parse` of an inbound text message, whatever the options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +22,11 @@ instructions() {
         awk '/Collected/ { print $4 }'
 }
 
-for payload in short long long6 hostile news; do
+for payload in short long long6 hostile news parse; do
     # The run with no reply is the program's own cost, taken off.
     base=$(instructions "$payload" 0)
     total=$(instructions "$payload" "$count")
-    echo "$payload: $(((total - base) / count)) instructions per reply"
+    per=reply
+    [ "$payload" = parse ] && per=message
+    echo "$payload: $(((total - base) / count)) instructions per $per"
 done
