@@ -10,7 +10,7 @@
 //! method returns `true`, and the writer stops there); a full cursor has no room left, and its
 //! writing counts for nothing.
 //!
-//! [`Buffer::write`] lends the spare capacity to a reply's writer as a cursor, and sets the
+//! [`Buffer::write_with`] lends the spare capacity to a reply's writer as a cursor, and sets the
 //! length past what the cursor has written, if it is not full: the one `unsafe` step.
 
 use core::convert::Infallible;
@@ -50,18 +50,18 @@ impl Buffer<'_> {
         }
     }
 
-    /// Appends `reply`. First into the room the buffer has, grown to the reply's length if none
-    /// of its values needs escaping: each value is checked as it is copied, and one that needs
-    /// escaping is escaped where it stands if the room allows. When it doesn't, the room is grown
-    /// to the exact length, and the reply written again. (A third time, piece by piece, only
-    /// if the reply's values changed between the two: a `TextValue` that doesn't give the same
-    /// text twice.)
+    /// [`write_with`](Self::write_with) of a reply as its own type: the tests' way in.
     #[cfg(test)]
     pub(crate) fn write<R: Emit + ?Sized>(&mut self, reply: &R, growth: Growth) {
         self.write_with(writable(&Typed(reply)), growth);
     }
 
-    /// [`write`](Self::write), with the reply as its [`Writable`] (see [`writable`]).
+    /// Appends `reply`, as its [`Writable`] (see [`writable`]). First into the room the buffer
+    /// has, grown to the reply's length if none of its values needs escaping: each value is
+    /// checked as it is copied, and one that needs escaping is escaped where it stands if the
+    /// room allows. When it doesn't, the room is grown to the exact length, and the reply written
+    /// again. (A third time, piece by piece, only if the reply's values changed between the two:
+    /// a `TextValue` that doesn't give the same text twice.)
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn write_with<W: Writable + ?Sized>(&mut self, reply: &W, growth: Growth) {
