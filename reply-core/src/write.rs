@@ -1,6 +1,6 @@
 //! The functions a derived reply's `PassiveReply` methods are: its pieces ([`Emit`]) written
 //! into the room of a `Vec<u8>` or `String` sink (`crate::buffer`), or into any other sink piece
-//! by piece ([`SinkOutput`]), as XML or as the customer-service JSON.
+//! by piece ([`SinkOutput`](crate::emit::SinkOutput)), as XML or as the customer-service JSON.
 
 use crate::buffer::{Growth, Typed, Writable, writable};
 use crate::emit::{Emit, EmitJson, json_clean_len, json_len, write_json_pieces};
