@@ -311,3 +311,36 @@ fn a_remembered_delivery_costs_under_300_bytes_beyond_its_reply() {
     }
     assert!(worst < 300, "{worst} bytes per delivery beyond the reply");
 }
+
+/// The store's own count is never below what it really holds, from its first delivery on: its
+/// maps' smallest tables, its queue's first room and a first delivery's key and reply are counted
+/// with the store's fixed part. Measured from before the store is made, for a store of one map
+/// (a 1 MiB budget) and one of 64 (the default budget), at each count of deliveries where a map
+/// or the queue grows, and between.
+#[test]
+fn a_memory_store_counts_what_it_holds_from_its_first_delivery() {
+    use passive_reply::serve::{DEFAULT_MEMORY_BUDGET, MemoryStore, ReplyStore};
+    use std::time::Duration;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for budget in [1 << 20, DEFAULT_MEMORY_BUDGET] {
+        for deliveries in [1u64, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 1_000, 2_000] {
+            let before = LIVE_BYTES.with(Cell::get);
+            let store = MemoryStore::with_budget(Duration::from_secs(30), budget);
+            runtime.block_on(async {
+                for n in 0..deliveries {
+                    let key = passive_reply::DedupKey::new("gh_0123456789ab", &(6054768590064713728 + n).to_string());
+                    assert_eq!(store.claim(&key).await, passive_reply::serve::Claim::Run);
+                    store.complete(&key, bytes::Bytes::from(vec![b'r'; 200])).await.unwrap();
+                }
+            });
+            let held = (LIVE_BYTES.with(Cell::get) - before) as usize;
+            assert_eq!(store.len(), deliveries as usize);
+            assert!(
+                store.bytes() >= held,
+                "budget {budget}, {deliveries} deliveries: counted {} of {held} bytes held",
+                store.bytes()
+            );
+        }
+    }
+}

@@ -1,11 +1,13 @@
 //! The in-process store.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -18,18 +20,14 @@ use reply_core::DedupKey;
 /// 200-byte replies, which is the platform's 15 s of retries at 9,000 deliveries a second.
 pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
-/// What one remembered delivery costs besides its key's bytes and its reply's: the map's slot
-/// (key, state, and a control byte) at the map's lowest load, 7/16, just after it grows; its place
+/// What one remembered delivery costs besides its key's bytes and its reply's: its map's slot
+/// (key, state, and a control byte) at a map's lowest load, 7/16, just after it grows; its place
 /// in the expiry queue, twice over (a queue is at worst half full after it grows); the key's
 /// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes);
 /// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
 /// really held.
-const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 7
-    + 1
-    + 2 * std::mem::size_of::<(u64, DedupKey)>()
-    + 16
-    + 24
-    + 24;
+const ENTRY_COST: usize =
+    (std::mem::size_of::<Slot>() + 1) * 16 / 7 + 1 + 2 * std::mem::size_of::<(u64, DedupKey)>() + 16 + 24 + 24;
 
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
 /// (default [`DEFAULT_MEMORY_BUDGET`]) that it never goes over, replies included.
@@ -37,7 +35,10 @@ const ENTRY_COST: usize = (std::mem::size_of::<(DedupKey, Reply)>() + 1) * 16 / 
 /// A delivery costs its reply's bytes (shared, not copied, by every retry) and 215 to 255 bytes
 /// more (its key and its place in the map; `tests/allocations.rs` measures it). The budget
 /// counts the reply, the key and a fixed cost per delivery chosen to be no less than what is
-/// really held (the same test checks it). Replies leave once their window has passed.
+/// really held (the same test checks it), and from the start 260 bytes for each MiB of the
+/// budget, up to 64 (the maps the deliveries are spread over, so that none grows large: a
+/// map grows all at once, and the claim that fills it waits). Replies leave once their window
+/// has passed.
 ///
 /// When it is short of room, the replies the platform can no longer ask for again (older than
 /// [`RETRY_SPAN`], 15 s) leave first. If that is not enough:
@@ -66,20 +67,60 @@ pub struct MemoryStore {
     budget: usize,
     max_reply_len: usize,
     origin: Instant,
+    /// The keys' hasher, the standard library's (randomly keyed SipHash, as `HashMap`'s): a key
+    /// is hashed before the lock is taken.
+    hasher: RandomState,
     state: Mutex<State>,
     /// Replies kept as the empty reply, for want of room or for their length.
     kept_empty: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+/// The most maps a [`MemoryStore`]'s deliveries are spread over, by their key's hash.
+///
+/// A map grows by doubling, all at once, under the store's lock and on the worker of the claim
+/// that filled it: one map of a million deliveries stalled every delivery on that worker for
+/// 100-200 ms while it grew (BENCHMARKS.md, "The memory store's growth"). Each of these maps holds
+/// a share of the deliveries and grows on its own, so one growth moves that share.
+const MAX_SHARDS: usize = 64;
+
+/// A store has a map for each MiB of its budget, up to [`MAX_SHARDS`] (a power of two): the
+/// default budget's 64, a 1 MiB budget's one.
+fn shards_for(budget: usize) -> usize {
+    let shards = (budget >> 20).clamp(1, MAX_SHARDS);
+    1 << shards.ilog2()
+}
+
+/// What each map costs before its deliveries' own counts, counted from the store's start: its
+/// place in the store, and its smallest table (4 slots and their 4 control bytes, hashbrown's 16
+/// control bytes more, and the allocator's 16), which a first delivery's slot counted at the
+/// lowest load ([`ENTRY_COST`]) would cover only half of. From a map's second delivery on, the
+/// deliveries' counts cover their map. `tests/allocations.rs` checks the store's count against
+/// what it holds from its first delivery on.
+const MAP_FLOOR: usize = std::mem::size_of::<HashTable<Slot>>() + 4 * (std::mem::size_of::<Slot>() + 1) + 16 + 16;
+
+/// Which of `shards` maps (a power of two, at most [`MAX_SHARDS`]) a hash belongs in: six bits of
+/// it below its top seven. Within a map, hashbrown places a hash by its low bits and tags it with
+/// its top seven, so the bits that pick the map take nothing from either.
+fn shard_of(hash: u64, shards: usize) -> usize {
+    (hash >> (64 - 7 - MAX_SHARDS.ilog2())) as usize & (shards - 1)
+}
+
+#[derive(Debug)]
 struct State {
-    /// What each delivery's key holds (the key shared with `order`, not copied).
-    entries: HashMap<DedupKey, Reply>,
+    /// What each delivery's key holds (the key shared with `order`, not copied), in one of
+    /// [`shards_for`] maps by the key's hash ([`shard_of`]).
+    shards: Box<[HashTable<Slot>]>,
     /// The keys in the order they were claimed, with when (milliseconds since the store's
     /// origin): replies leave from the front, so no claim ever walks the whole map.
     order: VecDeque<(u64, DedupKey)>,
-    /// What the entries cost, by [`cost`].
+    /// What the entries cost, by [`cost`], and the maps' floors ([`MAP_FLOOR`]).
     bytes: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: DedupKey,
+    reply: Reply,
 }
 
 #[derive(Debug)]
@@ -107,7 +148,8 @@ impl MemoryStore {
             budget,
             max_reply_len: DEFAULT_MAX_REPLY_LEN,
             origin: Instant::now(),
-            state: Mutex::new(State::default()),
+            hasher: RandomState::new(),
+            state: Mutex::new(State::new(shards_for(budget))),
             kept_empty: AtomicU64::new(0),
         }
     }
@@ -134,7 +176,7 @@ impl MemoryStore {
 
     /// How many deliveries it remembers now.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().shards.iter().map(HashTable::len).sum()
     }
 
     /// Whether it remembers none.
@@ -142,7 +184,8 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// What the deliveries it remembers cost, in bytes, as counted against its budget.
+    /// What the deliveries it remembers cost, in bytes, as counted against its budget, with what
+    /// its maps cost from the start (260 bytes for each MiB of the budget, up to 64).
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
@@ -165,10 +208,35 @@ impl Default for MemoryStore {
 }
 
 impl State {
+    fn new(shards: usize) -> Self {
+        State {
+            shards: (0..shards).map(|_| HashTable::new()).collect(),
+            order: VecDeque::new(),
+            bytes: shards * MAP_FLOOR,
+        }
+    }
+
+    fn shard(&self, hash: u64) -> &HashTable<Slot> {
+        &self.shards[shard_of(hash, self.shards.len())]
+    }
+
+    fn shard_mut(&mut self, hash: u64) -> &mut HashTable<Slot> {
+        &mut self.shards[shard_of(hash, self.shards.len())]
+    }
+
+    /// What `key`, whose hash is `hash`, holds.
+    fn get(&self, hash: u64, key: &DedupKey) -> Option<&Reply> {
+        self.shard(hash).find(hash, |slot| slot.key == *key).map(|slot| &slot.reply)
+    }
+
+    fn get_mut(&mut self, hash: u64, key: &DedupKey) -> Option<&mut Reply> {
+        self.shard_mut(hash).find_mut(hash, |slot| slot.key == *key).map(|slot| &mut slot.reply)
+    }
+
     /// Forgets the replies claimed `age` or longer before `now`, oldest first. A handler still
     /// running is kept, and goes to the back of the queue as if claimed now, so the queue stays
     /// in order and no claim looks at it again before another `age` has passed.
-    fn forget_older(&mut self, now: Duration, age: Duration) {
+    fn forget_older(&mut self, hasher: &RandomState, now: Duration, age: Duration) {
         let Some(before) = now.checked_sub(age) else { return };
         let before = before.as_millis() as u64;
         for _ in 0..self.order.len() {
@@ -177,13 +245,16 @@ impl State {
                 _ => break,
             }
             let Some((_, key)) = self.order.pop_front() else { break };
-            match self.entries.remove(&key) {
-                Some(Reply::Done(reply)) => self.bytes -= cost(key.as_bytes(), reply.len()),
-                Some(running) => {
-                    self.entries.insert(key.clone(), running);
-                    self.order.push_back((now.as_millis() as u64, key));
-                }
-                None => {}
+            let hash = hasher.hash_one(&key);
+            let shards = self.shards.len();
+            let Ok(slot) = self.shards[shard_of(hash, shards)].find_entry(hash, |slot| slot.key == key) else {
+                continue;
+            };
+            if let Reply::Done(reply) = &slot.get().reply {
+                self.bytes -= cost(key.as_bytes(), reply.len());
+                slot.remove();
+            } else {
+                self.order.push_back((now.as_millis() as u64, key));
             }
         }
     }
@@ -192,25 +263,30 @@ impl State {
 impl ReplyStore for MemoryStore {
     async fn claim(&self, key: &DedupKey) -> Claim {
         let now = self.now();
+        let hash = self.hasher.hash_one(key);
         let mut state = self.lock();
-        state.forget_older(now, self.window);
+        state.forget_older(&self.hasher, now, self.window);
         let cost = cost(key.as_bytes(), 0);
-        if state.bytes + cost > self.budget && !state.entries.contains_key(key) {
-            state.forget_older(now, RETRY_SPAN.min(self.window));
+        if state.bytes + cost > self.budget && state.get(hash, key).is_none() {
+            state.forget_older(&self.hasher, now, RETRY_SPAN.min(self.window));
             if state.bytes + cost > self.budget {
                 return Claim::Full;
             }
         }
-        let state = &mut *state;
-        match state.entries.entry(key.clone()) {
-            Entry::Occupied(known) => match known.get() {
+        let State { shards, order, bytes } = &mut *state;
+        match shards[shard_of(hash, shards.len())].entry(
+            hash,
+            |slot| slot.key == *key,
+            |slot| self.hasher.hash_one(&slot.key),
+        ) {
+            Entry::Occupied(known) => match &known.get().reply {
                 Reply::Done(bytes) => Claim::Done(bytes.clone()),
                 Reply::Running(_) => Claim::Running,
             },
             Entry::Vacant(unknown) => {
-                unknown.insert(Reply::Running(None));
-                state.bytes += cost;
-                state.order.push_back((now.as_millis() as u64, key.clone()));
+                unknown.insert(Slot { key: key.clone(), reply: Reply::Running(None) });
+                *bytes += cost;
+                order.push_back((now.as_millis() as u64, key.clone()));
                 Claim::Run
             }
         }
@@ -218,8 +294,9 @@ impl ReplyStore for MemoryStore {
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
         let now = self.now();
+        let hash = self.hasher.hash_one(key);
         let mut state = self.lock();
-        if !matches!(state.entries.get(key), Some(Reply::Running(_))) {
+        if !matches!(state.get(hash, key), Some(Reply::Running(_))) {
             return Ok(());
         }
         let mut reply = reply;
@@ -227,7 +304,7 @@ impl ReplyStore for MemoryStore {
         if reply.len() > self.max_reply_len {
             cause = Some("a reply is longer than the reply store keeps");
         } else if state.bytes + reply.len() > self.budget {
-            state.forget_older(now, RETRY_SPAN.min(self.window));
+            state.forget_older(&self.hasher, now, RETRY_SPAN.min(self.window));
             if state.bytes + reply.len() > self.budget {
                 cause = Some("the reply store has no room for a reply");
             }
@@ -236,14 +313,14 @@ impl ReplyStore for MemoryStore {
             super::note(&self.kept_empty, &cause, "kept as the empty reply for their retries", key);
             reply = Bytes::new();
         }
-        let state = &mut *state;
         // Still running: `forget_older` never forgets a running handler's claim.
-        if let Some(slot) = state.entries.get_mut(key)
+        let len = reply.len();
+        if let Some(slot) = state.get_mut(hash, key)
             && let Reply::Running(waiters) = slot
         {
             let waiters = waiters.take();
-            state.bytes += reply.len();
             *slot = Reply::Done(reply);
+            state.bytes += len;
             if let Some(waiters) = waiters {
                 waiters.notify_waiters();
             }
@@ -252,10 +329,11 @@ impl ReplyStore for MemoryStore {
     }
 
     async fn wait(&self, key: &DedupKey) -> Claim {
+        let hash = self.hasher.hash_one(key);
         loop {
             let waiters = {
                 let mut state = self.lock();
-                match state.entries.get_mut(key) {
+                match state.get_mut(hash, key) {
                     Some(Reply::Done(bytes)) => return Claim::Done(bytes.clone()),
                     Some(Reply::Running(waiters)) => Some(waiters.get_or_insert_with(Arc::default).clone()),
                     None => None,
@@ -271,7 +349,7 @@ impl ReplyStore for MemoryStore {
             // Registered before the lock is taken again, so a `complete` in between still wakes
             // it (`notify_waiters` wakes every `Notified` made before it).
             let notified = waiters.notified();
-            if let Some(Reply::Done(bytes)) = self.lock().entries.get(key) {
+            if let Some(Reply::Done(bytes)) = self.lock().get(hash, key) {
                 return Claim::Done(bytes.clone());
             }
             notified.await;
@@ -302,11 +380,11 @@ mod tests {
     }
 
     /// Over budget, replies past the platform's retry span go first; when none can go, `Full`;
-    /// and the count of bytes comes back to zero when everything has left.
+    /// and the count of bytes comes back to the map's floor when everything has left.
     #[tokio::test(start_paused = true)]
     async fn a_full_store_forgets_what_cant_be_retried_first() {
         let one = cost(key(1).as_bytes(), 100);
-        let store = MemoryStore::with_budget(Duration::from_secs(30), 3 * one);
+        let store = MemoryStore::with_budget(Duration::from_secs(30), MAP_FLOOR + 3 * one);
         for n in 1..=3 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
             store.complete(&key(n), Bytes::from(vec![b'x'; 100])).await.unwrap();
@@ -318,7 +396,7 @@ mod tests {
         store.complete(&key(4), Bytes::new()).await.unwrap();
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(store.claim(&key(5)).await, Claim::Run);
-        assert_eq!(store.bytes(), cost(key(5).as_bytes(), 0));
+        assert_eq!(store.bytes(), MAP_FLOOR + cost(key(5).as_bytes(), 0), "one map, and the one delivery");
     }
 
     /// Replies count against the budget too: a reply that finds no room, even after what can't
@@ -326,7 +404,7 @@ mod tests {
     /// same. The count of bytes never goes over the budget, whatever comes.
     #[tokio::test(start_paused = true)]
     async fn replies_never_take_the_store_over_its_budget() {
-        let budget = 10 * cost(key(0).as_bytes(), 0) + 3_000;
+        let budget = MAP_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000;
         let store = MemoryStore::with_budget(Duration::from_secs(30), budget).max_reply_len(2_000);
         for n in 0..10 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
@@ -346,7 +424,7 @@ mod tests {
         assert_eq!(store.claim(&key(2)).await, Claim::Done(Bytes::new()));
         assert_eq!(store.claim(&key(3)).await, Claim::Done(Bytes::new()));
         assert_eq!(store.kept_empty(), 2);
-        assert_eq!(store.bytes(), 10 * cost(key(0).as_bytes(), 0) + 3_000);
+        assert_eq!(store.bytes(), MAP_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000);
         // Past the retry span, what can't be retried leaves to make room for a new reply.
         tokio::time::advance(RETRY_SPAN).await;
         assert_eq!(store.claim(&key(10)).await, Claim::Run);
@@ -375,6 +453,32 @@ mod tests {
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(store.claim(&key(101)).await, Claim::Run);
         assert_eq!(store.len(), 101, "the one made is forgotten a window after it was looked at");
+    }
+
+    /// A map for each MiB of budget, up to 64, a power of two; deliveries spread over all of them
+    /// (so none grows to more than a share of the store), and each found again in its own.
+    #[tokio::test(start_paused = true)]
+    async fn deliveries_are_spread_over_a_map_for_each_mib() {
+        assert_eq!(
+            [0, 1 << 20, (3 << 20) - 1, 3 << 20, 5 << 20, 64 << 20, 1 << 30].map(shards_for),
+            [1, 1, 2, 2, 4, 64, 64]
+        );
+        assert_eq!(MAP_FLOOR, 260, "the figure the docs give");
+        let store = MemoryStore::new();
+        assert_eq!(store.bytes(), 64 * MAP_FLOOR);
+        for n in 0..6_400 {
+            assert_eq!(store.claim(&key(n)).await, Claim::Run);
+        }
+        {
+            let state = store.lock();
+            let lens: Vec<_> = state.shards.iter().map(HashTable::len).collect();
+            assert_eq!(lens.len(), 64);
+            assert!(lens.iter().all(|&len| (50..=150).contains(&len)), "{lens:?}");
+        }
+        for n in 0..6_400 {
+            assert_eq!(store.claim(&key(n)).await, Claim::Running, "{n}");
+        }
+        assert_eq!(store.len(), 6_400);
     }
 
     /// A waiter is woken by the reply, and gets its bytes.
