@@ -1,6 +1,7 @@
 //! `Incoming::parse` on any input: it returns, never panics, and whatever it accepts can be
 //! answered, and the answer parses back with the addresses swapped. The raw access by path walks
-//! every element and its children without panicking.
+//! every element and its children without panicking. Its two readers agree: the plain one reads
+//! what quick-xml reads the same, and the answer is quick-xml's.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,6 +9,12 @@ use passive_reply::{Incoming, PassiveReply};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else { return };
+    let options = passive_reply::ParseOptions::new();
+    let by_quick_xml = passive_reply::__private::parse_by_quick_xml(body, options);
+    assert_eq!(Incoming::parse(body), by_quick_xml);
+    if let Some(plain) = passive_reply::__private::parse_plainly(body, options) {
+        assert_eq!(Ok(plain), by_quick_xml);
+    }
     match Incoming::parse(body) {
         Ok(msg) => {
             let _ = (msg.message(), msg.dedup_key(), msg.seed_dedup_key(), msg.fields().count(), msg.msg_id());

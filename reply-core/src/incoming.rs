@@ -30,6 +30,7 @@ pub use error::{ParseError, ParseErrorKind};
 pub use message::{DedupKey, Incoming, RawElement};
 pub use notice::{ComponentNotice, Notice};
 pub use parser::{DEFAULT_MAX_BODY_LEN, ParseOptions};
+pub use parser::{parse_by_quick_xml, parse_plainly};
 
 /// How deep elements may nest. The platform's deepest message
 /// (`xml/SendPicsInfo/PicList/item/PicMd5Sum`) has five levels. (Here, above the parser that

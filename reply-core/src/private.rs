@@ -9,6 +9,9 @@
 pub use std::string::String;
 
 pub use crate::emit::{Emit, EmitJson, JsonOutput, Output, encoded_len, text_len};
+/// `Incoming::parse_with` by each of its two readers alone, for the tests that hold them to each
+/// other.
+pub use crate::incoming::{parse_by_quick_xml, parse_plainly};
 pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;

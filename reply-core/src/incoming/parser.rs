@@ -1,5 +1,13 @@
-//! Reading a POST body into an [`Incoming`], with quick-xml: limits, the reader's errors in the
-//! platform's terms, and the values borrowed from the body where they can be.
+//! Reading a POST body into an [`Incoming`]: limits, the reader's errors in the platform's terms,
+//! and the values borrowed from the body where they can be.
+//!
+//! Two readers feed one builder of the model ([`Parser`], from [`Piece`]s). A body is read first
+//! by [`Scan`], which reads the plain XML the platform sends (elements without attributes, text
+//! without references, CDATA) and gives up at anything else; then, if it gave up or the body is
+//! not a valid delivery, by quick-xml, whose result (the message, or the error with its reason
+//! and offset) is the answer. So a body that [`Scan`] reads is one quick-xml reads the same way
+//! (`tests/inbound_properties.rs` checks the two against each other), and no error comes from
+//! it.
 
 use std::borrow::Cow;
 
@@ -63,16 +71,36 @@ impl<'a> Incoming<'a> {
 
     /// Parses a POST body.
     pub fn parse_with(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
-        Parser::new(body, options)?.run()
+        parse(body, options, false)
     }
 
     /// Parses a notice to a third-party platform: as [`parse_with`](Incoming::parse_with), with
     /// only CreateTime required of the header.
     pub(crate) fn parse_notice(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
-        let mut parser = Parser::new(body, options)?;
-        parser.notice = true;
-        parser.run()
+        parse(body, options, true)
     }
+}
+
+/// The plain reading first, quick-xml's when it gives up or finds the body invalid.
+fn parse(body: &str, options: ParseOptions, notice: bool) -> Result<Incoming<'_>, ParseError> {
+    if let Some(msg) = Parser::new(body, options, notice)?.scan() {
+        return Ok(msg);
+    }
+    Parser::new(body, options, notice)?.read()
+}
+
+/// [`Incoming::parse_with`] by quick-xml alone, without the plain reading first: for the tests
+/// that hold the two readers to each other (through `__private`).
+#[doc(hidden)]
+pub fn parse_by_quick_xml(body: &str, options: ParseOptions) -> Result<Incoming<'_>, ParseError> {
+    Parser::new(body, options, false)?.read()
+}
+
+/// [`Incoming::parse_with`] by the plain reader alone: `None` where it gives up or the body is
+/// not a valid delivery. For the same tests.
+#[doc(hidden)]
+pub fn parse_plainly(body: &str, options: ParseOptions) -> Option<Incoming<'_>> {
+    Parser::new(body, options, false).ok()?.scan()
 }
 
 /// The text of an element, gathered from its pieces: borrowed while it is one piece from the
@@ -124,9 +152,119 @@ struct Header<'a> {
     msg_id_alias: Option<u64>,
 }
 
+/// One piece of a document, as the model is built from it: what both readers give.
+enum Piece<'a> {
+    Start(&'a str),
+    /// An element without content (`<name/>`).
+    Empty(&'a str),
+    End(&'a str),
+    Text(&'a str),
+    /// A CDATA section's content.
+    CData(&'a str),
+    /// A reference, replaced.
+    Ref(Cow<'a, str>),
+    DocType,
+    /// A declaration, a processing instruction or a comment: nothing to the model.
+    Other,
+    Eof,
+}
+
+/// The plain reader: the elements, text and CDATA of the XML the platform sends, each piece as
+/// quick-xml gives it; `None` (give up) at anything else (attributes, references, comments,
+/// declarations, names of other bytes than ASCII letters, digits and `_-.:`, a body that ends
+/// inside a tag), which quick-xml then reads.
+struct Scan<'a> {
+    body: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// `self.body[start..end]`; the two are positions of ASCII bytes or the end, so whole UTF-8.
+    fn slice(&self, start: usize, end: usize) -> Option<&'a str> {
+        self.body.get(start..end)
+    }
+
+    /// The name starting at `start` and the position after it.
+    fn name(&self, start: usize) -> Option<(&'a str, usize)> {
+        /// The bytes of the names the plain reader reads: ASCII letters, digits and `_-.:`.
+        const NAME: [bool; 256] = {
+            let mut table = [false; 256];
+            let mut b = 0;
+            while b < 256 {
+                let c = b as u8;
+                table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':');
+                b += 1;
+            }
+            table
+        };
+        let bytes = self.body.as_bytes();
+        let len = bytes.get(start..)?.iter().position(|&b| !NAME[usize::from(b)])?;
+        (len > 0).then_some(())?;
+        Some((self.slice(start, start + len)?, start + len))
+    }
+
+    /// Where the first `]]>` at or after `from` starts.
+    fn cdata_end(&self, from: usize) -> Option<usize> {
+        let bytes = self.body.as_bytes();
+        let mut at = from;
+        loop {
+            at += bytes.get(at..)?.iter().position(|&b| b == b']')?;
+            if bytes.get(at..at + 3) == Some(b"]]>") {
+                return Some(at);
+            }
+            at += 1;
+        }
+    }
+
+    fn next(&mut self) -> Option<Piece<'a>> {
+        let bytes = self.body.as_bytes();
+        let start = self.at;
+        let Some(&first) = bytes.get(start) else { return Some(Piece::Eof) };
+        if first != b'<' {
+            // Text, to the next tag or the end; a reference is quick-xml's to read.
+            let len = bytes[start..].iter().position(|&b| b == b'<' || b == b'&').unwrap_or(bytes.len() - start);
+            if bytes.get(start + len) == Some(&b'&') {
+                return None;
+            }
+            self.at = start + len;
+            return Some(Piece::Text(self.slice(start, self.at)?));
+        }
+        match *bytes.get(start + 1)? {
+            b'/' => {
+                let (name, end) = self.name(start + 2)?;
+                (bytes.get(end) == Some(&b'>')).then_some(())?;
+                self.at = end + 1;
+                Some(Piece::End(name))
+            }
+            b'!' => {
+                const OPEN: &str = "<![CDATA[";
+                self.body.get(start..start + OPEN.len()).filter(|open| *open == OPEN)?;
+                let content = start + OPEN.len();
+                let end = self.cdata_end(content)?;
+                self.at = end + 3;
+                Some(Piece::CData(self.slice(content, end)?))
+            }
+            _ => {
+                let (name, end) = self.name(start + 1)?;
+                match (bytes.get(end), bytes.get(end + 1)) {
+                    (Some(b'>'), _) => {
+                        self.at = end + 1;
+                        Some(Piece::Start(name))
+                    }
+                    (Some(b'/'), Some(b'>')) => {
+                        self.at = end + 2;
+                        Some(Piece::Empty(name))
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+}
+
+/// The builder of the model from a document's pieces.
 struct Parser<'a> {
     body: &'a str,
-    reader: Reader<&'a [u8]>,
     /// The names of the open elements, borrowed from the body.
     open: [&'a str; MAX_DEPTH],
     /// Where each open element below the root is in `fields`.
@@ -172,7 +310,7 @@ fn xml_reason(error: &XmlError) -> Option<&'static str> {
 
 impl<'a> Parser<'a> {
     /// A parser of `body`, which is checked first against the limit and for being JSON or empty.
-    fn new(body: &'a str, options: ParseOptions) -> Result<Self, ParseError> {
+    fn new(body: &'a str, options: ParseOptions, notice: bool) -> Result<Self, ParseError> {
         if body.len() > options.max_body_len {
             return Err(ParseError::new(
                 ParseErrorKind::TooLarge { limit: options.max_body_len },
@@ -185,22 +323,15 @@ impl<'a> Parser<'a> {
             Some(b'{' | b'[') => return Err(ParseError::new(ParseErrorKind::Json, first)),
             Some(_) => {}
         }
-        let mut reader = Reader::from_str(body);
-        let config = reader.config_mut();
-        // End tags are matched here, against `open`, so that a mismatch is reported with this
-        // crate's reason and offset.
-        config.check_end_names = false;
-        config.trim_text(false);
         Ok(Parser {
             body,
-            reader,
             open: [""; MAX_DEPTH],
             index: [0; MAX_DEPTH],
             depth: 0,
             leaf: None,
             header: Header::default(),
             fields: Vec::with_capacity(8),
-            notice: false,
+            notice,
         })
     }
 
@@ -208,23 +339,48 @@ impl<'a> Parser<'a> {
         ParseError::new(kind, offset)
     }
 
-    fn position(&self) -> usize {
-        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
-    }
-
     fn name(&self, bytes: &[u8], offset: usize) -> Result<&'a str, ParseError> {
         within(self.body, bytes)
             .ok_or_else(|| self.error(ParseErrorKind::NotXml("an element's name is not valid"), offset))
     }
 
-    fn run(mut self) -> Result<Incoming<'a>, ParseError> {
+    /// The model by the plain reader; `None` where it gives up, or where the body is not a
+    /// valid delivery (quick-xml's reading then gives the error, with its offset).
+    fn scan(mut self) -> Option<Incoming<'a>> {
+        let mut scan = Scan { body: self.body, at: 0 };
+        let mut root_closed = false;
+        loop {
+            let at = scan.at;
+            let piece = scan.next()?;
+            if root_closed {
+                match piece {
+                    Piece::Eof => break,
+                    Piece::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()) => continue,
+                    _ => return None,
+                }
+            }
+            root_closed = self.take(piece, at).ok()?;
+        }
+        let end = self.body.len();
+        self.finish(end).ok()
+    }
+
+    /// The model by quick-xml.
+    fn read(mut self) -> Result<Incoming<'a>, ParseError> {
+        let mut reader = Reader::from_str(self.body);
+        let config = reader.config_mut();
+        // End tags are matched here, against `open`, so that a mismatch is reported with this
+        // crate's reason and offset.
+        config.check_end_names = false;
+        config.trim_text(false);
+        let position = |reader: &Reader<&[u8]>| usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let mut root_closed_at = None;
         loop {
-            let at = self.position();
-            let event = match self.reader.read_event() {
+            let at = position(&reader);
+            let event = match reader.read_event() {
                 Ok(event) => event,
                 Err(e) => {
-                    let offset = usize::try_from(self.reader.error_position()).unwrap_or(at);
+                    let offset = usize::try_from(reader.error_position()).unwrap_or(at);
                     return Err(match xml_reason(&e) {
                         Some(reason) => self.error(ParseErrorKind::NotXml(reason), offset),
                         None => self.error(ParseErrorKind::Truncated, self.body.len()),
@@ -239,54 +395,57 @@ impl<'a> Parser<'a> {
                     _ => return Err(self.error(ParseErrorKind::TrailingContent, at)),
                 }
             }
-            match event {
-                XmlEvent::Start(start) => {
-                    let name = self.name(start.name().as_ref(), at)?;
-                    self.open_element(name, at)?;
-                }
-                XmlEvent::Empty(start) => {
-                    let name = self.name(start.name().as_ref(), at)?;
-                    self.open_element(name, at)?;
-                    self.close_element(name, at)?;
-                    if self.depth == 0 {
-                        root_closed_at = Some(at);
-                    }
-                }
-                XmlEvent::End(end) => {
-                    let name = self.name(end.name().as_ref(), at)?;
-                    self.close_element(name, at)?;
-                    if self.depth == 0 {
-                        root_closed_at = Some(at);
-                    }
-                }
-                XmlEvent::Text(text) => {
-                    let piece = within(self.body, &text).unwrap_or_default();
-                    self.text(Cow::Borrowed(piece), at)?;
-                }
-                XmlEvent::CData(cdata) => {
-                    let piece = within(self.body, &cdata).unwrap_or_default();
-                    if self.depth == 0 {
-                        return Err(self.error(ParseErrorKind::NotXml("text outside the root element"), at));
-                    }
-                    self.text(Cow::Borrowed(piece), at)?;
-                }
-                XmlEvent::GeneralRef(reference) => {
-                    let resolved = self.reference(&reference, at)?;
-                    self.text(resolved, at)?;
-                }
-                XmlEvent::DocType(_) => return Err(self.error(ParseErrorKind::Dtd, at)),
-                XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => {}
-                XmlEvent::Eof => {
-                    return Err(if self.depth == 0 {
-                        self.error(ParseErrorKind::NotXml("there is no root element"), at)
-                    } else {
-                        self.error(ParseErrorKind::Truncated, self.body.len())
-                    });
-                }
+            let piece = match event {
+                XmlEvent::Start(start) => Piece::Start(self.name(start.name().as_ref(), at)?),
+                XmlEvent::Empty(start) => Piece::Empty(self.name(start.name().as_ref(), at)?),
+                XmlEvent::End(end) => Piece::End(self.name(end.name().as_ref(), at)?),
+                XmlEvent::Text(text) => Piece::Text(within(self.body, &text).unwrap_or_default()),
+                XmlEvent::CData(cdata) => Piece::CData(within(self.body, &cdata).unwrap_or_default()),
+                XmlEvent::GeneralRef(reference) => Piece::Ref(self.reference(&reference, at)?),
+                XmlEvent::DocType(_) => Piece::DocType,
+                XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => Piece::Other,
+                XmlEvent::Eof => Piece::Eof,
+            };
+            if self.take(piece, at)? {
+                root_closed_at = Some(at);
             }
         }
         let closed_at = root_closed_at.unwrap_or(self.body.len());
         self.finish(closed_at)
+    }
+
+    /// Builds the model on with the piece that starts at `at`; `true` when it closed the root.
+    fn take(&mut self, piece: Piece<'a>, at: usize) -> Result<bool, ParseError> {
+        match piece {
+            Piece::Start(name) => self.open_element(name, at)?,
+            Piece::Empty(name) => {
+                self.open_element(name, at)?;
+                self.close_element(name, at)?;
+                return Ok(self.depth == 0);
+            }
+            Piece::End(name) => {
+                self.close_element(name, at)?;
+                return Ok(self.depth == 0);
+            }
+            Piece::Text(piece) => self.text(Cow::Borrowed(piece), at)?,
+            Piece::CData(piece) => {
+                if self.depth == 0 {
+                    return Err(self.error(ParseErrorKind::NotXml("text outside the root element"), at));
+                }
+                self.text(Cow::Borrowed(piece), at)?;
+            }
+            Piece::Ref(resolved) => self.text(resolved, at)?,
+            Piece::DocType => return Err(self.error(ParseErrorKind::Dtd, at)),
+            Piece::Other => {}
+            Piece::Eof => {
+                return Err(if self.depth == 0 {
+                    self.error(ParseErrorKind::NotXml("there is no root element"), at)
+                } else {
+                    self.error(ParseErrorKind::Truncated, self.body.len())
+                });
+            }
+        }
+        Ok(false)
     }
 
     fn reference(&self, reference: &BytesRef<'_>, at: usize) -> Result<Cow<'a, str>, ParseError> {
