@@ -56,14 +56,16 @@ for round in $(seq "$rounds"); do
         RUN=$((run * 10 + 1)) taskset -c 1 wrk -t1 -c32 -d2s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
         before=$(curl -s "http://127.0.0.1:$port/allocations")
         read -r user_before kernel_before < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
-        out=$(RUN=$((run * 10 + 2)) taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
+        out=$(RUN=$((run * 10 + 2)) taskset -c 1 wrk -t1 -c32 -d"${seconds}s" --latency -s benches/load/deliveries.lua "http://127.0.0.1:$port")
         after=$(curl -s "http://127.0.0.1:$port/allocations")
         read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
         kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
         requests=$(echo "$out" | awk '/requests in/ {print $1}')
         rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
         errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-        latency=$(echo "$out" | awk '/Latency/ {print $2}')
+        latency=$(echo "$out" | awk '/Latency  / {print $2}')
+        # The tail: the 99th percentile and the slowest (a worker held up shows here first).
+        tail=$(echo "$out" | awk '/^ +99%/ {p = $2} /Latency  / {m = $4} END {print p "/" m}')
         allocs=$(awk -v a="$after" -v b="$before" -v n="$requests" 'BEGIN {printf "%.1f", (a - b - 1) / n}')
         # Server CPU per delivery (user + system, in clock ticks): steadier than requests per
         # second on a shared host, where another tenant's load takes cycles from both.
@@ -72,8 +74,8 @@ for round in $(seq "$rounds"); do
         cpu=$(per_delivery $((user_after + kernel_after)) $((user_before + kernel_before)))
         user=$(per_delivery "$user_after" "$user_before")
         kernel=$(per_delivery "$kernel_after" "$kernel_before")
-        printf 'round %d  %-12s %10s req/s  server CPU %5s us/delivery (user %s, kernel %s)  latency %8s  allocations/delivery %5s  %s\n' \
-            "$round" "$mode" "$rate" "$cpu" "$user" "$kernel" "$latency" "$allocs" "$errors"
+        printf 'round %d  %-12s %10s req/s  server CPU %5s us/delivery (user %s, kernel %s)  latency %8s (p99/max %s)  allocations/delivery %5s  %s\n' \
+            "$round" "$mode" "$rate" "$cpu" "$user" "$kernel" "$latency" "$tail" "$allocs" "$errors"
         rps[$round,$mode]=$rate
         cpus[$round,$mode]=$cpu
     done

@@ -18,7 +18,8 @@
 //!
 //! By concern: `error` (what is wrong with a body), `message` (the model: the header and the
 //! fields, and replies to a message), `views` (typed access: [`Message`], [`Event`]), and
-//! `parser` (the quick-xml reader that builds the model, and its limits).
+//! `parser` (the two readers, the plain one and quick-xml, the builder of the model from their pieces,
+//! and the limits).
 
 mod error;
 mod message;
