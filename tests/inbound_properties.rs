@@ -38,6 +38,23 @@ const SAMPLES: [&str; 4] = [
 /// A valid delivery to mutate.
 const SAMPLE: &str = "<xml>\n <ToUserName><![CDATA[gh]]></ToUserName>\n <FromUserName>oUser</FromUserName>\n <CreateTime>1348831860</CreateTime>\n <MsgType><![CDATA[event]]></MsgType>\n <Event>pic_weixin</Event>\n <SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum>a &amp; b</PicMd5Sum></item></PicList></SendPicsInfo>\n <MsgId>1</MsgId>\n</xml>";
 
+/// `body` with each edit made in turn, at a place chosen by its index: 0 removes the character
+/// there, 1 inserts the edit's, 2 cuts the body there.
+fn edited(body: &str, edits: &[(prop::sample::Index, u8, char)]) -> String {
+    let mut body: Vec<char> = body.chars().collect();
+    for &(at, op, c) in edits {
+        let i = at.index(body.len() + 1);
+        match op {
+            0 if i < body.len() => {
+                body.remove(i);
+            }
+            1 => body.insert(i, c),
+            _ => body.truncate(i),
+        }
+    }
+    body.into_iter().collect()
+}
+
 fn exercise(body: &str) {
     match Incoming::parse(body) {
         Ok(msg) => {
@@ -81,16 +98,7 @@ proptest! {
         sample in 0..SAMPLES.len(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6),
     ) {
-        let mut body: Vec<char> = SAMPLES[sample].chars().collect();
-        for (at, op, c) in edits {
-            let i = at.index(body.len() + 1);
-            match op {
-                0 if i < body.len() => { body.remove(i); }
-                1 => body.insert(i, c),
-                _ => body.truncate(i),
-            }
-        }
-        exercise(&body.into_iter().collect::<String>());
+        exercise(&edited(SAMPLES[sample], &edits));
     }
 
     #[test]
@@ -341,16 +349,7 @@ mod readers {
             body in document(),
             edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(vec!['<', '>', '/', '&', '!', '[', ']', ' ', 'a', '你'])), 1..4),
         ) {
-            let mut body: Vec<char> = body.chars().collect();
-            for (at, op, c) in edits {
-                let i = at.index(body.len() + 1);
-                match op {
-                    0 if i < body.len() => { body.remove(i); }
-                    1 => body.insert(i, c),
-                    _ => body.truncate(i),
-                }
-            }
-            same(&body.into_iter().collect::<String>())?;
+            same(&edited(&body, &edits))?;
         }
 
         #[test]
@@ -358,16 +357,7 @@ mod readers {
             sample in 0..SAMPLES.len(),
             edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6),
         ) {
-            let mut body: Vec<char> = SAMPLES[sample].chars().collect();
-            for (at, op, c) in edits {
-                let i = at.index(body.len() + 1);
-                match op {
-                    0 if i < body.len() => { body.remove(i); }
-                    1 => body.insert(i, c),
-                    _ => body.truncate(i),
-                }
-            }
-            same(&body.into_iter().collect::<String>())?;
+            same(&edited(SAMPLES[sample], &edits))?;
         }
 
         #[test]

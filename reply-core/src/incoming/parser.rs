@@ -199,7 +199,9 @@ impl<'a> Scan<'a> {
         };
         let bytes = self.body.as_bytes();
         let len = bytes.get(start..)?.iter().position(|&b| !NAME[usize::from(b)])?;
-        (len > 0).then_some(())?;
+        if len == 0 {
+            return None;
+        }
         Some((self.slice(start, start + len)?, start + len))
     }
 
@@ -232,7 +234,9 @@ impl<'a> Scan<'a> {
         match *bytes.get(start + 1)? {
             b'/' => {
                 let (name, end) = self.name(start + 2)?;
-                (bytes.get(end) == Some(&b'>')).then_some(())?;
+                if bytes.get(end) != Some(&b'>') {
+                    return None;
+                }
                 self.at = end + 1;
                 Some(Piece::End(name))
             }
