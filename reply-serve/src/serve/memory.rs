@@ -35,10 +35,10 @@ const ENTRY_COST: usize =
 /// A delivery costs its reply's bytes (shared, not copied, by every retry) and 215 to 255 bytes
 /// more (its key and its place in the map; `tests/allocations.rs` measures it). The budget
 /// counts the reply, the key and a fixed cost per delivery chosen to be no less than what is
-/// really held (the same test checks it), and from the start 260 bytes for each MiB of the
-/// budget, up to 64 (the maps the deliveries are spread over, so that none grows large: a
-/// map grows all at once, and the claim that fills it waits). Replies leave once their window
-/// has passed.
+/// really held (the same test checks it), and from the start 260 bytes for each of the maps the
+/// deliveries are spread over (one for each MiB of the budget, rounded down to a power of two, at
+/// most 64), so that none grows large: a map grows all at once, and the claim that fills it
+/// waits. Replies leave once their window has passed.
 ///
 /// When it is short of room, the replies the platform can no longer ask for again (older than
 /// [`RETRY_SPAN`], 15 s) leave first. If that is not enough:
@@ -83,8 +83,8 @@ pub struct MemoryStore {
 /// a share of the deliveries and grows on its own, so one growth moves that share.
 const MAX_SHARDS: usize = 64;
 
-/// A store has a map for each MiB of its budget, up to [`MAX_SHARDS`] (a power of two): the
-/// default budget's 64, a 1 MiB budget's one.
+/// A store has a map for each MiB of its budget, rounded down to a power of two, at most
+/// [`MAX_SHARDS`] and at least one: the default budget's 64, a 3 MiB budget's two.
 fn shards_for(budget: usize) -> usize {
     let shards = (budget >> 20).clamp(1, MAX_SHARDS);
     1 << shards.ilog2()
@@ -185,7 +185,8 @@ impl MemoryStore {
     }
 
     /// What the deliveries it remembers cost, in bytes, as counted against its budget, with what
-    /// its maps cost from the start (260 bytes for each MiB of the budget, up to 64).
+    /// its maps cost from the start (260 bytes each: one for each MiB of the budget, rounded down
+    /// to a power of two, at most 64).
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
