@@ -82,25 +82,42 @@ impl<'a> Incoming<'a> {
 }
 
 /// The plain reading first, quick-xml's when it gives up or finds the body invalid.
+/// The body is checked once, before either reading.
 fn parse(body: &str, options: ParseOptions, notice: bool) -> Result<Incoming<'_>, ParseError> {
-    if let Some(msg) = Parser::new(body, options, notice)?.scan() {
+    admit(body, options)?;
+    if let Some(msg) = Parser::new(body, notice).scan() {
         return Ok(msg);
     }
-    Parser::new(body, options, notice)?.read()
+    Parser::new(body, notice).read()
 }
 
 /// [`Incoming::parse_with`] by quick-xml alone, without the plain reading first: for the tests
 /// that hold the two readers to each other (through `__private`).
 #[doc(hidden)]
 pub fn parse_by_quick_xml(body: &str, options: ParseOptions) -> Result<Incoming<'_>, ParseError> {
-    Parser::new(body, options, false)?.read()
+    admit(body, options)?;
+    Parser::new(body, false).read()
 }
 
 /// [`Incoming::parse_with`] by the plain reader alone: `None` where it gives up or the body is
 /// not a valid delivery. For the same tests.
 #[doc(hidden)]
 pub fn parse_plainly(body: &str, options: ParseOptions) -> Option<Incoming<'_>> {
-    Parser::new(body, options, false).ok()?.scan()
+    admit(body, options).ok()?;
+    Parser::new(body, false).scan()
+}
+
+/// Checks `body` before it is read: against the limit, and for being JSON or empty.
+fn admit(body: &str, options: ParseOptions) -> Result<(), ParseError> {
+    if body.len() > options.max_body_len {
+        return Err(ParseError::new(ParseErrorKind::TooLarge { limit: options.max_body_len }, options.max_body_len));
+    }
+    let first = body.len() - body.trim_start().len();
+    match body.as_bytes().get(first) {
+        None => Err(ParseError::new(ParseErrorKind::Empty, 0)),
+        Some(b'{' | b'[') => Err(ParseError::new(ParseErrorKind::Json, first)),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The text of an element, gathered from its pieces: borrowed while it is one piece from the
@@ -313,21 +330,9 @@ fn xml_reason(error: &XmlError) -> Option<&'static str> {
 }
 
 impl<'a> Parser<'a> {
-    /// A parser of `body`, which is checked first against the limit and for being JSON or empty.
-    fn new(body: &'a str, options: ParseOptions, notice: bool) -> Result<Self, ParseError> {
-        if body.len() > options.max_body_len {
-            return Err(ParseError::new(
-                ParseErrorKind::TooLarge { limit: options.max_body_len },
-                options.max_body_len,
-            ));
-        }
-        let first = body.len() - body.trim_start().len();
-        match body.as_bytes().get(first) {
-            None => return Err(ParseError::new(ParseErrorKind::Empty, 0)),
-            Some(b'{' | b'[') => return Err(ParseError::new(ParseErrorKind::Json, first)),
-            Some(_) => {}
-        }
-        Ok(Parser {
+    /// A builder of the model of `body`, which [`admit`] has checked.
+    fn new(body: &'a str, notice: bool) -> Self {
+        Parser {
             body,
             open: [""; MAX_DEPTH],
             index: [0; MAX_DEPTH],
@@ -336,7 +341,7 @@ impl<'a> Parser<'a> {
             header: Header::default(),
             fields: Vec::with_capacity(8),
             notice,
-        })
+        }
     }
 
     fn error(&self, kind: ParseErrorKind, offset: usize) -> ParseError {
