@@ -105,6 +105,13 @@ fn shard_of(hash: u64, shards: usize) -> usize {
     (hash >> (64 - 7 - MAX_SHARDS.ilog2())) as usize & (shards - 1)
 }
 
+/// The map of `shards` that a hash belongs in (a function of the maps alone, so that the rest of
+/// the store's state can be borrowed beside it).
+fn shard_mut(shards: &mut [HashTable<Slot>], hash: u64) -> &mut HashTable<Slot> {
+    let len = shards.len();
+    &mut shards[shard_of(hash, len)]
+}
+
 #[derive(Debug)]
 struct State {
     /// What each delivery's key holds (the key shared with `order`, not copied), in one of
@@ -217,21 +224,13 @@ impl State {
         }
     }
 
-    fn shard(&self, hash: u64) -> &HashTable<Slot> {
-        &self.shards[shard_of(hash, self.shards.len())]
-    }
-
-    fn shard_mut(&mut self, hash: u64) -> &mut HashTable<Slot> {
-        &mut self.shards[shard_of(hash, self.shards.len())]
-    }
-
     /// What `key`, whose hash is `hash`, holds.
     fn get(&self, hash: u64, key: &DedupKey) -> Option<&Reply> {
-        self.shard(hash).find(hash, |slot| slot.key == *key).map(|slot| &slot.reply)
+        self.shards[shard_of(hash, self.shards.len())].find(hash, |slot| slot.key == *key).map(|slot| &slot.reply)
     }
 
     fn get_mut(&mut self, hash: u64, key: &DedupKey) -> Option<&mut Reply> {
-        self.shard_mut(hash).find_mut(hash, |slot| slot.key == *key).map(|slot| &mut slot.reply)
+        shard_mut(&mut self.shards, hash).find_mut(hash, |slot| slot.key == *key).map(|slot| &mut slot.reply)
     }
 
     /// Forgets the replies claimed `age` or longer before `now`, oldest first. A handler still
@@ -247,8 +246,7 @@ impl State {
             }
             let Some((_, key)) = self.order.pop_front() else { break };
             let hash = hasher.hash_one(&key);
-            let shards = self.shards.len();
-            let Ok(slot) = self.shards[shard_of(hash, shards)].find_entry(hash, |slot| slot.key == key) else {
+            let Ok(slot) = shard_mut(&mut self.shards, hash).find_entry(hash, |slot| slot.key == key) else {
                 continue;
             };
             if let Reply::Done(reply) = &slot.get().reply {
@@ -275,11 +273,7 @@ impl ReplyStore for MemoryStore {
             }
         }
         let State { shards, order, bytes } = &mut *state;
-        match shards[shard_of(hash, shards.len())].entry(
-            hash,
-            |slot| slot.key == *key,
-            |slot| self.hasher.hash_one(&slot.key),
-        ) {
+        match shard_mut(shards, hash).entry(hash, |slot| slot.key == *key, |slot| self.hasher.hash_one(&slot.key)) {
             Entry::Occupied(known) => match &known.get().reply {
                 Reply::Done(bytes) => Claim::Done(bytes.clone()),
                 Reply::Running(_) => Claim::Running,
