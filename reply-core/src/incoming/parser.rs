@@ -227,7 +227,7 @@ impl<'a> Scan<'a> {
         let bytes = self.body.as_bytes();
         let mut at = from;
         loop {
-            at += bytes.get(at..)?.iter().position(|&b| b == b']')?;
+            at += memchr::memchr(b']', bytes.get(at..)?)?;
             if bytes.get(at..at + 3) == Some(b"]]>") {
                 return Some(at);
             }
@@ -241,7 +241,7 @@ impl<'a> Scan<'a> {
         let Some(&first) = bytes.get(start) else { return Some(Piece::Eof) };
         if first != b'<' {
             // Text, to the next tag or the end; a reference is quick-xml's to read.
-            let len = bytes[start..].iter().position(|&b| b == b'<' || b == b'&').unwrap_or(bytes.len() - start);
+            let len = memchr::memchr2(b'<', b'&', &bytes[start..]).unwrap_or(bytes.len() - start);
             if bytes.get(start + len) == Some(&b'&') {
                 return None;
             }
