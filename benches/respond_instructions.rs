@@ -3,11 +3,15 @@
 //! callgrind and divide the difference by the difference of N:
 //!
 //! `valgrind --tool=callgrind target/release/respond_instructions 1000` (and 3000).
+//!
+//! With `--redis URL` after N, the store is a `RedisStore` on that Redis instead (one delivery at
+//! a time, so each of its batches holds one delivery's command: the client's whole cost per
+//! command, which concurrent deliveries share under load).
 use std::time::Duration;
 
 use passive_reply::endpoint::Endpoint;
 use passive_reply::endpoint::signature_of;
-use passive_reply::serve::{MemoryStore, RetryGuard};
+use passive_reply::serve::{MemoryStore, RedisStore, ReplyStore, RetryGuard};
 use passive_reply::{Incoming, Text};
 
 async fn answer(msg: Incoming<'static>) -> Text<'static> {
@@ -15,22 +19,46 @@ async fn answer(msg: Incoming<'static>) -> Text<'static> {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let redis = match args.get(2).map(String::as_str) {
+        Some("--redis") => Some(args.get(3).expect("--redis needs a URL").clone()),
+        Some(other) => panic!("unknown argument {other:?}"),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
-        let endpoint = Endpoint::new("t", answer)
-            .budget(Duration::from_secs(4))
-            .retry_guard(RetryGuard::with_store(MemoryStore::with_budget(Duration::from_secs(30), 1 << 30)));
-        let timestamp = passive_reply::now().to_string();
-        let query = format!("signature={}&timestamp={timestamp}&nonce=1", signature_of("t", &timestamp, "1"));
-        let method = axum::http::Method::POST;
-        for i in 0..n {
-            let body = format!(
-                "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
-                 <MsgType>text</MsgType><Content>hi</Content><MsgId>{i}</MsgId></xml>"
-            );
-            let answer = endpoint.respond(&method, Some(&query), axum::body::Bytes::from(body)).await;
-            assert_eq!(answer.status(), axum::http::StatusCode::OK);
+        let endpoint = Endpoint::new("t", answer).budget(Duration::from_secs(4));
+        match redis {
+            // Keys stay in Redis for the window: each run's MsgIds start where no other's do.
+            Some(url) => {
+                let store = RedisStore::connect(&url).await.unwrap();
+                deliver(endpoint.retry_guard(RetryGuard::with_store(store)), passive_reply::now() * 1_000_000, n).await
+            }
+            None => {
+                let store = MemoryStore::with_budget(Duration::from_secs(30), 1 << 30);
+                deliver(endpoint.retry_guard(RetryGuard::with_store(store)), 0, n).await
+            }
         }
     });
+}
+
+/// `n` deliveries through `endpoint`, one after the other, MsgIds from `first`.
+async fn deliver<H, Fut, S>(endpoint: Endpoint<H, S>, first: u64, n: u64)
+where
+    H: Fn(Incoming<'static>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Text<'static>> + Send + 'static,
+    S: ReplyStore,
+{
+    let timestamp = passive_reply::now().to_string();
+    let query = format!("signature={}&timestamp={timestamp}&nonce=1", signature_of("t", &timestamp, "1"));
+    let method = axum::http::Method::POST;
+    for i in first..first + n {
+        let body = format!(
+            "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
+             <MsgType>text</MsgType><Content>hi</Content><MsgId>{i}</MsgId></xml>"
+        );
+        let answer = endpoint.respond(&method, Some(&query), axum::body::Bytes::from(body)).await;
+        assert_eq!(answer.status(), axum::http::StatusCode::OK);
+    }
 }

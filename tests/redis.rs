@@ -629,6 +629,113 @@ async fn reads_processed(connection: &mut redis::aio::MultiplexedConnection) -> 
     line.trim().parse().unwrap()
 }
 
+/// The delivery path's own connection, closed under it (Redis's `CLIENT KILL`, as a restart of a
+/// proxy or an idle timeout would). Closed while idle: the store notices, and the next claim goes
+/// on a new connection without failing. Closed just before a claim: the claim may fail (with an
+/// error, at once, not at its timeout), and the next one connects again and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_under_the_store_is_made_again() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let first = DedupKey::new("gh", "killed-1");
+    let reply = bytes::Bytes::from_static(b"<xml>r</xml>");
+    // Every client but the admin's: the store's connections (the deliveries' and the manager's).
+    let kill = async |admin: &mut redis::aio::MultiplexedConnection| {
+        let killed: u64 =
+            redis::cmd("CLIENT").arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"]).query_async(admin).await.unwrap();
+        assert!(killed >= 1, "{killed} connections closed");
+    };
+    // Closed while idle: nothing fails (the default pause after a failure would show it).
+    let store = store(&server, loaded()).await;
+    assert_eq!(store.claim(&first).await, Claim::Run);
+    for round in 0..3 {
+        kill(&mut admin).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let key = DedupKey::new("gh", &format!("idle-{round}"));
+        assert_eq!(store.claim(&key).await, Claim::Run, "round {round}");
+        store.complete(&key, reply.clone()).await.unwrap();
+        assert_eq!(store.claim(&key).await, Claim::Done(reply.clone()), "round {round}");
+    }
+    // What was claimed before is still claimed.
+    assert_eq!(store.claim(&first).await, Claim::Running);
+    // Closed right before a claim; no pause after a failure, so the next try goes to Redis.
+    let store = store_with_no_pause(&server).await;
+    for round in 0..3 {
+        let key = DedupKey::new("gh", &format!("killed-{round}-next"));
+        kill(&mut admin).await;
+        let sent = Instant::now();
+        let mut tries = 0;
+        let claim = loop {
+            tries += 1;
+            match store.claim(&key).await {
+                Claim::Failed(error) => {
+                    assert!(tries < 3, "round {round}: still failing after {tries} tries: {error}");
+                    assert!(error.to_string().contains("Redis"), "{error}");
+                }
+                claim => break claim,
+            }
+        };
+        assert_eq!(claim, Claim::Run, "round {round}");
+        assert!(sent.elapsed() < Duration::from_secs(1), "round {round}: {:?}", sent.elapsed());
+        store.complete(&key, reply.clone()).await.unwrap();
+        assert_eq!(store.claim(&key).await, Claim::Done(reply.clone()), "round {round}");
+    }
+}
+
+async fn store_with_no_pause(server: &RedisServer) -> RedisStore {
+    store(server, loaded().pause_after_failure(Duration::ZERO)).await
+}
+
+/// A Redis with a password, the store on its database 3 (`redis://:password@host:port/3`): its
+/// connections authenticate and select it (the deliveries' own one too), and the keys are there,
+/// not in database 0. A wrong password is an error when the store is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_a_password_and_a_database() {
+    let server = RedisServer::start();
+    let mut admin = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("CONFIG").arg(&["SET", "requirepass", "s3cret"]).query_async(&mut admin).await.unwrap();
+    let url = |password: &str| server.url().replace("redis://", &format!("redis://:{password}@")) + "3";
+    let store = RedisStore::new(redis::Client::open(url("s3cret")).unwrap(), loaded()).await.unwrap();
+    let key = DedupKey::new("gh", "on-db-3");
+    assert_eq!(store.claim(&key).await, Claim::Run);
+    store.complete(&key, bytes::Bytes::from_static(b"<xml>3</xml>")).await.unwrap();
+    assert_eq!(store.claim(&key).await, Claim::Done(bytes::Bytes::from_static(b"<xml>3</xml>")));
+    let redis_key = "passive-reply:c:2:gh:7:on-db-3";
+    let mut db0 = redis::Client::open(url("s3cret").trim_end_matches('3'))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut db3 = redis::Client::open(url("s3cret")).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let (in0, in3): (i64, i64) = (
+        redis::cmd("EXISTS").arg(redis_key).query_async(&mut db0).await.unwrap(),
+        redis::cmd("EXISTS").arg(redis_key).query_async(&mut db3).await.unwrap(),
+    );
+    assert_eq!((in0, in3), (0, 1));
+    assert!(RedisStore::new(redis::Client::open(url("wrong")).unwrap(), loaded()).await.is_err());
+}
+
+/// Redis on a Unix socket (`redis+unix:///path`): the store connects there, both connections.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("passive-reply-test-{}.sock", std::process::id()));
+    let server = RedisServer::start_with(&["--unixsocket", path.to_str().unwrap(), "--unixsocketperm", "700"]);
+    let store = RedisStore::connect(&format!("redis+unix://{}", path.display())).await.unwrap();
+    let key = DedupKey::new("gh", "on-a-socket");
+    assert_eq!(store.claim(&key).await, Claim::Run);
+    store.complete(&key, bytes::Bytes::from_static(b"<xml>u</xml>")).await.unwrap();
+    assert_eq!(store.claim(&key).await, Claim::Done(bytes::Bytes::from_static(b"<xml>u</xml>")));
+    // And it is the same Redis as on TCP.
+    let mut tcp = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let held: Vec<u8> =
+        redis::cmd("GET").arg("passive-reply:c:2:gh:11:on-a-socket").query_async(&mut tcp).await.unwrap();
+    assert_eq!(held, b"D<xml>u</xml>");
+    drop(server);
+    let _ = std::fs::remove_file(path);
+}
+
 /// A reply is published only when a waiter flagged its key: instances don't each hear of every
 /// delivery, only of the ones their retries wait for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Its arguments beyond the port and the defaults.
+    extra: Vec<String>,
 }
 
 /// The program: `$REDIS_SERVER`, or `redis-server` on the PATH.
@@ -21,12 +23,18 @@ fn program() -> String {
 impl RedisServer {
     /// Starts one on a free port, and waits until it answers.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts one with `extra` arguments too (`--unixsocket PATH`, say).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         for _ in 0..10 {
             // A port the system says is free now; the server binds it a moment later, unless
             // another test's server took it in between: then this one exits, and another port is
             // tried (the other server must not answer for it).
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut server = RedisServer { port, child: None };
+            let mut server =
+                RedisServer { port, child: None, extra: extra.iter().map(|&arg| arg.to_owned()).collect() };
             if server.try_start() {
                 return server;
             }
@@ -51,6 +59,7 @@ impl RedisServer {
         let child = Command::new(program())
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -144,7 +153,7 @@ impl Drop for RedisServer {
 #[test]
 fn a_port_another_server_holds_is_not_taken() {
     let first = RedisServer::start();
-    let mut second = RedisServer { port: first.port, child: None };
+    let mut second = RedisServer { port: first.port, child: None, extra: Vec::new() };
     assert!(!second.try_start(), "the port of another test's server is refused");
     assert!(second.child.is_none(), "its own server is gone");
     assert_ne!(RedisServer::start().port, first.port);

@@ -14,6 +14,9 @@ use ::redis::{
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+mod pipe;
+
+use self::pipe::{Command, Pipe};
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
 use reply_core::DedupKey;
 
@@ -154,7 +157,11 @@ impl RedisOptions {
 ///
 /// The claims, reads and replies of deliveries in progress together go to Redis together: one
 /// pipeline, one write and one read of the socket for all of them (`tests/redis.rs`: 64 claims
-/// at once reach Redis in 2 reads of its socket, not 64), each still answered on its own.
+/// at once reach Redis in 2 reads of its socket, not 64), each still answered on its own. They
+/// have a connection of their own (TCP or a Unix socket, with the URL's password and database),
+/// written and read by the store's own two tasks; the rest (the waiters' pub/sub, the token
+/// store, late replies, sessions) goes through redis-rs's connection manager: two connections
+/// per store.
 ///
 /// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
 /// reports [`Claim::Failed`], and the guard's
@@ -180,8 +187,9 @@ impl RedisOptions {
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
-    /// The deliveries' claims, reads and replies, sent together (see [`Batcher`]).
-    batch: Batcher,
+    /// The deliveries' claims, reads and replies, sent together on a connection of their own
+    /// (see [`pipe`]).
+    pipe: Pipe,
     options: Arc<RedisOptions>,
     /// The value of a claim: `R` and this store's name.
     running: Arc<[u8]>,
@@ -277,107 +285,13 @@ enum Held {
 }
 
 impl Held {
-    fn read(value: Option<Vec<u8>>) -> Result<Held, StoreError> {
+    fn read(value: Option<Bytes>) -> Result<Held, StoreError> {
         let Some(value) = value else { return Ok(Held::Nothing) };
         match value.first() {
             Some(b'R') => Ok(Held::Running),
             // The reply is the value after its tag, shared, not copied.
-            Some(b'D') => Ok(Held::Done(Bytes::from(value).slice(1..))),
+            Some(b'D') => Ok(Held::Done(value.slice(1..))),
             _ => Err(StoreError::new(StoreErrorKind::Corrupt, "a key under the prefix holds neither R… nor D…")),
-        }
-    }
-}
-
-/// The most commands of concurrent deliveries sent to Redis as one pipeline.
-const MAX_BATCH: usize = 256;
-
-/// Sends the commands of concurrent deliveries (claims, reads, replies) to Redis together: one
-/// task takes what the deliveries queued, lets every other task that is ready to run go first
-/// (their commands join), and sends them all as one pipeline, so that one write and one read of
-/// the socket serve them all instead of one each. Each command is answered on its own: one that
-/// fails doesn't fail the others. The queue holds at most a command per delivery in progress
-/// (the server bounds those); the task ends when the last clone of the store is dropped.
-#[derive(Clone)]
-struct Batcher {
-    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
-}
-
-/// A delivery's command, and an optional second one sent right after it: the answer is the
-/// second's value (or the first's error).
-struct Queued {
-    command: Cmd,
-    then: Option<Cmd>,
-    answer: tokio::sync::oneshot::Sender<Result<Value, RedisError>>,
-}
-
-impl Batcher {
-    /// Starts the task that sends on `connection`.
-    fn start(connection: ConnectionManager) -> Batcher {
-        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(Batcher::run(queued, connection));
-        Batcher { queue }
-    }
-
-    /// Sends `command` (and `then` right after it) with the commands of other deliveries, and
-    /// reads the answer as `T`.
-    async fn send<T: FromRedisValue>(&self, command: Cmd, then: Option<Cmd>) -> Result<T, RedisError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let ended = || RedisError::from((::redis::ErrorKind::Client, "the store's sending task has ended"));
-        self.queue.send(Queued { command, then, answer }).map_err(|_| ended())?;
-        let value = answered.await.map_err(|_| ended())??;
-        Ok(::redis::from_redis_value(value)?)
-    }
-
-    async fn run(mut queued: tokio::sync::mpsc::UnboundedReceiver<Queued>, connection: ConnectionManager) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            // The deliveries ready to run go first: what they queue meanwhile joins this batch.
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                let Ok(more) = queued.try_recv() else { break };
-                batch.push(more);
-            }
-            let mut pipe = ::redis::pipe();
-            let mut answers = Vec::with_capacity(batch.len());
-            for Queued { command, then, answer } in batch.drain(..) {
-                pipe.add_command(command);
-                let commands = match then {
-                    Some(then) => {
-                        pipe.add_command(then);
-                        2
-                    }
-                    None => 1,
-                };
-                answers.push((commands, answer));
-            }
-            let mut connection = connection.clone();
-            // Sent and answered in a task of its own, so that the next batch goes out meanwhile.
-            tokio::spawn(async move {
-                use ::redis::aio::ConnectionLike;
-                match connection.req_packed_commands(&pipe, 0, pipe.len()).await {
-                    Ok(values) => {
-                        let mut values = values.into_iter();
-                        for (commands, answer) in answers {
-                            let mut result = Ok(Value::Nil);
-                            for _ in 0..commands {
-                                let value = values.next().ok_or_else(|| {
-                                    RedisError::from((
-                                        ::redis::ErrorKind::Client,
-                                        "Redis answered fewer commands than sent",
-                                    ))
-                                });
-                                result = result.and(value.and_then(Value::extract_error));
-                            }
-                            let _ = answer.send(result);
-                        }
-                    }
-                    Err(error) => {
-                        for (_, answer) in answers {
-                            let _ = answer.send(Err(error.clone()));
-                        }
-                    }
-                }
-            });
         }
     }
 }
@@ -451,6 +365,8 @@ impl RedisStore {
     /// there), as every future of this crate that keeps a deadline.
     pub async fn new(client: Client, options: RedisOptions) -> Result<RedisStore, RedisError> {
         let waiters = Arc::new(Waiters::default());
+        // The deliveries' own connection speaks RESP2 (it needs no push messages).
+        let info = client.get_connection_info().clone();
         let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.timeout))
             .set_response_timeout(Some(options.timeout))
@@ -491,11 +407,14 @@ impl RedisStore {
             )));
         }
         let owner = format!("R{}-{:x}", std::process::id(), Arc::as_ptr(&waiters) as usize);
+        let running: Arc<[u8]> = owner.into_bytes().into();
+        let options = Arc::new(options);
+        let deliveries = pipe::Connection::open(&info, options.timeout).await?;
         Ok(RedisStore {
-            batch: Batcher::start(connection.clone()),
+            pipe: Pipe::start(deliveries, info, options.clone(), running.clone()),
             connection,
-            options: Arc::new(options),
-            running: owner.into_bytes().into(),
+            options,
+            running,
             channel,
             waiters,
             paused_until: Arc::default(),
@@ -526,14 +445,37 @@ impl RedisStore {
         Joined([self.options.prefix.as_bytes(), tag, key.as_bytes()])
     }
 
-    /// Runs one request with the store's timeout, unless a recent failure paused the store.
+    /// Runs one request of redis-rs with the store's timeout, unless a recent failure paused the
+    /// store.
     async fn request<T: FromRedisValue>(
         &self,
         request: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
+        let timeout = self.options.timeout;
+        self.unless_paused(async {
+            match tokio::time::timeout(timeout, request).await {
+                Ok(result) => result.map_err(store_error),
+                Err(_) => {
+                    Err(StoreError::new(StoreErrorKind::Timeout, format!("no answer from Redis within {timeout:?}")))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends a command of the delivery path on its own connection, unless a recent failure
+    /// paused the store. (Its answer comes within the store's timeout: the connection's tasks
+    /// keep the deadline, without a timer of each command's own.)
+    async fn delivery(&self, command: Command) -> Result<Option<Bytes>, StoreError> {
+        self.unless_paused(self.pipe.send(command)).await
+    }
+
+    /// Runs `request` unless a recent failure paused the store; after a failure, pauses it.
+    async fn unless_paused<T>(&self, request: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let now = || whole_millis(self.origin.elapsed());
         let paused_until = self.paused_until.load(Ordering::Relaxed);
-        if now() < paused_until {
+        // Read the clock only while a pause may be on (never once it has ended: 0).
+        if paused_until != 0 && now() < paused_until {
             return Err(StoreError::new(
                 StoreErrorKind::Unavailable,
                 format!(
@@ -542,13 +484,7 @@ impl RedisStore {
                 ),
             ));
         }
-        let result = match tokio::time::timeout(self.options.timeout, request).await {
-            Ok(result) => result.map_err(store_error),
-            Err(_) => Err(StoreError::new(
-                StoreErrorKind::Timeout,
-                format!("no answer from Redis within {:?}", self.options.timeout),
-            )),
-        };
+        let result = request.await;
         if result.is_err() {
             let until = now().saturating_add(whole_millis(self.options.pause_after_failure));
             self.paused_until.store(until, Ordering::Relaxed);
@@ -587,16 +523,13 @@ impl RedisStore {
         });
     }
 
-    /// Claims `redis_key` unless it is there, and says what was there: one atomic step.
-    async fn claim_key(&self, redis_key: impl ToRedisArgs) -> Result<Held, StoreError> {
-        let set = claim_command(redis_key, &self.running, self.options.lease);
-        Held::read(self.request(self.batch.send(set, None)).await?)
+    /// Claims `key` unless it is there, and says what was there: one atomic step.
+    async fn claim_key(&self, key: &DedupKey) -> Result<Held, StoreError> {
+        Held::read(self.delivery(Command::Claim(key.clone())).await?)
     }
 
-    async fn get(&self, redis_key: &[u8]) -> Result<Held, StoreError> {
-        let mut get = Cmd::with_capacity(2, COMMAND_ROOM);
-        get.arg("GET").arg(redis_key);
-        Held::read(self.request(self.batch.send(get, None)).await?)
+    async fn get(&self, key: &DedupKey) -> Result<Held, StoreError> {
+        Held::read(self.delivery(Command::Get(key.clone())).await?)
     }
 
     fn backstop(&self) -> Duration {
@@ -618,7 +551,7 @@ fn claimed(held: Result<Held, StoreError>) -> Claim {
 
 impl ReplyStore for RedisStore {
     async fn claim(&self, key: &DedupKey) -> Claim {
-        claimed(self.claim_key(self.redis_key(key)).await)
+        claimed(self.claim_key(key).await)
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
@@ -634,12 +567,7 @@ impl ReplyStore for RedisStore {
         };
         // The reply, and whether anyone waits for it (a waiter flags the key first): only then
         // is it published, so instances don't each hear of every delivery.
-        let mut set = Cmd::with_capacity(5, COMMAND_ROOM + reply.len());
-        set.arg("SET").arg(self.redis_key(key)).arg(Joined([b"D", &reply]));
-        set.arg("PX").arg(millis(self.options.window));
-        let mut getdel = Cmd::with_capacity(2, COMMAND_ROOM);
-        getdel.arg("GETDEL").arg(self.waiting_key(key));
-        let waited: Option<Vec<u8>> = self.request(self.batch.send(set, Some(getdel))).await?;
+        let waited = self.delivery(Command::Complete(key.clone(), reply)).await?;
         if waited.is_some() {
             let mut publish = ::redis::cmd("PUBLISH");
             publish.arg(&*self.channel).arg(self.redis_key(key));
@@ -666,12 +594,12 @@ impl ReplyStore for RedisStore {
             // Made before looking, so a message that comes between the look and the wait still
             // wakes it.
             let notified = registration.notify.notified();
-            match self.get(&redis_key).await {
+            match self.get(key).await {
                 Ok(Held::Done(bytes)) => return Claim::Done(bytes),
                 Ok(Held::Running) => {}
                 // The owner's lease expired without a reply: this try takes the delivery over
                 // (unless another took it first).
-                Ok(Held::Nothing) => match claimed(self.claim_key(&redis_key).await) {
+                Ok(Held::Nothing) => match claimed(self.claim_key(key).await) {
                     Claim::Running => {}
                     claim => return claim,
                 },

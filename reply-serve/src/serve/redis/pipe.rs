@@ -1,0 +1,638 @@
+//! The delivery path's own connection to Redis: the claims, reads and replies of deliveries in
+//! progress, sent together as one pipeline on a connection of their own and read back in order.
+//!
+//! Every delivery asks Redis twice (its claim, then its reply), so this is the store's hot path;
+//! everything else (pub/sub, the waiters' flags, the token store, late replies, sessions) keeps
+//! redis-rs's connection manager. One task writes: it takes what the deliveries queued, lets
+//! every other task that is ready to run go first (their commands join), and writes them all in
+//! one write, straight from each delivery's key and reply into one reused buffer. Another reads
+//! the replies, in order, with the small RESP2 reader below, and answers each delivery. The next
+//! batch goes out while the last one's replies are on their way. No command object, no pipeline
+//! object, no value tree per reply, no task per batch, no timer per command: each batch is given
+//! up on at its first asker's deadline (its request and the store's timeout), by the tasks.
+//!
+//! The connection is made when the store is, and again at the next batch after it failed (an
+//! error, an end, a batch not answered by its deadline, a write that didn't finish by it): every
+//! command written on it and not yet answered then gets the error.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use ::redis::{ConnectionAddr, ConnectionInfo};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{RedisOptions, millis};
+use crate::serve::{StoreError, StoreErrorKind};
+use reply_core::DedupKey;
+
+/// The most commands of concurrent deliveries written as one batch.
+const MAX_BATCH: usize = 256;
+
+/// A command of the delivery path, written by the sending task.
+pub(super) enum Command {
+    /// `SET {prefix}{key} R{owner} NX GET PX {lease}`: claims the delivery unless it is there, and
+    /// gives what was there, in one atomic step (Redis 7 and later).
+    Claim(DedupKey),
+    /// `GET {prefix}{key}`.
+    Get(DedupKey),
+    /// `SET {prefix}{key} D{reply} PX {window}`, then `GETDEL {prefix}w:{key}`: the reply, and
+    /// whether a waiter flagged the key (the second's value).
+    Complete(DedupKey, Bytes),
+}
+
+impl Command {
+    /// How many replies Redis sends for it.
+    fn replies(&self) -> usize {
+        match self {
+            Command::Claim(_) | Command::Get(_) => 1,
+            Command::Complete(..) => 2,
+        }
+    }
+}
+
+/// What a command gives: a bulk string's bytes, or `None` for Redis's nil (and for a status
+/// such as `OK`, which none of the answers carries).
+pub(super) type Answer = Result<Option<Bytes>, StoreError>;
+
+struct Queued {
+    command: Command,
+    answer: oneshot::Sender<Answer>,
+    /// When the asker stops waiting: its request and the store's timeout.
+    deadline: Instant,
+}
+
+/// The queue of the task that sends on the connection; cheap to clone. The task ends when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub(super) struct Pipe {
+    queue: mpsc::UnboundedSender<Queued>,
+    timeout: Duration,
+}
+
+impl Pipe {
+    /// Starts the task that sends on `connection` (and on a new one, to `info`'s Redis, after a
+    /// failure). The queue holds at most a command per delivery in progress (the server bounds
+    /// those).
+    pub(super) fn start(
+        connection: Connection,
+        info: ConnectionInfo,
+        options: Arc<RedisOptions>,
+        running: Arc<[u8]>,
+    ) -> Pipe {
+        let (queue, queued) = mpsc::unbounded_channel();
+        let timeout = options.timeout;
+        let sender = Sender {
+            claim_tail: claim_tail(&running, &options),
+            complete_tail: complete_tail(&options),
+            info,
+            options,
+            live: Some(connection.start()),
+            out: Vec::new(),
+        };
+        tokio::spawn(sender.run(queued));
+        Pipe { queue, timeout }
+    }
+
+    /// Sends `command` with the commands of other deliveries, and gives its answer, within the
+    /// store's timeout: its connection is given up on if a command isn't answered by its
+    /// deadline (the tasks keep it, so that a command needs no timer of its own).
+    pub(super) async fn send(&self, command: Command) -> Answer {
+        let (answer, answered) = oneshot::channel();
+        let deadline = Instant::now() + self.timeout;
+        self.queue
+            .send(Queued { command, answer, deadline })
+            .map_err(|_| lost("the store's sending task has ended"))?;
+        // Dropped unanswered: its batch's connection failed before the reply came.
+        answered.await.map_err(|_| lost("the connection to Redis failed before the reply came"))?
+    }
+}
+
+fn lost(what: &str) -> StoreError {
+    StoreError::new(StoreErrorKind::Unavailable, what)
+}
+
+/// A connection to Redis, authenticated and on its database, before its halves go to the task
+/// that writes and the task that reads.
+pub(super) struct Connection {
+    write: Box<dyn AsyncWrite + Send + Unpin>,
+    read: Reader,
+}
+
+/// A connection's reading half, and what was read from it but not yet taken.
+struct Reader {
+    half: Box<dyn AsyncRead + Send + Unpin>,
+    buffer: BytesMut,
+}
+
+/// The most a bulk string may hold: Redis's own limit (`proto-max-bulk-len`, 512 MiB). A
+/// declared length beyond it is a broken stream, not a reason to wait for that much.
+const MAX_BULK: usize = 512 << 20;
+
+/// How much room a read of the socket has at least.
+const READ_ROOM: usize = 4096;
+
+/// The most room a buffer keeps between batches (for the longest replies, a batch may need more).
+const KEPT_ROOM: usize = 1 << 20;
+
+impl Connection {
+    /// Connects to `info`'s Redis (TCP or a Unix socket), within `timeout`: `AUTH` with its
+    /// password (and user name), `SELECT` of its database unless it is 0.
+    pub(super) async fn open(info: &ConnectionInfo, timeout: Duration) -> io::Result<Connection> {
+        Connection::open_by(info, Instant::now() + timeout).await
+    }
+
+    /// [`open`](Connection::open), by `deadline`.
+    async fn open_by(info: &ConnectionInfo, deadline: Instant) -> io::Result<Connection> {
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "no connection to Redis within the store's timeout");
+        tokio::time::timeout_at(deadline, Connection::open_now(info)).await.map_err(|_| timed_out())?
+    }
+
+    async fn open_now(info: &ConnectionInfo) -> io::Result<Connection> {
+        let mut connection = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                // Each batch is one write, sent at once.
+                stream.set_nodelay(true)?;
+                let (read, write) = stream.into_split();
+                Connection::of(Box::new(read), Box::new(write))
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => {
+                let (read, write) = tokio::net::UnixStream::connect(path).await?.into_split();
+                Connection::of(Box::new(read), Box::new(write))
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the retry guard's store connects to Redis by TCP or a Unix socket, not {other}"),
+                ));
+            }
+        };
+        let settings = info.redis_settings();
+        let mut hello = Vec::new();
+        let mut replies = 0;
+        if let Some(password) = settings.password() {
+            match settings.username() {
+                Some(user) => command(&mut hello, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
+                None => command(&mut hello, &[b"AUTH", password.as_bytes()]),
+            }
+            replies += 1;
+        }
+        if settings.db() != 0 {
+            command(&mut hello, &[b"SELECT", itoa::Buffer::new().format(settings.db()).as_bytes()]);
+            replies += 1;
+        }
+        if replies > 0 {
+            connection.write.write_all(&hello).await?;
+            for _ in 0..replies {
+                if let Reply::Error(error) = connection.read.reply().await? {
+                    return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("Redis: {error}")));
+                }
+            }
+        }
+        Ok(connection)
+    }
+
+    fn of(read: Box<dyn AsyncRead + Send + Unpin>, write: Box<dyn AsyncWrite + Send + Unpin>) -> Connection {
+        Connection { write, read: Reader { half: read, buffer: BytesMut::with_capacity(READ_ROOM) } }
+    }
+
+    /// Starts the task that reads the connection's replies.
+    fn start(self) -> Live {
+        let (sent, to_read) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(self.read.run(to_read));
+        Live { write: self.write, sent, reader }
+    }
+}
+
+/// A batch written: whom to answer, in order, with how many replies each, and by when the last
+/// reply must have come.
+struct Sent {
+    answers: Vec<(usize, oneshot::Sender<Answer>)>,
+    deadline: Instant,
+}
+
+impl Reader {
+    /// Answers each batch written, in order, from the replies read. When a batch's replies don't
+    /// all come by its deadline, or the connection fails, every answer not yet given (that
+    /// batch's and those written after it) gets the error, and the task ends: the next batch
+    /// goes on a new connection.
+    ///
+    /// While no batch is out, it watches the connection too: one that Redis (or a proxy) closes
+    /// while idle ends the task before the next batch is written, and the batch goes on a new
+    /// connection instead of failing.
+    async fn run(mut self, mut sent: mpsc::UnboundedReceiver<Sent>) {
+        while let Some(Sent { answers, deadline }) = self.next(&mut sent).await {
+            let mut answers = answers.into_iter();
+            let read = tokio::time::timeout_at(deadline, async {
+                for (replies, answer) in answers.by_ref() {
+                    // The answer is the last reply's value, or the first error among them.
+                    let mut value = Ok(None);
+                    for _ in 0..replies {
+                        let reply = self.reply().await?;
+                        if value.is_ok() {
+                            value = reply.into_answer();
+                        }
+                    }
+                    // The asker may have given up (its timeout): nothing to do.
+                    let _ = answer.send(value);
+                }
+                Ok::<(), io::Error>(())
+            })
+            .await;
+            let error = match read {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => {
+                    let kind = match error.kind() {
+                        io::ErrorKind::InvalidData => StoreErrorKind::Corrupt,
+                        _ => StoreErrorKind::Unavailable,
+                    };
+                    StoreError::new(kind, format!("Redis: {error}"))
+                }
+                Err(_) => StoreError::new(StoreErrorKind::Timeout, "no answer from Redis within the store's timeout"),
+            };
+            sent.close();
+            for (_, answer) in answers {
+                let _ = answer.send(Err(error.clone()));
+            }
+            while let Ok(Sent { answers, .. }) = sent.try_recv() {
+                for (_, answer) in answers {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+            return;
+        }
+    }
+
+    /// The next batch written; `None` when the writer is gone, or when the connection ended (or
+    /// sent what nobody asked for) while no batch was out: the channel is closed then, so the
+    /// writer connects again for its next batch.
+    async fn next(&mut self, sent: &mut mpsc::UnboundedReceiver<Sent>) -> Option<Sent> {
+        let mut byte = [0u8; 1];
+        let ended = std::future::poll_fn(|cx| {
+            if let Poll::Ready(next) = sent.poll_recv(cx) {
+                return Poll::Ready(next);
+            }
+            // Nothing is due: any byte, the end, or an error means the connection is done.
+            let mut read = ReadBuf::new(&mut byte);
+            match Pin::new(&mut self.half).poll_read(cx, &mut read) {
+                Poll::Pending if self.buffer.is_empty() => Poll::Pending,
+                _ => Poll::Ready(None),
+            }
+        })
+        .await;
+        if ended.is_none() {
+            sent.close();
+        }
+        ended
+    }
+
+    /// The next reply.
+    async fn reply(&mut self) -> io::Result<Reply> {
+        loop {
+            if let Some((reply, len)) = read_reply(&self.buffer)? {
+                self.buffer.advance(len);
+                if self.buffer.is_empty() && self.buffer.capacity() > KEPT_ROOM {
+                    self.buffer = BytesMut::with_capacity(READ_ROOM);
+                }
+                return Ok(reply);
+            }
+            self.buffer.reserve(READ_ROOM);
+            if self.half.read_buf(&mut self.buffer).await? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
+            }
+        }
+    }
+}
+
+/// A connection in use: its writing half, and the task that reads its replies.
+struct Live {
+    write: Box<dyn AsyncWrite + Send + Unpin>,
+    sent: mpsc::UnboundedSender<Sent>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Its batches' answers are dropped with it: their askers learn at once.
+        self.reader.abort();
+    }
+}
+
+/// The task that writes the batches.
+struct Sender {
+    info: ConnectionInfo,
+    options: Arc<RedisOptions>,
+    /// What follows the key in every claim: the store's name, the flags, the lease.
+    claim_tail: Box<[u8]>,
+    /// What follows the reply in every reply's `SET`: the window.
+    complete_tail: Box<[u8]>,
+    /// `None` after a failure, until the next batch connects again.
+    live: Option<Live>,
+    /// A batch's commands, written; reused.
+    out: Vec<u8>,
+}
+
+impl Sender {
+    async fn run(mut self, mut queued: mpsc::UnboundedReceiver<Queued>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // The deliveries ready to run go first: what they queue meanwhile joins this batch.
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                let Ok(more) = queued.try_recv() else { break };
+                batch.push(more);
+            }
+            self.out.clear();
+            let mut answers = Vec::with_capacity(batch.len());
+            // The batch is given up on when its first asker stops waiting.
+            let deadline = batch.iter().map(|queued| queued.deadline).min().expect("recv_many took one at least");
+            for Queued { command, answer, .. } in batch.drain(..) {
+                self.write(&command);
+                answers.push((command.replies(), answer));
+            }
+            if let Err((error, answers)) = self.send(answers, deadline).await {
+                for (_, answer) in answers {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// Writes the batch, its answers handed to the reading task first; connects again first if
+    /// the connection ended. On a failure to connect, the answers come back with the error.
+    #[allow(clippy::type_complexity)]
+    async fn send(
+        &mut self,
+        mut answers: Vec<(usize, oneshot::Sender<Answer>)>,
+        deadline: Instant,
+    ) -> Result<(), (StoreError, Vec<(usize, oneshot::Sender<Answer>)>)> {
+        // Twice at most: a connection can end between the look and the hand-over.
+        for _ in 0..2 {
+            // A connection whose reader ended (it failed, or the connection closed) is made again.
+            if self.live.as_ref().is_none_or(|live| live.sent.is_closed()) {
+                self.live = None;
+                match Connection::open_by(&self.info, deadline).await {
+                    Ok(connection) => self.live = Some(connection.start()),
+                    Err(error) => {
+                        let kind = match error.kind() {
+                            io::ErrorKind::TimedOut => StoreErrorKind::Timeout,
+                            _ => StoreErrorKind::Unavailable,
+                        };
+                        return Err((StoreError::new(kind, format!("Redis: {error}")), answers));
+                    }
+                }
+            }
+            let live = self.live.as_mut().expect("connected above");
+            match live.sent.send(Sent { answers, deadline }) {
+                Ok(()) => {}
+                Err(mpsc::error::SendError(Sent { answers: back, .. })) => {
+                    answers = back;
+                    self.live = None;
+                    continue;
+                }
+            }
+            match tokio::time::timeout_at(deadline, live.write.write_all(&self.out)).await {
+                Ok(Ok(())) => {}
+                // Not written (whole): the connection is dropped, and its reader with the answers
+                // it holds, this batch's among them.
+                _ => self.live = None,
+            }
+            // Room for a batch of long replies is not kept for ever.
+            if self.out.capacity() > KEPT_ROOM {
+                self.out = Vec::new();
+            }
+            return Ok(());
+        }
+        Err((lost("the connection to Redis ended twice while a batch was sent"), answers))
+    }
+
+    /// Writes `command` into the batch.
+    fn write(&mut self, command: &Command) {
+        let prefix = self.options.prefix.as_bytes();
+        let out = &mut self.out;
+        match command {
+            Command::Claim(key) => {
+                out.extend_from_slice(b"*7\r\n$3\r\nSET\r\n");
+                bulk(out, &[prefix, key.as_bytes()]);
+                out.extend_from_slice(&self.claim_tail);
+            }
+            Command::Get(key) => {
+                out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+                bulk(out, &[prefix, key.as_bytes()]);
+            }
+            Command::Complete(key, reply) => {
+                out.extend_from_slice(b"*5\r\n$3\r\nSET\r\n");
+                bulk(out, &[prefix, key.as_bytes()]);
+                bulk(out, &[b"D", reply]);
+                out.extend_from_slice(&self.complete_tail);
+                out.extend_from_slice(b"*2\r\n$6\r\nGETDEL\r\n");
+                bulk(out, &[prefix, b"w:", key.as_bytes()]);
+            }
+        }
+    }
+}
+
+/// What follows the key in every claim: `R{owner} NX GET PX {lease}`, as RESP.
+fn claim_tail(running: &[u8], options: &RedisOptions) -> Box<[u8]> {
+    let mut tail = Vec::new();
+    for arg in [running, b"NX", b"GET", b"PX", itoa::Buffer::new().format(millis(options.lease)).as_bytes()] {
+        bulk(&mut tail, &[arg]);
+    }
+    tail.into()
+}
+
+/// What follows the reply in every reply's `SET`: `PX {window}`, as RESP.
+fn complete_tail(options: &RedisOptions) -> Box<[u8]> {
+    let mut tail = Vec::new();
+    for arg in [&b"PX"[..], itoa::Buffer::new().format(millis(options.window)).as_bytes()] {
+        bulk(&mut tail, &[arg]);
+    }
+    tail.into()
+}
+
+/// Writes a command of `args` (each one piece) as RESP: an array of bulk strings.
+fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    array(out, args.len());
+    for arg in args {
+        bulk(out, &[arg]);
+    }
+}
+
+/// `*{len}\r\n`: an array of `len` values follows.
+fn array(out: &mut Vec<u8>, len: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One bulk string made of `pieces`, one after the other: `${len}\r\n{bytes}\r\n`.
+fn bulk(out: &mut Vec<u8>, pieces: &[&[u8]]) {
+    let len: usize = pieces.iter().map(|piece| piece.len()).sum();
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for piece in pieces {
+        out.extend_from_slice(piece);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A reply of Redis, as far as the delivery path needs it.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    /// A bulk string.
+    Bulk(Bytes),
+    /// Nil (`$-1`, `*-1`).
+    Nil,
+    /// An error reply (`-ERR …`).
+    Error(String),
+    /// A status (`+OK`), an integer, an array: read whole, not kept (none of the delivery path's
+    /// answers is one).
+    Other,
+}
+
+impl Reply {
+    fn into_answer(self) -> Answer {
+        match self {
+            Reply::Bulk(bytes) => Ok(Some(bytes)),
+            Reply::Nil | Reply::Other => Ok(None),
+            Reply::Error(error) => Err(StoreError::new(StoreErrorKind::Unavailable, format!("Redis: {error}"))),
+        }
+    }
+}
+
+fn broken(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("a reply from Redis that is not RESP: {what}"))
+}
+
+/// The first whole reply in `read`, and its length; `None` while it is not all there. Arrays are
+/// read as one reply (their elements counted, not nested: no recursion, whatever their depth).
+fn read_reply(read: &[u8]) -> io::Result<Option<(Reply, usize)>> {
+    let mut at = 0;
+    // How many values are still to be read: the reply, and the elements of arrays within it.
+    let mut left = 1usize;
+    let mut first = None;
+    while left > 0 {
+        let Some(line_len) = read[at..].iter().position(|&b| b == b'\n') else { return Ok(None) };
+        let line = &read[at..at + line_len];
+        let Some((&kind, line)) = line.split_first() else { return Err(broken("an empty line")) };
+        let Some(line) = line.strip_suffix(b"\r") else { return Err(broken("a line not ended by CR LF")) };
+        at += line_len + 1;
+        left -= 1;
+        let reply = match kind {
+            b'+' | b':' => Reply::Other,
+            b'-' => Reply::Error(String::from_utf8_lossy(line).into_owned()),
+            b'$' => match length(line)? {
+                None => Reply::Nil,
+                Some(len) => {
+                    let Some(end) = at.checked_add(len).filter(|end| end + 2 <= read.len()) else { return Ok(None) };
+                    if &read[end..end + 2] != b"\r\n" {
+                        return Err(broken("a bulk string longer than it said"));
+                    }
+                    let bytes = Bytes::copy_from_slice(&read[at..end]);
+                    at = end + 2;
+                    Reply::Bulk(bytes)
+                }
+            },
+            b'*' => match length(line)? {
+                None => Reply::Nil,
+                Some(len) => {
+                    left = left.checked_add(len).ok_or_else(|| broken("an array too long"))?;
+                    Reply::Other
+                }
+            },
+            _ => return Err(broken("an unknown type")),
+        };
+        first.get_or_insert(reply);
+    }
+    Ok(first.map(|reply| (reply, at)))
+}
+
+/// A length of a bulk string or an array: `None` for `-1` (nil).
+fn length(digits: &[u8]) -> io::Result<Option<usize>> {
+    if digits == b"-1" {
+        return Ok(None);
+    }
+    let len = std::str::from_utf8(digits)
+        .ok()
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<usize>().ok())
+        .filter(|&len| len <= MAX_BULK)
+        .ok_or_else(|| broken("a length that is not one"))?;
+    Ok(Some(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reply read whole and cut at every byte: the same reply, or "not all there yet".
+    #[test]
+    fn replies_are_read_whole_or_waited_for() {
+        let cases: [(&[u8], Reply); 9] = [
+            (b"+OK\r\n", Reply::Other),
+            (b":42\r\n", Reply::Other),
+            (b"$-1\r\n", Reply::Nil),
+            (b"*-1\r\n", Reply::Nil),
+            (b"$0\r\n\r\n", Reply::Bulk(Bytes::new())),
+            (b"$5\r\nR1-ab\r\n", Reply::Bulk(Bytes::from_static(b"R1-ab"))),
+            (b"$4\r\na\r\nb\r\n", Reply::Bulk(Bytes::from_static(b"a\r\nb"))),
+            (b"-ERR wrong number of arguments\r\n", Reply::Error("ERR wrong number of arguments".into())),
+            (b"*3\r\n$1\r\na\r\n*2\r\n:1\r\n$-1\r\n+x\r\n", Reply::Other),
+        ];
+        for (wire, expected) in cases {
+            let mut followed = wire.to_vec();
+            followed.extend_from_slice(b"$1\r\nz\r\n");
+            assert_eq!(
+                read_reply(&followed).unwrap(),
+                Some((expected, wire.len())),
+                "{:?}",
+                String::from_utf8_lossy(wire)
+            );
+            for cut in 0..wire.len() {
+                assert_eq!(read_reply(&wire[..cut]).unwrap(), None, "{:?} cut at {cut}", String::from_utf8_lossy(wire));
+            }
+        }
+    }
+
+    #[test]
+    fn what_is_not_resp_is_an_error() {
+        for wire in [
+            &b"?1\r\n"[..],
+            b"\n",
+            b"+OK\n",
+            b"$x\r\n",
+            b"$-2\r\n",
+            b"$+1\r\nab\r\n",
+            b"$1\r\nab\r\n",
+            b"$99999999999999999999999\r\n",
+            b"$536870913\r\n",
+            b"*-5\r\n",
+        ] {
+            let error = read_reply(wire).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    /// An array declaring more elements than memory could hold is only a count: nothing is sized
+    /// from it, and the reader waits for elements that never come.
+    #[test]
+    fn a_huge_array_costs_nothing_until_it_is_there() {
+        assert_eq!(read_reply(b"*536870912\r\n+a\r\n").unwrap(), None);
+    }
+
+    #[test]
+    fn commands_are_written_as_arrays_of_bulk_strings() {
+        let mut out = Vec::new();
+        command(&mut out, &[b"AUTH", b"user", b"p\r\nw"]);
+        bulk(&mut out, &[b"pre:", b"", b"key"]);
+        assert_eq!(out, b"*3\r\n$4\r\nAUTH\r\n$4\r\nuser\r\n$4\r\np\r\nw\r\n$7\r\npre:key\r\n");
+    }
+}
