@@ -104,13 +104,19 @@ impl Pipe {
     /// deadline (the tasks keep it, so that a command needs no timer of its own).
     pub(super) async fn send(&self, command: Command) -> Answer {
         let (answer, answered) = oneshot::channel();
-        let deadline = Instant::now() + self.timeout;
+        let deadline = after(self.timeout);
         self.queue
             .send(Queued { command, answer, deadline })
             .map_err(|_| lost("the store's sending task has ended"))?;
         // Dropped unanswered: its batch's connection failed before the reply came.
         answered.await.map_err(|_| lost("the connection to Redis failed before the reply came"))?
     }
+}
+
+/// The instant `timeout` from now; a timeout too long to add (`Duration::MAX`) is thirty years.
+fn after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
 fn lost(what: &str) -> StoreError {
@@ -144,7 +150,7 @@ impl Connection {
     /// Connects to `info`'s Redis (TCP or a Unix socket), within `timeout`: `AUTH` with its
     /// password (and user name), `SELECT` of its database unless it is 0.
     pub(super) async fn open(info: &ConnectionInfo, timeout: Duration) -> io::Result<Connection> {
-        Connection::open_by(info, Instant::now() + timeout).await
+        Connection::open_by(info, after(timeout)).await
     }
 
     /// [`open`](Connection::open), by `deadline`.
@@ -656,6 +662,13 @@ mod tests {
         }
         // The draw reaches both ends, not only "not all there yet".
         assert!(replies > 1_000 && errors > 1_000, "{replies} replies, {errors} errors");
+    }
+
+    /// A timeout too long to add to now is a deadline far away, not a panic.
+    #[tokio::test]
+    async fn the_longest_timeout_is_a_far_deadline() {
+        assert!(after(Duration::MAX) > Instant::now() + Duration::from_secs(365 * 86_400));
+        assert!(after(Duration::from_millis(5)) <= Instant::now() + Duration::from_millis(5));
     }
 
     #[test]
