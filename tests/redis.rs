@@ -651,7 +651,8 @@ async fn a_connection_closed_under_the_store_is_made_again() {
     assert_eq!(store.claim(&first).await, Claim::Run);
     for round in 0..3 {
         kill(&mut admin).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Time for the store's reader to see the end (it is woken by it at once).
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let key = DedupKey::new("gh", &format!("idle-{round}"));
         assert_eq!(store.claim(&key).await, Claim::Run, "round {round}");
         store.complete(&key, reply.clone()).await.unwrap();
