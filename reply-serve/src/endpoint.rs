@@ -63,7 +63,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -72,7 +72,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, observe, within};
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, observe};
 use reply_core::PassiveReply;
 #[cfg(feature = "crypto")]
 use reply_core::Sink;
@@ -1205,23 +1205,65 @@ impl OnTimeOrLate {
         }
     }
 
-    async fn run<F>(self, handler: F) -> OnTime<F::Output>
+    /// The handler's future within the budget (or late, through the late replies), its outcome
+    /// counted. Not an `async fn`: the handler's future goes into its timeout (or its box, for
+    /// late replies) here, at once, and is held once, there (an `async fn` keeps its arguments in
+    /// its own state besides what it moves them into).
+    #[cfg(feature = "client")]
+    fn run<F>(self, handler: F) -> Answering<F, impl Future<Output = OnTime<F::Output>> + Send>
     where
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        #[cfg(feature = "client")]
-        let on_time = match self.late {
-            Some((late, key, delivery)) => late.within_or_late_recorded(self.budget, key, delivery, handler).await,
-            None => within(self.budget, handler).await,
+        let budget = self.budget;
+        match self.late {
+            Some((late, key, delivery)) => {
+                let handler = Box::pin(handler);
+                Answering::Late {
+                    late: async move { late.within_or_late_recorded(budget, key, delivery, handler).await },
+                }
+            }
+            None => Answering::Within { timeout: tokio::time::timeout(budget, handler) },
+        }
+    }
+
+    #[cfg(not(feature = "client"))]
+    fn run<F>(self, handler: F) -> Answering<F, std::future::Pending<OnTime<F::Output>>>
+    where
+        F: Future + Send + 'static,
+        F::Output: PassiveReply + Send + 'static,
+    {
+        Answering::Within { timeout: tokio::time::timeout(self.budget, handler) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`OnTimeOrLate::run`]'s future.
+    #[project = AnsweringNow]
+    enum Answering<F, L> {
+        /// Within the budget: the handler's future in its timeout.
+        Within { #[pin] timeout: tokio::time::Timeout<F> },
+        /// With late replies: their future, which holds the handler's boxed.
+        Late { #[pin] late: L },
+    }
+}
+
+impl<F: Future, L: Future<Output = OnTime<F::Output>>> Future for Answering<F, L> {
+    type Output = OnTime<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let on_time = match self.project() {
+            AnsweringNow::Within { timeout } => match ready!(timeout.poll(cx)) {
+                Ok(reply) => OnTime::Reply(reply),
+                Err(_) => OnTime::Late,
+            },
+            AnsweringNow::Late { late } => ready!(late.poll(cx)),
         };
-        #[cfg(not(feature = "client"))]
-        let on_time = within(self.budget, handler).await;
         observe::delivery(match on_time {
             OnTime::Late => observe::Outcome::Late,
             _ => observe::Outcome::Answered,
         });
-        on_time
+        Poll::Ready(on_time)
     }
 }
 

@@ -493,7 +493,11 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// Runs the handler's future in this request's task; with a key, records its reply in the
     /// store. If the request goes away first (the platform gave up on the connection), what is
     /// left of the handler is spawned, so its reply is still made and recorded for the retry.
-    async fn run<Fut, R>(&self, key: Option<DedupKey>, work: Fut) -> Bytes
+    ///
+    /// Not an `async fn`: the handler's future goes into its box here, at once, so that it is
+    /// held once, there, and not also in the future this returns (an `async fn` keeps its
+    /// arguments in its own state besides what it moves them into).
+    fn run<Fut, R>(&self, key: Option<DedupKey>, work: Fut) -> impl Future<Output = Bytes> + Send + '_
     where
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
@@ -501,13 +505,32 @@ impl<S: ReplyStore> RetryGuard<S> {
         observe::handler_run();
         // Written once, into the buffer the response sends and every retry shares (`to_xml`
         // allocates exactly its length, which `Bytes` takes as it is).
-        let made: Making = Box::pin(async move { Bytes::from(work.await.to_xml().into_bytes()) });
+        let made: Making = Box::pin(Made { work });
         let mut work = Work { making: Some(CatchPanic(made)), key, store: self.store.clone() };
-        let bytes = std::future::poll_fn(|cx| work.poll_made(cx)).await;
-        if let Some(key) = work.key.take() {
-            complete(&*self.store, &key, bytes.clone()).await;
+        async move {
+            let bytes = std::future::poll_fn(|cx| work.poll_made(cx)).await;
+            if let Some(key) = work.key.take() {
+                complete(&*self.store, &key, bytes.clone()).await;
+            }
+            bytes
         }
-        bytes
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future, then its reply written: the future held once, and polled where it is.
+    struct Made<F> {
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: Future<Output = R>, R: PassiveReply> Future for Made<F> {
+    type Output = Bytes;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Bytes> {
+        let reply = ready!(self.project().work.poll(cx));
+        Poll::Ready(Bytes::from(reply.to_xml().into_bytes()))
     }
 }
 

@@ -197,7 +197,7 @@ impl LateReplies {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        self.within_or_late_recorded(budget, key, None, handler).await
+        self.within_or_late_recorded(budget, key, None, Box::pin(handler)).await
     }
 
     /// [`within_or_late`](LateReplies::within_or_late), with the delivery's XML to record when
@@ -207,14 +207,13 @@ impl LateReplies {
         budget: Duration,
         key: DedupKey,
         delivery: Option<String>,
-        handler: F,
+        mut handler: Pin<Box<F>>,
     ) -> OnTime<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
         let started = Instant::now();
-        let mut handler = Box::pin(handler);
         match tokio::time::timeout(budget, handler.as_mut()).await {
             Ok(reply) => OnTime::Reply(reply),
             Err(_) => {
