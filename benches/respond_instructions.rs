@@ -7,6 +7,10 @@
 //! With `--redis URL` after N, the store is a `RedisStore` on that Redis instead (one delivery at
 //! a time, so each of its batches holds one delivery's command: the client's whole cost per
 //! command, which concurrent deliveries share under load).
+//!
+//! With `RESPOND_THROUGH=service` in the environment, each delivery goes through the endpoint's
+//! tower service (`Endpoint::into_service`, an `http::Request` with its body), as a server calls
+//! it, instead of `Endpoint::respond`.
 use std::time::Duration;
 
 use passive_reply::endpoint::Endpoint;
@@ -53,12 +57,24 @@ where
     let timestamp = passive_reply::now().to_string();
     let query = format!("signature={}&timestamp={timestamp}&nonce=1", signature_of("t", &timestamp, "1"));
     let method = axum::http::Method::POST;
-    for i in first..first + n {
-        let body = format!(
+    let body = |i| {
+        format!(
             "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>\
              <MsgType>text</MsgType><Content>hi</Content><MsgId>{i}</MsgId></xml>"
-        );
-        let answer = endpoint.respond(&method, Some(&query), axum::body::Bytes::from(body)).await;
+        )
+    };
+    if std::env::var("RESPOND_THROUGH").as_deref() == Ok("service") {
+        let mut service = endpoint.into_service();
+        let uri = format!("/?{query}");
+        for i in first..first + n {
+            let request = axum::http::Request::post(&uri).body(axum::body::Body::from(body(i))).unwrap();
+            let response = tower_service::Service::call(&mut service, request).await.unwrap();
+            assert_eq!(response.status(), axum::http::StatusCode::OK);
+        }
+        return;
+    }
+    for i in first..first + n {
+        let answer = endpoint.respond(&method, Some(&query), axum::body::Bytes::from(body(i))).await;
         assert_eq!(answer.status(), axum::http::StatusCode::OK);
     }
 }

@@ -949,8 +949,9 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let endpoint = self.0.clone();
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            Ok(endpoint.respond_reading(&parts.method, parts.uri.query(), body).await.into_response())
+            // The method and the URI, not the headers: the future holds no more than it reads.
+            let (http::request::Parts { method, uri, .. }, body) = request.into_parts();
+            Ok(endpoint.respond_reading(&method, uri.query(), body).await.into_response())
         })
     }
 }
