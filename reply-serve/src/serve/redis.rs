@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{
-    Client, Cmd, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, ToRedisArgs,
-    Value,
+    Client, FromRedisValue, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, ToRedisArgs, Value,
 };
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -311,18 +310,6 @@ fn millis(duration: Duration) -> u64 {
     whole_millis(duration).max(1)
 }
 
-/// `SET key value NX GET PX lease`: sets `key` unless it is there, and gives what was there, in
-/// one atomic step (Redis 7 and later).
-fn claim_command(key: impl ToRedisArgs, value: &[u8], lease: Duration) -> Cmd {
-    let mut set = Cmd::with_capacity(7, COMMAND_ROOM + value.len());
-    set.arg("SET").arg(key).arg(value).arg("NX").arg("GET").arg("PX").arg(millis(lease));
-    set
-}
-
-/// What a command of the delivery path holds besides its key and value (its name, flags, an
-/// expiry's digits) and a key's length, with room to spare: sized once, never grown.
-const COMMAND_ROOM: usize = 160;
-
 /// Byte strings written as one argument of a command, one after the other (a key under the
 /// prefix, a tagged reply), without a copy of their own first.
 struct Joined<'a, const N: usize>([&'a [u8]; N]);
@@ -398,7 +385,8 @@ impl RedisStore {
         }
         // The claim is one `SET … NX GET`, which Redis 7 and later have: tried now, so an older
         // server is an error here rather than a failed claim on every delivery.
-        let probe = claim_command(format!("{}probe", options.prefix), b"R", Duration::from_millis(1));
+        let mut probe = ::redis::cmd("SET");
+        probe.arg(format!("{}probe", options.prefix)).arg("R").arg(&["NX", "GET", "PX", "1"]);
         if let Err(error) = probe.query_async::<Option<Vec<u8>>>(&mut connection).await {
             return Err(RedisError::from((
                 ::redis::ErrorKind::Client,
