@@ -72,7 +72,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, observe};
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, Within, observe};
 use reply_core::PassiveReply;
 #[cfg(feature = "crypto")]
 use reply_core::Sink;
@@ -1224,7 +1224,7 @@ impl OnTimeOrLate {
                     late: async move { late.within_or_late_recorded(budget, key, delivery, handler).await },
                 }
             }
-            None => Answering::Within { timeout: tokio::time::timeout(budget, handler) },
+            None => Answering::Within { within: Within::new(budget, handler) },
         }
     }
 
@@ -1234,7 +1234,7 @@ impl OnTimeOrLate {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        Answering::Within { timeout: tokio::time::timeout(self.budget, handler) }
+        Answering::Within { within: Within::new(self.budget, handler) }
     }
 }
 
@@ -1243,7 +1243,7 @@ pin_project_lite::pin_project! {
     #[project = AnsweringNow]
     enum Answering<F, L> {
         /// Within the budget: the handler's future in its timeout.
-        Within { #[pin] timeout: tokio::time::Timeout<F> },
+        Within { #[pin] within: Within<F> },
         /// With late replies: their future, which holds the handler's boxed.
         Late { #[pin] late: L },
     }
@@ -1254,10 +1254,7 @@ impl<F: Future, L: Future<Output = OnTime<F::Output>>> Future for Answering<F, L
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let on_time = match self.project() {
-            AnsweringNow::Within { timeout } => match ready!(timeout.poll(cx)) {
-                Ok(reply) => OnTime::Reply(reply),
-                Err(_) => OnTime::Late,
-            },
+            AnsweringNow::Within { within } => ready!(within.poll(cx)),
             AnsweringNow::Late { late } => ready!(late.poll(cx)),
         };
         observe::delivery(match on_time {

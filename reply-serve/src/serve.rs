@@ -142,9 +142,32 @@ pub async fn within<R, F>(budget: Duration, handler: F) -> OnTime<R>
 where
     F: Future<Output = R>,
 {
-    match tokio::time::timeout(budget, handler).await {
-        Ok(reply) => OnTime::Reply(reply),
-        Err(_) => OnTime::Late,
+    Within::new(budget, handler).await
+}
+
+pin_project_lite::pin_project! {
+    /// [`within`]'s future, made at once (its deadline starts when it is made): for the crate's
+    /// own futures that hold the handler's future once, in it.
+    pub(crate) struct Within<F> {
+        #[pin]
+        timeout: tokio::time::Timeout<F>,
+    }
+}
+
+impl<F: Future> Within<F> {
+    pub(crate) fn new(budget: Duration, handler: F) -> Self {
+        Within { timeout: tokio::time::timeout(budget, handler) }
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = OnTime<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match ready!(self.project().timeout.poll(cx)) {
+            Ok(reply) => OnTime::Reply(reply),
+            Err(_) => OnTime::Late,
+        })
     }
 }
 
