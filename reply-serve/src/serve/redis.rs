@@ -462,7 +462,8 @@ impl RedisStore {
     async fn unless_paused<T>(&self, request: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let now = || whole_millis(self.origin.elapsed());
         let paused_until = self.paused_until.load(Ordering::Relaxed);
-        // Read the clock only while a pause may be on (never once it has ended: 0).
+        // Read the clock only while a pause may be on: 0 until the first failure, and again once
+        // the probe finds Redis back.
         if paused_until != 0 && now() < paused_until {
             return Err(StoreError::new(
                 StoreErrorKind::Unavailable,

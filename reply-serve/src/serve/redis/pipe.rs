@@ -119,6 +119,17 @@ fn after(timeout: Duration) -> Instant {
     now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
 }
 
+/// The store's error for a failure of the connection: a timeout, a stream that is not RESP, or
+/// Redis unavailable.
+fn failed(error: &io::Error) -> StoreError {
+    let kind = match error.kind() {
+        io::ErrorKind::TimedOut => StoreErrorKind::Timeout,
+        io::ErrorKind::InvalidData => StoreErrorKind::Corrupt,
+        _ => StoreErrorKind::Unavailable,
+    };
+    StoreError::new(kind, format!("Redis: {error}"))
+}
+
 fn lost(what: &str) -> StoreError {
     StoreError::new(StoreErrorKind::Unavailable, what)
 }
@@ -254,13 +265,7 @@ impl Reader {
             .await;
             let error = match read {
                 Ok(Ok(())) => continue,
-                Ok(Err(error)) => {
-                    let kind = match error.kind() {
-                        io::ErrorKind::InvalidData => StoreErrorKind::Corrupt,
-                        _ => StoreErrorKind::Unavailable,
-                    };
-                    StoreError::new(kind, format!("Redis: {error}"))
-                }
+                Ok(Err(error)) => failed(&error),
                 Err(_) => StoreError::new(StoreErrorKind::Timeout, "no answer from Redis within the store's timeout"),
             };
             sent.close();
@@ -386,13 +391,7 @@ impl Sender {
                 self.live = None;
                 match Connection::open_by(&self.info, deadline).await {
                     Ok(connection) => self.live = Some(connection.start()),
-                    Err(error) => {
-                        let kind = match error.kind() {
-                            io::ErrorKind::TimedOut => StoreErrorKind::Timeout,
-                            _ => StoreErrorKind::Unavailable,
-                        };
-                        return Err((StoreError::new(kind, format!("Redis: {error}")), answers));
-                    }
+                    Err(error) => return Err((failed(&error), answers)),
                 }
             }
             let live = self.live.as_mut().expect("connected above");
@@ -448,24 +447,25 @@ impl Sender {
 /// What follows the key in every claim: `R{owner} NX GET PX {lease}`, as RESP.
 fn claim_tail(running: &[u8], options: &RedisOptions) -> Box<[u8]> {
     let mut tail = Vec::new();
-    for arg in [running, b"NX", b"GET", b"PX", itoa::Buffer::new().format(millis(options.lease)).as_bytes()] {
-        bulk(&mut tail, &[arg]);
-    }
+    bulks(&mut tail, &[running, b"NX", b"GET", b"PX", itoa::Buffer::new().format(millis(options.lease)).as_bytes()]);
     tail.into()
 }
 
 /// What follows the reply in every reply's `SET`: `PX {window}`, as RESP.
 fn complete_tail(options: &RedisOptions) -> Box<[u8]> {
     let mut tail = Vec::new();
-    for arg in [&b"PX"[..], itoa::Buffer::new().format(millis(options.window)).as_bytes()] {
-        bulk(&mut tail, &[arg]);
-    }
+    bulks(&mut tail, &[b"PX", itoa::Buffer::new().format(millis(options.window)).as_bytes()]);
     tail.into()
 }
 
 /// Writes a command of `args` (each one piece) as RESP: an array of bulk strings.
 fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
     array(out, args.len());
+    bulks(out, args);
+}
+
+/// Writes each of `args` as a bulk string of one piece.
+fn bulks(out: &mut Vec<u8>, args: &[&[u8]]) {
     for arg in args {
         bulk(out, &[arg]);
     }
