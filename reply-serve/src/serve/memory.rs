@@ -291,22 +291,26 @@ impl ReplyStore for MemoryStore {
         let now = self.now();
         let hash = self.hasher.hash_one(key);
         let mut state = self.lock();
-        if !matches!(state.get(hash, key), Some(Reply::Running(_))) {
-            return Ok(());
-        }
         let mut reply = reply;
-        let mut cause = None;
-        if reply.len() > self.max_reply_len {
-            cause = Some("a reply is longer than the reply store keeps");
-        } else if state.bytes + reply.len() > self.budget {
-            state.forget_older(&self.hasher, now, RETRY_SPAN.min(self.window));
-            if state.bytes + reply.len() > self.budget {
-                cause = Some("the reply store has no room for a reply");
+        // A reply that fits is looked up once, below; one that doesn't, first, so that only a
+        // running handler's reply makes room or is noted.
+        if reply.len() > self.max_reply_len || state.bytes + reply.len() > self.budget {
+            if !matches!(state.get(hash, key), Some(Reply::Running(_))) {
+                return Ok(());
             }
-        }
-        if let Some(cause) = cause {
-            super::note(&self.kept_empty, &cause, "kept as the empty reply for their retries", key);
-            reply = Bytes::new();
+            let mut cause = None;
+            if reply.len() > self.max_reply_len {
+                cause = Some("a reply is longer than the reply store keeps");
+            } else {
+                state.forget_older(&self.hasher, now, RETRY_SPAN.min(self.window));
+                if state.bytes + reply.len() > self.budget {
+                    cause = Some("the reply store has no room for a reply");
+                }
+            }
+            if let Some(cause) = cause {
+                super::note(&self.kept_empty, &cause, "kept as the empty reply for their retries", key);
+                reply = Bytes::new();
+            }
         }
         // Still running: `forget_older` never forgets a running handler's claim.
         let len = reply.len();
