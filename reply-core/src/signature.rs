@@ -54,12 +54,48 @@ pub(crate) fn signature_hex<const N: usize>(mut sorted: [&str; N]) -> [u8; 40] {
 /// Whether `given` is the hex signature `expected`, compared in constant time. The platform
 /// writes lowercase hex; uppercase is taken too, without an allocation.
 pub(crate) fn hex_matches(expected: &[u8; 40], given: &str) -> bool {
-    let given = given.as_bytes();
-    let mut lower = [0u8; 40];
-    if given.len() == 40 {
-        for (to, from) in lower.iter_mut().zip(given) {
-            *to = from.to_ascii_lowercase();
+    // The length is no secret: the platform's is always 40.
+    let Ok(given) = <[u8; 40]>::try_from(given.as_bytes()) else { return false };
+    // Compared as five words, not forty bytes: each comparison of `subtle` is kept from the
+    // optimizer by its own barrier.
+    let words = |hex: &[u8; 40]| -> [u64; 5] {
+        std::array::from_fn(|i| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&hex[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(word)
+        })
+    };
+    bool::from(words(&given.map(|b| b.to_ascii_lowercase())).ct_eq(&words(expected)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte counts, in every word: a change at any position is refused, uppercase is taken,
+    /// and nothing else stands for a digit.
+    #[test]
+    fn a_signature_matches_only_itself() {
+        let expected = signature_hex(["b", "c", "a"]);
+        let hex = hex_str(&expected);
+        assert!(hex_matches(&expected, hex));
+        assert!(hex_matches(&expected, &hex.to_uppercase()));
+        for at in 0..40 {
+            for replacement in [b'0', b'f', b'F', b'g', 0x10, b' '] {
+                let mut changed = expected;
+                if changed[at] == replacement || changed[at] == replacement.to_ascii_lowercase() {
+                    continue;
+                }
+                changed[at] = replacement;
+                assert!(!hex_matches(&expected, hex_str_any(&changed)), "changed at {at} to {replacement:#x}");
+            }
         }
+        assert!(!hex_matches(&expected, &hex[..39]));
+        assert!(!hex_matches(&expected, &format!("{hex}0")));
+        assert!(!hex_matches(&expected, ""));
     }
-    given.len() == 40 && bool::from(lower.ct_eq(expected))
+
+    fn hex_str_any(bytes: &[u8; 40]) -> &str {
+        std::str::from_utf8(bytes).expect("ASCII")
+    }
 }
