@@ -384,6 +384,22 @@ fn values_borrow_from_the_body_unless_they_need_unescaping() {
     let owned: Incoming<'static> = msg.clone().into_owned();
     drop(body);
     assert_eq!(owned.field("Content"), Some("hello"));
+    assert_eq!(owned.msg_type(), "text");
+    // A MsgType this crate doesn't know is kept as it came.
+    let body = delivery("newkind", "<Content>hi</Content>");
+    let owned = parse(&body).into_owned();
+    drop(body);
+    assert_eq!((owned.msg_type(), owned.kind()), ("newkind", None));
+}
+
+#[test]
+fn each_kind_is_spelled_as_it_is_read() {
+    let spellings =
+        ["text", "image", "voice", "video", "shortvideo", "location", "link", "event", "device_text", "device_event"];
+    for spelling in spellings {
+        let kind = passive_reply::MsgKind::of(spelling).expect("a kind the crate knows");
+        assert_eq!(kind.as_str(), spelling);
+    }
 }
 
 #[test]

@@ -651,6 +651,29 @@ impl MsgKind {
             _ => return None,
         })
     }
+
+    /// The MsgType of this kind, as the platform spells it: what [`of`](MsgKind::of) reads.
+    ///
+    /// ```
+    /// use reply_core::MsgKind;
+    ///
+    /// assert_eq!(MsgKind::ShortVideo.as_str(), "shortvideo");
+    /// assert_eq!(MsgKind::of(MsgKind::Event.as_str()), Some(MsgKind::Event));
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsgKind::Text => "text",
+            MsgKind::Image => "image",
+            MsgKind::Voice => "voice",
+            MsgKind::Video => "video",
+            MsgKind::ShortVideo => "shortvideo",
+            MsgKind::Location => "location",
+            MsgKind::Link => "link",
+            MsgKind::Event => "event",
+            MsgKind::DeviceText => "device_text",
+            MsgKind::DeviceEvent => "device_event",
+        }
+    }
 }
 
 impl Incoming<'_> {
