@@ -561,13 +561,16 @@ impl Slots {
         }
     }
 
-    /// Asks the connection idle the longest to close, unless one was asked already.
+    /// Asks the connection idle the longest to close, unless one was asked already. Among those
+    /// idle since the same millisecond, the one accepted first (ids are given in that order; the
+    /// map's own order is random).
     fn close_idlest(&self) {
         let open = self.lock();
         let idlest = open
-            .values()
-            .filter(|c| c.requests.load(Ordering::Acquire) == 0 && !c.closing.load(Ordering::Relaxed))
-            .min_by_key(|c| c.last_activity());
+            .iter()
+            .filter(|(_, c)| c.requests.load(Ordering::Acquire) == 0 && !c.closing.load(Ordering::Relaxed))
+            .min_by_key(|(id, c)| (c.last_activity(), **id))
+            .map(|(_, c)| c);
         if let Some(idlest) = idlest {
             idlest.closing.store(true, Ordering::Relaxed);
             idlest.close.notify_one();
