@@ -676,21 +676,32 @@ impl<H, S> std::fmt::Debug for Authorized<'_, H, S> {
 /// A body being read: its frames as they came (shared with the connection's buffer, not copied),
 /// and its part of the endpoint's body budget, as many bytes as it has.
 struct Reading {
-    frames: Vec<Bytes>,
+    /// The first frame; most bodies come in one, which is then kept without an allocation.
+    first: Option<Bytes>,
+    /// The frames after the first.
+    more: Vec<Bytes>,
     len: usize,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Reading {
+    fn push(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        match self.first {
+            None => self.first = Some(frame),
+            Some(_) => self.more.push(frame),
+        }
+    }
+
     /// The body in one piece: the one frame it came in (most do), or the frames copied once into
     /// an allocation of exactly their length.
-    fn into_bytes(mut self) -> (Bytes, Option<OwnedSemaphorePermit>) {
-        let bytes = match self.frames.len() {
-            0 => Bytes::new(),
-            1 => self.frames.swap_remove(0),
-            _ => {
+    fn into_bytes(self) -> (Bytes, Option<OwnedSemaphorePermit>) {
+        let bytes = match self.first {
+            None => Bytes::new(),
+            Some(first) if self.more.is_empty() => first,
+            Some(first) => {
                 let mut all = BytesMut::with_capacity(self.len);
-                for frame in &self.frames {
+                for frame in std::iter::once(&first).chain(&self.more) {
                     all.extend_from_slice(frame);
                 }
                 all.freeze()
@@ -749,7 +760,7 @@ where
             return Err(("too_long", too_long(limit)));
         }
         let budget = &self.endpoint.body_budget;
-        let mut reading = Reading { frames: Vec::new(), len: 0, permit: None };
+        let mut reading = Reading { first: None, more: Vec::new(), len: 0, permit: None };
         let mut waiting_for_room = false;
         let read = async {
             let mut body = std::pin::pin!(body);
@@ -795,8 +806,7 @@ where
                     Some(held) => held.merge(permit),
                     None => reading.permit = Some(permit),
                 }
-                reading.len += data.len();
-                reading.frames.push(data);
+                reading.push(data);
             }
             Ok(())
         };
