@@ -124,32 +124,35 @@ async fn slow_and_silent_clients_are_closed_by_their_deadlines() {
     timeout(limit, feeding).await.expect("the endless body is cut off").unwrap();
 }
 
-/// A signed delivery whose body comes chunked, in three chunks with pauses between them (three
-/// frames to the endpoint): read whole, joined once, and answered.
+/// A signed delivery whose body comes chunked: in three chunks with pauses between them (three
+/// frames to the endpoint), and in chunks of one byte: read whole, joined, and answered.
 #[tokio::test]
 async fn a_body_in_chunks_is_read_whole() {
     let addr = serve_with(|server| server, Endpoint::new(TOKEN, echo).into_service()).await;
-    let body = text_delivery(7, "sent in three chunks");
-    let target = format!("/?{}", signed_query(TOKEN));
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head(&target, "Transfer-Encoding: chunked\r\n").as_bytes()).await.unwrap();
-    for part in body.as_bytes().chunks(body.len() / 3 + 1) {
-        stream.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.unwrap();
-        stream.write_all(part).await.unwrap();
-        stream.write_all(b"\r\n").await.unwrap();
-        sleep(Duration::from_millis(30)).await;
+    for (msg_id, content, chunk, pause) in [(7, "sent in three chunks", 0, 30), (8, "sent a byte at a time", 1, 0)] {
+        let body = text_delivery(msg_id, content);
+        let chunk = if chunk == 0 { body.len() / 3 + 1 } else { chunk };
+        let target = format!("/?{}", signed_query(TOKEN));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head(&target, "Transfer-Encoding: chunked\r\n").as_bytes()).await.unwrap();
+        for part in body.as_bytes().chunks(chunk) {
+            stream.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.unwrap();
+            stream.write_all(part).await.unwrap();
+            stream.write_all(b"\r\n").await.unwrap();
+            sleep(Duration::from_millis(pause)).await;
+        }
+        stream.write_all(b"0\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.ends_with(b"</xml>") {
+            let n = timeout(Duration::from_secs(3), stream.read(&mut buf)).await.expect("answered").unwrap();
+            assert!(n > 0, "closed before the answer: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8(answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(&format!("<Content><![CDATA[{content}]]></Content>")), "{answer}");
     }
-    stream.write_all(b"0\r\n\r\n").await.unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.ends_with(b"</xml>") {
-        let n = timeout(Duration::from_secs(3), stream.read(&mut buf)).await.expect("answered").unwrap();
-        assert!(n > 0, "closed before the answer: {}", String::from_utf8_lossy(&answer));
-        answer.extend_from_slice(&buf[..n]);
-    }
-    let answer = String::from_utf8(answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains("<Content><![CDATA[sent in three chunks]]></Content>"), "{answer}");
 }
 
 /// Row 1, the descriptors: more idle connections than the server may hold open (its bound is

@@ -673,13 +673,16 @@ impl<H, S> std::fmt::Debug for Authorized<'_, H, S> {
     }
 }
 
-/// A body being read: its frames as they came (shared with the connection's buffer, not copied),
-/// and its part of the endpoint's body budget, as many bytes as it has.
+/// A body being read, and its part of the endpoint's body budget, as many bytes as it has. A body
+/// that comes in one frame (most do) is kept as it came, shared with the connection's buffer, not
+/// copied; one in more frames is copied into one buffer as they come, so that a body sent in many
+/// small chunks holds its bytes (at most twice, as the buffer grows), not a handle per chunk, each
+/// keeping a buffer of the connection's alive.
 struct Reading {
-    /// The first frame; most bodies come in one, which is then kept without an allocation.
+    /// The body while it is one frame.
     first: Option<Bytes>,
-    /// The frames after the first.
-    more: Vec<Bytes>,
+    /// The body once it is more.
+    joined: BytesMut,
     len: usize,
     permit: Option<OwnedSemaphorePermit>,
 }
@@ -687,27 +690,21 @@ struct Reading {
 impl Reading {
     fn push(&mut self, frame: Bytes) {
         self.len += frame.len();
-        match self.first {
-            None => self.first = Some(frame),
-            Some(_) => self.more.push(frame),
+        // The first frame (no empty frame is pushed).
+        if self.len == frame.len() {
+            self.first = Some(frame);
+            return;
         }
+        if let Some(first) = self.first.take() {
+            self.joined.reserve(self.len);
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&frame);
     }
 
-    /// The body in one piece: the one frame it came in (most do), or the frames copied once into
-    /// an allocation of exactly their length.
+    /// The body in one piece.
     fn into_bytes(self) -> (Bytes, Option<OwnedSemaphorePermit>) {
-        let bytes = match self.first {
-            None => Bytes::new(),
-            Some(first) if self.more.is_empty() => first,
-            Some(first) => {
-                let mut all = BytesMut::with_capacity(self.len);
-                for frame in std::iter::once(&first).chain(&self.more) {
-                    all.extend_from_slice(frame);
-                }
-                all.freeze()
-            }
-        };
-        (bytes, self.permit)
+        (self.first.unwrap_or_else(|| self.joined.freeze()), self.permit)
     }
 }
 
@@ -760,7 +757,7 @@ where
             return Err(("too_long", too_long(limit)));
         }
         let budget = &self.endpoint.body_budget;
-        let mut reading = Reading { first: None, more: Vec::new(), len: 0, permit: None };
+        let mut reading = Reading { first: None, joined: BytesMut::new(), len: 0, permit: None };
         let mut waiting_for_room = false;
         let read = async {
             let mut body = std::pin::pin!(body);
