@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Two builds of load_server under the same load, alternately: the server CPU per delivery (and
+# requests per second) of each, in pairs of short runs with the order swapped every pair, so that a
+# host whose speed moves from one minute to the next moves both sides of each pair alike. Same
+# pinning and load as benches/load.sh (server on core 0; wrk, 32 connections, and Redis on core 1).
+#
+#   bash benches/load-ab.sh MODE SECONDS PAIRS SERVER_A SERVER_B
+#       (MODE: one of load_server's, e.g. memory or redis; SERVER_A, SERVER_B: load_server binaries)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=$1; seconds=$2; pairs=$3; a_bin=$4; b_bin=$5
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+timestamp=$(date +%s)
+nonce=424242
+signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
+export QUERY="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+
+# One run of server binary $1: "CPU-us-per-delivery requests-per-second".
+run() {
+    local port pid out requests rate user_before kernel_before user_after kernel_after
+    port=$(free_port)
+    taskset -c 0 "$1" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
+    pid=$!
+    until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+    RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d1s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
+    read -r user_before kernel_before < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    out=$(RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
+    read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    awk -v t=$((user_after + kernel_after - user_before - kernel_before)) -v n="$requests" -v r="$rate" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f %.0f\n", t / hz / n * 1e6, r}'
+}
+
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $mode, ${seconds}s per run, $pairs pairs"
+results=()
+for pair in $(seq "$pairs"); do
+    if [ $((pair % 2)) = 1 ]; then a=$(run "$a_bin"); b=$(run "$b_bin"); else b=$(run "$b_bin"); a=$(run "$a_bin"); fi
+    echo "pair $pair  A: $a  B: $b   (us per delivery, req/s)"
+    results+=("$a $b")
+done
+printf '%s\n' "${results[@]}" | awk '{a += $1; b += $3; if ($3 < $1) lower++}
+    END {printf "mean CPU per delivery: A %.2f us, B %.2f us (B/A %.3f); B lower in %d of %d pairs\n", a/NR, b/NR, b/a, lower, NR}'
