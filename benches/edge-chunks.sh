@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# A body's memory, however it is chunked: `load_server` in `memory` mode (default body limit, 1 MiB,
+# and body budget, 16 MiB, shared) while 40 connections with a valid signed query send chunked
+# bodies a byte per chunk as fast as they go for 1.8 s (within the 2 s body deadline), never ending
+# them (benches/edge/chunks.py). Prints the server's resident memory before and at its peak.
+# `OLD_SERVER=path` measures another build of load_server too.
+#
+#   bash benches/edge-chunks.sh      (needs python3, curl, taskset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p passive-reply-benches --bin load_server --locked -q
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+timestamp=$(date +%s)
+nonce=424242
+signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
+query="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores)"
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
+trap cleanup EXIT
+for binary in target/release/load_server ${OLD_SERVER:-}; do
+    port=$(free_port)
+    taskset -c 0 "$binary" memory "127.0.0.1:$port" 2>/dev/null &
+    server_pid=$!
+    until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+    before=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
+    sent=$(taskset -c 1 python3 benches/edge/chunks.py "$port" "$query" 40 1.8)
+    echo "$binary: resident ${before} kB before, ${sent}; at most $(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status") kB"
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+done
