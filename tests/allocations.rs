@@ -347,3 +347,60 @@ fn a_memory_store_counts_what_it_holds_from_its_first_delivery() {
         }
     }
 }
+
+/// A body read in many small frames holds about its bytes, not a handle per frame (each holding
+/// its share of one of the connection's buffers, as hyper's do): the live heap while the endpoint
+/// reads a delivery of about 20 KB sent a byte per frame stays under four times the body (32,832
+/// bytes for 20,221 when written; 1,048,640 before the frames were joined as they came).
+#[test]
+fn a_body_in_one_byte_frames_holds_about_its_bytes() {
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use common::http::{TOKEN, signed_query, text_delivery};
+    use passive_reply::Incoming;
+    use passive_reply::axum::Endpoint;
+
+    /// `body` a byte per frame, each a slice of it; notes the live heap each time it is asked.
+    struct Frames {
+        body: Bytes,
+        at: usize,
+        peak: Rc<Cell<isize>>,
+    }
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+            self.peak.set(self.peak.get().max(LIVE_BYTES.with(Cell::get)));
+            if self.at == self.body.len() {
+                return Poll::Ready(None);
+            }
+            let frame = self.body.slice(self.at..self.at + 1);
+            self.at += 1;
+            Poll::Ready(Some(Ok(http_body::Frame::data(frame))))
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let endpoint = Endpoint::new(TOKEN, |msg: Incoming<'static>| async move { msg.reply_text("read").into_owned() });
+    let query = signed_query(TOKEN);
+    let body = Bytes::from(text_delivery(1, &"a".repeat(20_000)));
+    let len = body.len() as isize;
+    let peak = Rc::new(Cell::new(0));
+    let before = LIVE_BYTES.with(Cell::get);
+    let answer = runtime.block_on(async {
+        let authorized = endpoint.authorize(&http::Method::POST, Some(&query)).expect("signed");
+        authorized.read_and_respond(Frames { body, at: 0, peak: peak.clone() }).await
+    });
+    assert_eq!(answer.into_response().status(), http::StatusCode::OK);
+    let held = peak.get() - before;
+    assert!(held < 4 * len, "{held} bytes live while reading a {len}-byte body a byte per frame");
+}
