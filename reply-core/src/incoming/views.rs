@@ -633,23 +633,34 @@ pub enum MsgKind {
     DeviceEvent,
 }
 
+/// Each kind and its MsgType, in the enum's order: the one place that spells them.
+const SPELLINGS: [(MsgKind, &str); 10] = [
+    (MsgKind::Text, "text"),
+    (MsgKind::Image, "image"),
+    (MsgKind::Voice, "voice"),
+    (MsgKind::Video, "video"),
+    (MsgKind::ShortVideo, "shortvideo"),
+    (MsgKind::Location, "location"),
+    (MsgKind::Link, "link"),
+    (MsgKind::Event, "event"),
+    (MsgKind::DeviceText, "device_text"),
+    (MsgKind::DeviceEvent, "device_event"),
+];
+
+// `as_str` finds a kind's spelling by its place: each kind stands at its own.
+const _: () = {
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        assert!(SPELLINGS[i].0 as usize == i, "SPELLINGS is in the enum's order");
+        i += 1;
+    }
+};
+
 impl MsgKind {
     /// The kind whose MsgType is `msg_type`, spelled as the platform spells it; `None` for one
     /// this crate doesn't know.
     pub fn of(msg_type: &str) -> Option<MsgKind> {
-        Some(match msg_type {
-            "text" => MsgKind::Text,
-            "image" => MsgKind::Image,
-            "voice" => MsgKind::Voice,
-            "video" => MsgKind::Video,
-            "shortvideo" => MsgKind::ShortVideo,
-            "location" => MsgKind::Location,
-            "link" => MsgKind::Link,
-            "event" => MsgKind::Event,
-            "device_text" => MsgKind::DeviceText,
-            "device_event" => MsgKind::DeviceEvent,
-            _ => return None,
-        })
+        SPELLINGS.iter().find(|(_, spelling)| *spelling == msg_type).map(|&(kind, _)| kind)
     }
 
     /// The MsgType of this kind, as the platform spells it: what [`of`](MsgKind::of) reads.
@@ -661,18 +672,7 @@ impl MsgKind {
     /// assert_eq!(MsgKind::of(MsgKind::Event.as_str()), Some(MsgKind::Event));
     /// ```
     pub fn as_str(self) -> &'static str {
-        match self {
-            MsgKind::Text => "text",
-            MsgKind::Image => "image",
-            MsgKind::Voice => "voice",
-            MsgKind::Video => "video",
-            MsgKind::ShortVideo => "shortvideo",
-            MsgKind::Location => "location",
-            MsgKind::Link => "link",
-            MsgKind::Event => "event",
-            MsgKind::DeviceText => "device_text",
-            MsgKind::DeviceEvent => "device_event",
-        }
+        SPELLINGS[self as usize].1
     }
 }
 
