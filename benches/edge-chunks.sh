@@ -9,11 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p passive-reply-benches --bin load_server --locked -q
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-timestamp=$(date +%s)
-nonce=424242
-signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
-query="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+source benches/common.sh
+query=$(signed_query)
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores)"
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
@@ -22,7 +19,7 @@ for binary in target/release/load_server ${OLD_SERVER:-}; do
     port=$(free_port)
     taskset -c 0 "$binary" memory "127.0.0.1:$port" 2>/dev/null &
     server_pid=$!
-    until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+    wait_for_server "$port"
     before=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
     sent=$(taskset -c 1 python3 benches/edge/chunks.py "$port" "$query" 40 1.8)
     echo "$binary: resident ${before} kB before, ${sent}; at most $(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status") kB"

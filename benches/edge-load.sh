@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 cargo build --release -p passive-reply-benches --bin load_server --locked -q
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source benches/common.sh
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s"
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
@@ -21,7 +21,7 @@ for binary in target/release/load_server ${OLD_SERVER:-}; do
     # The server's own limit: 1,024 descriptors.
     bash -c "ulimit -n 1024; exec $binary memory 127.0.0.1:$port" 2>/dev/null &
     server_pid=$!
-    until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+    wait_for_server "$port"
     echo "== $binary (descriptor limit $(awk '/Max open files/ {print $4}' /proc/$server_pid/limits))"
     # The attacker's limit is its own, and higher: it holds 1,100 sockets and more.
     (ulimit -n 8192; python3 benches/edge/attack.py "$port" load-token 1100 "$seconds") | tail -n 4

@@ -9,16 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=$1; seconds=$2; pairs=$3; a_bin=$4; b_bin=$5
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source benches/common.sh
 redis_port=$(free_port)
 taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
 redis_pid=$!
 trap 'kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
 until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
-timestamp=$(date +%s)
-nonce=424242
-signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
-export QUERY="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+QUERY=$(signed_query)
+export QUERY
 
 # One run of server binary $1: "CPU-us-per-delivery requests-per-second".
 run() {
@@ -26,7 +24,7 @@ run() {
     port=$(free_port)
     taskset -c 0 "$1" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
     pid=$!
-    until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+    wait_for_server "$port"
     RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d1s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
     read -r user_before kernel_before < <(awk '{print $14, $15}' "/proc/$pid/stat")
     out=$(RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")

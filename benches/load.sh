@@ -21,7 +21,7 @@ done
 cargo build --release -p passive-reply-benches --bin load_server --locked -q
 server_bin=target/release/load_server
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source benches/common.sh
 redis_port=$(free_port)
 # Redis on the load generator's core, so it takes nothing from the server's.
 taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
@@ -31,11 +31,8 @@ cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; kill "$redis
 trap cleanup EXIT
 until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
 
-# The endpoint's signature: SHA-1 of the sorted token, timestamp and nonce.
-timestamp=$(date +%s)
-nonce=424242
-signature=$(printf '%s\n' load-token "$timestamp" "$nonce" | sort | tr -d '\n' | sha1sum | cut -d' ' -f1)
-export QUERY="signature=$signature&timestamp=$timestamp&nonce=$nonce"
+QUERY=$(signed_query)
+export QUERY
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s per run, ${rounds} rounds"
 declare -A rps cpus
@@ -51,7 +48,7 @@ for round in $(seq "$rounds"); do
         esac
         LOAD_SERVER=$serve_with taskset -c 0 "$bin" "$arg" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
         server_pid=$!
-        until curl -s "http://127.0.0.1:$port/allocations" >/dev/null; do sleep 0.05; done
+        wait_for_server "$port"
         # Warm up, then measure.
         RUN=$((run * 10 + 1)) taskset -c 1 wrk -t1 -c32 -d2s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
         before=$(curl -s "http://127.0.0.1:$port/allocations")
