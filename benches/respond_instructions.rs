@@ -41,7 +41,8 @@ fn main() {
             }
             None => {
                 let store = MemoryStore::with_budget(Duration::from_secs(30), 1 << 30);
-                deliver(endpoint.retry_guard(RetryGuard::with_store(store)), 0, n).await
+                // MsgIds of the platform's length (its page's example is 1234567890123456).
+                deliver(endpoint.retry_guard(RetryGuard::with_store(store)), 1_234_567_890_123_456, n).await
             }
         }
     });
