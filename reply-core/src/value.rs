@@ -236,7 +236,17 @@ impl DecimalBuf {
 
     /// The decimal form of `magnitude`, after a `-` if `negative`.
     #[inline]
-    pub(crate) fn format(&mut self, negative: bool, mut magnitude: u64) -> &str {
+    pub(crate) fn format(&mut self, negative: bool, magnitude: u64) -> &str {
+        // Only ASCII digits and `-` are written.
+        match std::str::from_utf8(self.format_bytes(negative, magnitude)) {
+            Ok(digits) => digits,
+            Err(e) => unreachable!("a decimal is ASCII: {e}"),
+        }
+    }
+
+    /// [`format`](DecimalBuf::format)'s bytes, for who needs no `str` (no UTF-8 check).
+    #[inline]
+    pub(crate) fn format_bytes(&mut self, negative: bool, mut magnitude: u64) -> &[u8] {
         let mut start = self.0.len();
         // Eight digits at a time while there are more than eight (`eight_digits`).
         while magnitude >= 100_000_000 {
@@ -262,11 +272,7 @@ impl DecimalBuf {
             start -= 1;
             self.0[start] = b'-';
         }
-        // Only ASCII digits and `-` were written from `start` on.
-        match std::str::from_utf8(&self.0[start..]) {
-            Ok(digits) => digits,
-            Err(e) => unreachable!("a decimal is ASCII: {e}"),
-        }
+        &self.0[start..]
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::messages::{Image, Music, Text, Video, Voice};
 use crate::news::{Article, Articles, News};
+use crate::value::DecimalBuf;
 
 /// One element of a message other than the header (and the root), in document order: its name,
 /// its depth (1 for a child of the root), whether it has children, and its text if it has none.
@@ -152,8 +153,9 @@ impl DedupKey {
     /// ```
     #[must_use]
     pub fn for_account(&self, account: &str) -> DedupKey {
-        let len = decimal(account.len() as u64);
-        DedupKey([b"a:".as_slice(), len.as_ref(), b":", account.as_bytes(), b":", &self.0].concat().into())
+        let mut buf = DecimalBuf::new();
+        let len = decimal(&mut buf, account.len() as u64);
+        DedupKey([b"a:".as_slice(), len, b":", account.as_bytes(), b":", &self.0].concat().into())
     }
 
     /// The key written once, into an allocation of exactly its length (shared by its clones:
@@ -180,46 +182,25 @@ fn write_parts(out: &mut [u8], tag: u8, parts: &[Part<'_>]) {
         out[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     };
+    let mut buf = DecimalBuf::new();
     put(&[tag]);
     for part in parts {
         put(b":");
         match part {
             Part::Text(text) => {
-                put(decimal(text.len() as u64).as_ref());
+                put(decimal(&mut buf, text.len() as u64));
                 put(b":");
                 put(text.as_bytes());
             }
-            Part::Number(n) => put(decimal(*n).as_ref()),
+            Part::Number(n) => put(decimal(&mut buf, *n)),
         }
     }
     debug_assert_eq!(at, out.len(), "a key's length is counted as it is written");
 }
 
-/// A number's decimal digits.
-struct Decimal {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl AsRef<[u8]> for Decimal {
-    fn as_ref(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
-}
-
-fn decimal(n: u64) -> Decimal {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    Decimal { digits, start }
+/// A number's decimal digits, written into `buf`.
+fn decimal(buf: &mut DecimalBuf, n: u64) -> &[u8] {
+    buf.format_bytes(false, n)
 }
 
 impl std::fmt::Debug for DedupKey {
@@ -453,5 +434,25 @@ impl<'m> RawElement<'m> {
             .enumerate()
             .filter(move |(_, f)| f.depth == depth + 1)
             .map(move |(i, field)| RawElement { field, after: &inside[i + 1..] })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DedupKey, Part};
+
+    /// Every number and length is written as `format!` writes it, whatever its count of digits
+    /// (the key's length is counted before it is written, by `ilog10`).
+    #[test]
+    fn a_key_writes_its_numbers_and_lengths_in_decimal() {
+        let long = "x".repeat(123);
+        for n in [0, 7, 10, 99, 100, 12_345_678, 99_999_999, 100_000_000, 1_234_567_890_123_456, u64::MAX] {
+            let key = DedupKey::from_parts(b'm', &[Part::Text("gh"), Part::Text(&long), Part::Number(n)]);
+            assert_eq!(key.as_bytes(), format!("m:2:gh:123:{long}:{n}").as_bytes());
+        }
+        let longer = "y".repeat(1000);
+        let key = DedupKey::from_parts(b'c', &[Part::Text(&longer), Part::Number(u64::MAX)]);
+        assert_eq!(key.as_bytes(), format!("c:1000:{longer}:{}", u64::MAX).as_bytes());
+        assert_eq!(key.for_account("shop").as_bytes(), format!("a:4:shop:c:1000:{longer}:{}", u64::MAX).as_bytes());
     }
 }
