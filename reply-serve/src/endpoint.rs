@@ -923,7 +923,10 @@ where
             observe::latency(started.elapsed());
             Answer::reply(reply)
         };
-        answering.instrument(span.unwrap_or_else(tracing::Span::none)).await
+        match span {
+            Some(span) => answering.instrument(span).await,
+            None => answering.await,
+        }
     }
 }
 
