@@ -890,8 +890,9 @@ where
         };
         #[cfg(not(feature = "crypto"))]
         let mode = "plaintext";
-        // The delivery's span, when a `tracing` subscriber was installed; otherwise no span and
-        // no wrapper around the future at all.
+        // The delivery's span, when a `tracing` subscriber was installed; otherwise none, and
+        // the future is polled inside `Span::none()` (a branch per poll: awaiting it bare in a
+        // second arm cost a copy of the whole future, 277 instructions a delivery, measured).
         let span = observe::tracing_on().then(|| {
             tracing::info_span!(
                 "delivery",
