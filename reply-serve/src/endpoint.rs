@@ -1358,6 +1358,27 @@ mod tests {
         assert_eq!((read.nonce.as_deref(), read.timestamp.as_deref()), (Some(""), Some("3")));
     }
 
+    /// Every query of up to seven pieces from a name, a value, `=` and `&` (21,845 of them: empty
+    /// pairs and names, `=` twice, a pair at either end) is read as `form_urlencoded` reads it.
+    #[test]
+    fn every_small_query_reads_as_decoded() {
+        let fields = |s: &Signed<'_>| {
+            [&s.signature, &s.timestamp, &s.nonce, &s.echostr, &s.msg_signature, &s.encrypt_type]
+                .map(|v| v.as_ref().map(|v| v.to_string()))
+        };
+        const PIECES: [&str; 4] = ["nonce", "7", "=", "&"];
+        let mut queries = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..7 {
+            last = last.iter().flat_map(|q| PIECES.map(|p| format!("{q}{p}"))).collect();
+            queries.extend(last.iter().cloned());
+        }
+        assert_eq!(queries.len(), 21_845);
+        for query in &queries {
+            assert_eq!(fields(&Signed::from_query(Some(query))), fields(&Signed::decoding(query)), "{query}");
+        }
+    }
+
     #[test]
     fn signatures() {
         // Sorted and joined, the three are "abc", whose SHA-1 is FIPS 180's first test vector.
