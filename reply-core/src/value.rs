@@ -244,7 +244,8 @@ impl DecimalBuf {
         }
     }
 
-    /// [`format`](DecimalBuf::format)'s bytes, for who needs no `str` (no UTF-8 check).
+    /// [`format`](DecimalBuf::format)'s digits as bytes, for a caller that needs no `str` (and so no
+    /// UTF-8 check).
     #[inline]
     pub(crate) fn format_bytes(&mut self, negative: bool, mut magnitude: u64) -> &[u8] {
         let mut start = self.0.len();
