@@ -924,10 +924,7 @@ where
             observe::latency(started.elapsed());
             Answer::reply(reply)
         };
-        match span {
-            Some(span) => answering.instrument(span).await,
-            None => answering.await,
-        }
+        answering.instrument(span.unwrap_or_else(tracing::Span::none)).await
     }
 }
 
