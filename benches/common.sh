@@ -15,3 +15,26 @@ signed_query() {
 
 # Waits until the load_server on port $1 answers.
 wait_for_server() { until curl -s "http://127.0.0.1:$1/allocations" >/dev/null; do sleep 0.05; done; }
+
+# The CPU's model as /proc/cpuinfo names it, and how many cores: the first line of every report.
+cpu() { echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores)"; }
+
+# The load_server and the Redis a script started (their pids, once started), stopped when the
+# script exits, however it exits.
+server_pid=
+redis_pid=
+stop_all() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
+    wait 2>/dev/null || true
+}
+trap stop_all EXIT
+
+# Starts a Redis on core 1 (the load generator's, so it takes nothing from the server's) on a free
+# port, in `redis_port` and `redis_pid`, and waits until it answers.
+start_redis() {
+    redis_port=$(free_port)
+    taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+    redis_pid=$!
+    until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+}

@@ -11,10 +11,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -p passive-reply-benches --bin load_server --locked -q
 source benches/common.sh
 query=$(signed_query)
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores)"
-server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT
+echo "CPU: $(cpu)"
 for binary in target/release/load_server ${OLD_SERVER:-}; do
     port=$(free_port)
     taskset -c 0 "$binary" memory "127.0.0.1:$port" 2>/dev/null &

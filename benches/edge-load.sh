@@ -12,10 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 cargo build --release -p passive-reply-benches --bin load_server --locked -q
 source benches/common.sh
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s"
-server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT
+echo "CPU: $(cpu); ${seconds}s"
 for binary in target/release/load_server ${OLD_SERVER:-}; do
     port=$(free_port)
     # The server's own limit: 1,024 descriptors.

@@ -10,11 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=$1; seconds=$2; pairs=$3; a_bin=$4; b_bin=$5
 source benches/common.sh
-redis_port=$(free_port)
-taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-redis_pid=$!
-trap 'kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true' EXIT
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+start_redis
 QUERY=$(signed_query)
 export QUERY
 
@@ -36,7 +32,7 @@ run() {
         -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f %.0f\n", t / hz / n * 1e6, r}'
 }
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $mode, ${seconds}s per run, $pairs pairs"
+echo "CPU: $(cpu); $mode, ${seconds}s per run, $pairs pairs"
 results=()
 for pair in $(seq "$pairs"); do
     if [ $((pair % 2)) = 1 ]; then a=$(run "$a_bin"); b=$(run "$b_bin"); else b=$(run "$b_bin"); a=$(run "$a_bin"); fi

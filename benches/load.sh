@@ -22,19 +22,12 @@ cargo build --release -p passive-reply-benches --bin load_server --locked -q
 server_bin=target/release/load_server
 
 source benches/common.sh
-redis_port=$(free_port)
-# Redis on the load generator's core, so it takes nothing from the server's.
-taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
-redis_pid=$!
-server_pid=
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+start_redis
 
 QUERY=$(signed_query)
 export QUERY
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($(nproc) cores); ${seconds}s per run, ${rounds} rounds"
+echo "CPU: $(cpu); ${seconds}s per run, ${rounds} rounds"
 declare -A rps cpus
 run=0
 for round in $(seq "$rounds"); do
