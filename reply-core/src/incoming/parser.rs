@@ -3,11 +3,12 @@
 //!
 //! Two readers feed one builder of the model ([`Parser`], from [`Piece`]s). A body is read first
 //! by [`Scan`], which reads the plain XML the platform sends (elements without attributes, text
-//! without references, CDATA) and gives up at anything else; then, if it gave up or the body is
-//! not a valid delivery, by quick-xml, whose result (the message, or the error with its reason
-//! and offset) is the answer. So a body that [`Scan`] reads is one quick-xml reads the same way
-//! (`tests/inbound_properties.rs` checks the two against each other), and no error comes from
-//! it.
+//! without references, CDATA) and gives up at anything else (the shape of nearly every delivery,
+//! a root of elements that each hold one text or CDATA section, is read straight, without its
+//! pieces: [`Parser::flat`]). Then, if it gave up or the body is not a valid delivery, by
+//! quick-xml, whose result (the message, or the error with its reason and offset) is the answer.
+//! So a body that [`Scan`] reads is one quick-xml reads the same way (`tests/inbound_properties.rs`
+//! checks the two against each other), and no error comes from it.
 
 use std::borrow::Cow;
 
@@ -361,7 +362,19 @@ impl<'a> Parser<'a> {
 
     /// The model by the plain reader; `None` where it gives up, or where the body is not a
     /// valid delivery (quick-xml's reading then gives the error, with its offset).
+    ///
+    /// The shape the platform sends, read straight first ([`flat`](Parser::flat)); the pieces
+    /// one by one, from the start again, if the body has any other.
     fn scan(mut self) -> Option<Incoming<'a>> {
+        if self.flat().is_some() {
+            let end = self.body.len();
+            return self.finish(end).ok();
+        }
+        Parser::new(self.body, self.notice).pieces()
+    }
+
+    /// [`scan`](Parser::scan) piece by piece, whatever the body's shape.
+    fn pieces(mut self) -> Option<Incoming<'a>> {
         let mut scan = Scan { body: self.body, at: 0 };
         let mut root_closed = false;
         loop {
@@ -382,6 +395,75 @@ impl<'a> Parser<'a> {
         }
         let end = self.body.len();
         self.finish(end).ok()
+    }
+
+    /// The body read as the platform writes its deliveries, straight, without pieces: `<xml>`
+    /// at the very start; inside it, elements holding one text (without references) or one
+    /// CDATA section, or nothing, with text between them (whitespace, which the model leaves
+    /// out); `</xml>`, and whitespace to the end. Each element is recorded as the piece-by-piece
+    /// reading records a top-level element without children ([`header`](Parser::header), or a
+    /// field), in the same order, so the model is the same. `None` at anything else (a nested
+    /// element, a reference, a comment, text and CDATA in one element, an error of the
+    /// builder), with the builder part-way: [`scan`](Parser::scan) then starts again with the
+    /// pieces.
+    #[inline(always)]
+    fn flat(&mut self) -> Option<()> {
+        const CDATA: &[u8] = b"<![CDATA[";
+        let (body, bytes) = (self.body, self.body.as_bytes());
+        let scan = Scan { body, at: 0 };
+        if !bytes.starts_with(b"<xml>") {
+            return None;
+        }
+        let mut at = b"<xml>".len();
+        loop {
+            // Between elements: text (left out of the model) up to the next tag.
+            if *bytes.get(at)? != b'<' {
+                at += memchr::memchr2(b'<', b'&', &bytes[at..])?;
+                if bytes[at] == b'&' {
+                    return None;
+                }
+            }
+            let start = at;
+            if *bytes.get(at + 1)? == b'/' {
+                // Only the root's end tag can come here.
+                if bytes.get(at + 2..at + 6)? != b"xml>" {
+                    return None;
+                }
+                return bytes[at + 6..].iter().all(u8::is_ascii_whitespace).then_some(());
+            }
+            let (name, end) = scan.name(at + 1)?;
+            if *bytes.get(end)? != b'>' {
+                return None;
+            }
+            at = end + 1;
+            // Its one piece of text or CDATA, if any, and its end tag.
+            let value = if bytes.get(at..at + CDATA.len()) == Some(CDATA) {
+                let content = at + CDATA.len();
+                let close = scan.cdata_end(content)?;
+                at = close + 3;
+                body.get(content..close)?
+            } else if *bytes.get(at)? != b'<' {
+                let len = memchr::memchr2(b'<', b'&', &bytes[at..])?;
+                if bytes[at + len] == b'&' {
+                    return None;
+                }
+                at += len;
+                body.get(at - len..at)?
+            } else {
+                ""
+            };
+            let close = at + 2 + name.len();
+            if bytes.get(at..at + 2)? != b"</"
+                || bytes.get(at + 2..close)? != name.as_bytes()
+                || *bytes.get(close)? != b'>'
+            {
+                return None;
+            }
+            if let Some(value) = self.header(name, Cow::Borrowed(value), start).ok()? {
+                self.fields.push(Field { name: Cow::Borrowed(name), value, depth: 1, leaf: true });
+            }
+            at = close + 1;
+        }
     }
 
     /// The model by quick-xml.
@@ -543,10 +625,27 @@ impl<'a> Parser<'a> {
     /// Records the text of the element without children that just closed (the last in `fields`),
     /// or takes it out of `fields` into the header.
     fn record(&mut self, name: &'a str, leaf: Leaf<'a>, top_level: bool) -> Result<(), ParseError> {
-        let value = leaf.value.into_cow();
-        let at = leaf.offset;
+        let mut value = leaf.value.into_cow();
         let index = self.index[self.depth];
         debug_assert_eq!(index + 1, self.fields.len(), "a leaf is the last element recorded");
+        if top_level {
+            match self.header(name, value, leaf.offset)? {
+                Some(field) => value = field,
+                None => {
+                    // A header element: kept in the header, not among the fields.
+                    self.fields.truncate(index);
+                    return Ok(());
+                }
+            }
+        }
+        self.fields[index].value = value;
+        Ok(())
+    }
+
+    /// Takes the text of a top-level element without children, whose start tag is at `at`, into
+    /// the header if it is one of the header's (`None`), or hands it back, a field (`Some`).
+    #[inline(always)]
+    fn header(&mut self, name: &str, value: Cow<'a, str>, at: usize) -> Result<Option<Cow<'a, str>>, ParseError> {
         let twice = |name| ParseError::new(ParseErrorKind::DuplicateField(name), at);
         let number = |name: &'static str, value: &str| {
             digits(value)
@@ -554,34 +653,30 @@ impl<'a> Parser<'a> {
                 .ok_or_else(|| ParseError::new(ParseErrorKind::InvalidNumber(name), at))
         };
         let header = &mut self.header;
-        match (top_level, name) {
-            (true, "ToUserName") => set(&mut header.to_user_name, value).map_err(|()| twice("ToUserName"))?,
-            (true, "FromUserName") => set(&mut header.from_user_name, value).map_err(|()| twice("FromUserName"))?,
-            (true, "MsgType") => set(&mut header.msg_type, value).map_err(|()| twice("MsgType"))?,
-            (true, "CreateTime") => {
+        match name {
+            "ToUserName" => set(&mut header.to_user_name, value).map_err(|()| twice("ToUserName"))?,
+            "FromUserName" => set(&mut header.from_user_name, value).map_err(|()| twice("FromUserName"))?,
+            "MsgType" => set(&mut header.msg_type, value).map_err(|()| twice("MsgType"))?,
+            "CreateTime" => {
                 let seconds = number("CreateTime", &value)?;
                 set(&mut header.create_time, seconds).map_err(|()| twice("CreateTime"))?;
             }
-            (true, "MsgId") => {
+            "MsgId" => {
                 let id = number("MsgId", &value)?;
                 set(&mut header.msg_id, id).map_err(|()| twice("MsgId"))?;
             }
             _ => {
                 // The spelling of events (mass and template sends' job ids): at the top, the
                 // message's id too unless it has a MsgId, when it is a number. A field either way.
-                if top_level
-                    && name == "MsgID"
+                if name == "MsgID"
                     && let Ok(id) = value.trim().parse::<u64>()
                 {
                     header.msg_id_alias.get_or_insert(id);
                 }
-                self.fields[index].value = value;
-                return Ok(());
+                return Ok(Some(value));
             }
         }
-        // A header element: kept in the header, not among the fields.
-        self.fields.truncate(index);
-        Ok(())
+        Ok(None)
     }
 
     /// The model, taken out of the builder (which is not moved: it holds the open elements' names).
@@ -630,6 +725,51 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
         None => {
             *slot = Some(value);
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straight reading takes the platform's deliveries (CDATA or text, numbers, an empty
+    /// element, whitespace between elements and after the root, an event's MsgID) and gives the
+    /// model the piece-by-piece reading gives; everything else it leaves to that reading.
+    /// (`tests/inbound_properties.rs` holds the two, together, to quick-xml.)
+    #[test]
+    fn the_platforms_deliveries_are_read_straight_as_piece_by_piece() {
+        let delivered = [
+            "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+             <CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好 a<b&c]]></Content>\
+             <MsgId>23456789012345678</MsgId></xml>",
+            "<xml>\n <ToUserName>gh</ToUserName>\n <FromUserName>u</FromUserName>\n <CreateTime>1</CreateTime>\n \
+             <MsgType>event</MsgType>\n <Event>CLICK</Event>\n <EventKey></EventKey>\n <MsgID>42</MsgID>\n</xml>\n",
+            "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime> 7 </CreateTime>\
+             <MsgType>image</MsgType><PicUrl><![CDATA[]]></PicUrl><MediaId>m]]</MediaId></xml>",
+        ];
+        for body in delivered {
+            let mut straight = Parser::new(body, false);
+            assert_eq!(straight.flat(), Some(()), "{body}");
+            let straight = straight.finish(body.len()).expect("a valid delivery");
+            assert_eq!(Some(&straight), Parser::new(body, false).pieces().as_ref(), "{body}");
+            assert_eq!(Ok(&straight), parse_by_quick_xml(body, ParseOptions::new()).as_ref(), "{body}");
+        }
+        let header = "<ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime>";
+        let other_shapes = [
+            format!(" <xml>{header}<MsgType>text</MsgType></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType><A><B>1</B></A></xml>"),
+            format!("<xml>{header}<MsgType>a &amp; b</MsgType></xml>"),
+            format!("<xml>{header}<MsgType>a<![CDATA[b]]></MsgType></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType><!-- c --></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType><Empty/></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType></xml><!-- c -->"),
+            format!("<xml>{header}<MsgType>text</MsgType><Content>x</Other></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType><CreateTime>2</CreateTime></xml>"),
+            format!("<xml>{header}<MsgType>text</MsgType>"),
+        ];
+        for body in &other_shapes {
+            assert_eq!(Parser::new(body, false).flat(), None, "{body}");
         }
     }
 }
