@@ -399,8 +399,9 @@ impl<'a> Parser<'a> {
 
     /// The body read as the platform writes its deliveries, straight, without pieces: `<xml>`
     /// at the very start; inside it, elements holding one text (without references) or one
-    /// CDATA section, or nothing, with text between them (whitespace, which the model leaves
-    /// out); `</xml>`, and whitespace to the end. Each element is recorded as the piece-by-piece
+    /// CDATA section, or nothing, perhaps with text between them (whitespace, as the platform
+    /// writes; any text there is left out of the model, as piece by piece); `</xml>`, and
+    /// whitespace to the end. Each element is recorded as the piece-by-piece
     /// reading records a top-level element without children ([`header`](Parser::header), or a
     /// field), in the same order, so the model is the same. `None` at anything else (a nested
     /// element, a reference, a comment, text and CDATA in one element, an error of the
