@@ -370,7 +370,13 @@ impl<'a> Parser<'a> {
             let end = self.body.len();
             return self.finish(end).ok();
         }
-        Parser::new(self.body, self.notice).pieces()
+        // Back to the start, keeping the field list's allocation. (The open elements' names and
+        // places are written before they are read.)
+        self.depth = 0;
+        self.leaf = None;
+        self.header = Header::default();
+        self.fields.clear();
+        self.pieces()
     }
 
     /// [`scan`](Parser::scan) piece by piece, whatever the body's shape.
