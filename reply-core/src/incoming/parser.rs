@@ -236,6 +236,41 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The length of the text at `start`, up to the next tag or the end; `None` at a reference,
+    /// which quick-xml reads.
+    #[inline(always)]
+    fn text_len(&self, start: usize) -> Option<usize> {
+        let bytes = self.body.as_bytes();
+        let len = memchr::memchr2(b'<', b'&', bytes.get(start..)?).unwrap_or(bytes.len() - start);
+        (bytes.get(start + len) != Some(&b'&')).then_some(len)
+    }
+
+    /// The content of the CDATA section at `start`, and the position after it; `None` if none
+    /// starts there or it doesn't end.
+    #[inline(always)]
+    fn cdata(&self, start: usize) -> Option<(&'a str, usize)> {
+        const OPEN: &[u8] = b"<![CDATA[";
+        if self.body.as_bytes().get(start..start + OPEN.len()) != Some(OPEN) {
+            return None;
+        }
+        let content = start + OPEN.len();
+        let end = self.cdata_end(content)?;
+        Some((self.slice(content, end)?, end + 3))
+    }
+
+    /// The position after the end tag of `open` at `start` (`</`, its name compared as bytes, not
+    /// read as a name, and `>`); `None` if there is none there.
+    #[inline(always)]
+    fn end_tag(&self, start: usize, open: &str) -> Option<usize> {
+        let bytes = self.body.as_bytes();
+        let end = start + 2 + open.len();
+        (!open.is_empty()
+            && bytes.get(start..start + 2) == Some(b"</")
+            && bytes.get(start + 2..end) == Some(open.as_bytes())
+            && bytes.get(end) == Some(&b'>'))
+        .then_some(end + 1)
+    }
+
     /// The next piece; `open` is the name of the innermost open element, which an end tag here
     /// must close (one that doesn't, quick-xml reads).
     fn next(&mut self, open: &'a str) -> Option<Piece<'a>> {
@@ -243,34 +278,18 @@ impl<'a> Scan<'a> {
         let start = self.at;
         let Some(&first) = bytes.get(start) else { return Some(Piece::Eof) };
         if first != b'<' {
-            // Text, to the next tag or the end; a reference is quick-xml's to read.
-            let len = memchr::memchr2(b'<', b'&', &bytes[start..]).unwrap_or(bytes.len() - start);
-            if bytes.get(start + len) == Some(&b'&') {
-                return None;
-            }
-            self.at = start + len;
+            self.at = start + self.text_len(start)?;
             return Some(Piece::Text(self.slice(start, self.at)?));
         }
         match *bytes.get(start + 1)? {
             b'/' => {
-                // The open element's name and `>`: compared as bytes, not read as a name.
-                let end = start + 2 + open.len();
-                if open.is_empty()
-                    || bytes.get(start + 2..end) != Some(open.as_bytes())
-                    || bytes.get(end) != Some(&b'>')
-                {
-                    return None;
-                }
-                self.at = end + 1;
+                self.at = self.end_tag(start, open)?;
                 Some(Piece::End(open))
             }
             b'!' => {
-                const OPEN: &str = "<![CDATA[";
-                self.body.get(start..start + OPEN.len()).filter(|open| *open == OPEN)?;
-                let content = start + OPEN.len();
-                let end = self.cdata_end(content)?;
-                self.at = end + 3;
-                Some(Piece::CData(self.slice(content, end)?))
+                let (content, end) = self.cdata(start)?;
+                self.at = end;
+                Some(Piece::CData(content))
             }
             _ => {
                 let (name, end) = self.name(start + 1)?;
@@ -415,61 +434,44 @@ impl<'a> Parser<'a> {
     /// pieces.
     #[inline(always)]
     fn flat(&mut self) -> Option<()> {
-        const CDATA: &[u8] = b"<![CDATA[";
         let (body, bytes) = (self.body, self.body.as_bytes());
         let scan = Scan { body, at: 0 };
         if !bytes.starts_with(b"<xml>") {
             return None;
         }
+        let root = body.get(1..4)?;
         let mut at = b"<xml>".len();
         loop {
             // Between elements: text (left out of the model) up to the next tag.
             if *bytes.get(at)? != b'<' {
-                at += memchr::memchr2(b'<', b'&', &bytes[at..])?;
-                if bytes[at] == b'&' {
-                    return None;
-                }
+                at += scan.text_len(at)?;
             }
-            let start = at;
             if *bytes.get(at + 1)? == b'/' {
                 // Only the root's end tag can come here.
-                if bytes.get(at + 2..at + 6)? != b"xml>" {
-                    return None;
-                }
-                return bytes[at + 6..].iter().all(u8::is_ascii_whitespace).then_some(());
+                let end = scan.end_tag(at, root)?;
+                return bytes[end..].iter().all(u8::is_ascii_whitespace).then_some(());
             }
+            let start = at;
             let (name, end) = scan.name(at + 1)?;
             if *bytes.get(end)? != b'>' {
                 return None;
             }
             at = end + 1;
             // Its one piece of text or CDATA, if any, and its end tag.
-            let value = if bytes.get(at..at + CDATA.len()) == Some(CDATA) {
-                let content = at + CDATA.len();
-                let close = scan.cdata_end(content)?;
-                at = close + 3;
-                body.get(content..close)?
+            let value = if let Some((content, end)) = scan.cdata(at) {
+                at = end;
+                content
             } else if *bytes.get(at)? != b'<' {
-                let len = memchr::memchr2(b'<', b'&', &bytes[at..])?;
-                if bytes[at + len] == b'&' {
-                    return None;
-                }
+                let len = scan.text_len(at)?;
                 at += len;
                 body.get(at - len..at)?
             } else {
                 ""
             };
-            let close = at + 2 + name.len();
-            if bytes.get(at..at + 2)? != b"</"
-                || bytes.get(at + 2..close)? != name.as_bytes()
-                || *bytes.get(close)? != b'>'
-            {
-                return None;
-            }
+            at = scan.end_tag(at, name)?;
             if let Some(value) = self.header(name, Cow::Borrowed(value), start).ok()? {
                 self.fields.push(Field { name: Cow::Borrowed(name), value, depth: 1, leaf: true });
             }
-            at = close + 1;
         }
     }
 
