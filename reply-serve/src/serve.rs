@@ -685,8 +685,8 @@ mod tests {
     }
 
     /// `OnTime` hands `to_xml` and `to_customer_service` to the reply's own (a derived reply's
-    /// writes in one pass; the trait's defaults count the escaped length first). A probe whose
-    /// own methods answer differently from the defaults shows which ran.
+    /// own writes in one pass; the trait's defaults count the escaped length first). A probe
+    /// whose own methods answer differently from the defaults shows which ran.
     #[test]
     fn on_time_uses_the_replys_own_to_xml() {
         struct Probe;
