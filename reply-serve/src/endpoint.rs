@@ -104,21 +104,37 @@ const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     status: StatusCode,
-    content_type: Option<&'static str>,
+    content_type: Option<ContentType>,
     body: Bytes,
 }
+
+/// The two content types an answer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContentType {
+    /// [`CONTENT_TYPE`]: a reply.
+    Xml,
+    /// [`PLAIN_TEXT`]: a refusal's reason, the URL check's `echostr`.
+    Plain,
+}
+
+// The answers' header values, checked once, when compiled: `HeaderValue::from_static` called
+// as a response is made checks every byte of its string each time (270 instructions a reply).
+static XML_VALUE: HeaderValue = HeaderValue::from_static(CONTENT_TYPE);
+static PLAIN_VALUE: HeaderValue = HeaderValue::from_static(PLAIN_TEXT);
+static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+static ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, POST");
 
 impl Answer {
     /// A reply's bytes: `text/xml; charset=utf-8`, or the platform's empty-string reply (no body,
     /// no content type).
     pub fn reply(bytes: Bytes) -> Answer {
-        let content_type = (!bytes.is_empty()).then_some(CONTENT_TYPE);
+        let content_type = (!bytes.is_empty()).then_some(ContentType::Xml);
         Answer { status: StatusCode::OK, content_type, body: bytes }
     }
 
     /// Plain text: a refusal's reason, or the URL check's `echostr`.
     fn plain(status: StatusCode, text: impl Into<Bytes>) -> Answer {
-        Answer { status, content_type: Some(PLAIN_TEXT), body: text.into() }
+        Answer { status, content_type: Some(ContentType::Plain), body: text.into() }
     }
 
     /// The status.
@@ -128,7 +144,10 @@ impl Answer {
 
     /// The content type, when there is a body.
     pub fn content_type(&self) -> Option<&'static str> {
-        self.content_type
+        self.content_type.map(|kind| match kind {
+            ContentType::Xml => CONTENT_TYPE,
+            ContentType::Plain => PLAIN_TEXT,
+        })
     }
 
     /// The body: the reply, the URL check's `echostr`, or the reason for a refusal.
@@ -141,12 +160,16 @@ impl Answer {
         let mut response = http::Response::new(Full::new(self.body));
         *response.status_mut() = self.status;
         if let Some(content_type) = self.content_type {
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            let value = match content_type {
+                ContentType::Xml => &XML_VALUE,
+                ContentType::Plain => &PLAIN_VALUE,
+            };
+            response.headers_mut().insert(header::CONTENT_TYPE, value.clone());
         }
         // The URL check reflects `echostr`: no browser may read it as anything but plain text.
-        response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            response.headers_mut().insert(header::ALLOW, ALLOWED_METHODS.clone());
         }
         response
     }
@@ -1286,6 +1309,29 @@ impl<F: Future, L: Future<Output = OnTime<F::Output>>> Future for Answering<F, L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each answer's headers: a reply's content type, a refusal's, none for the empty reply;
+    /// `nosniff` on all; `Allow` on a 405.
+    #[test]
+    fn answers_carry_their_headers() {
+        let headers = |answer: Answer| {
+            let response = answer.into_response();
+            let header = |name| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            (header(header::CONTENT_TYPE), header(header::X_CONTENT_TYPE_OPTIONS), header(header::ALLOW))
+        };
+        let some = |s: &str| Some(s.to_owned());
+        let reply = Answer::reply(Bytes::from_static(b"<xml></xml>"));
+        assert_eq!(reply.content_type(), Some(CONTENT_TYPE));
+        assert_eq!(headers(reply), (some("text/xml; charset=utf-8"), some("nosniff"), None));
+        let empty = Answer::reply(Bytes::new());
+        assert_eq!(empty.content_type(), None);
+        assert_eq!(headers(empty), (None, some("nosniff"), None));
+        let refused = forbidden("no\n");
+        assert_eq!(refused.content_type(), Some("text/plain; charset=utf-8"));
+        assert_eq!(headers(refused), (some("text/plain; charset=utf-8"), some("nosniff"), None));
+        let method = Answer::plain(StatusCode::METHOD_NOT_ALLOWED, "GET or POST\n");
+        assert_eq!(headers(method), (some("text/plain; charset=utf-8"), some("nosniff"), some("GET, POST")));
+    }
 
     #[cfg(feature = "crypto")]
     /// A sealed reply counts its envelope's length without encrypting, and the count is right:
