@@ -96,31 +96,36 @@ pub const DEFAULT_BODY_BUDGET: usize = 16 << 20;
 /// The content type of a reply.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
-/// The content type of a refusal's reason, and of the URL check's `echostr`.
-const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
-
 /// What the endpoint answers a request with: a status, a content type when there is a body, and
 /// the body. [`into_response`](Answer::into_response) makes it an `http::Response`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     status: StatusCode,
-    content_type: Option<ContentType>,
+    content_type: Option<&'static ContentType>,
     body: Bytes,
 }
 
-/// The two content types an answer has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContentType {
-    /// [`CONTENT_TYPE`]: a reply.
-    Xml,
-    /// [`PLAIN_TEXT`]: a refusal's reason, the URL check's `echostr`.
-    Plain,
+/// A content type an answer has: its name, and its header value, checked once, when compiled
+/// (`HeaderValue::from_static` called as a response is made checks every byte of its string
+/// each time: 270 instructions a reply).
+#[derive(Debug, PartialEq, Eq)]
+struct ContentType {
+    name: &'static str,
+    value: HeaderValue,
 }
 
-// The answers' header values, checked once, when compiled: `HeaderValue::from_static` called
-// as a response is made checks every byte of its string each time (270 instructions a reply).
-static XML_VALUE: HeaderValue = HeaderValue::from_static(CONTENT_TYPE);
-static PLAIN_VALUE: HeaderValue = HeaderValue::from_static(PLAIN_TEXT);
+impl ContentType {
+    const fn new(name: &'static str) -> Self {
+        ContentType { name, value: HeaderValue::from_static(name) }
+    }
+}
+
+/// A reply's.
+static XML: ContentType = ContentType::new(CONTENT_TYPE);
+/// A refusal's reason's, and the URL check's `echostr`'s.
+static PLAIN_TEXT: ContentType = ContentType::new("text/plain; charset=utf-8");
+
+// The other headers' values, checked when compiled too.
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 static ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, POST");
 
@@ -128,13 +133,13 @@ impl Answer {
     /// A reply's bytes: `text/xml; charset=utf-8`, or the platform's empty-string reply (no body,
     /// no content type).
     pub fn reply(bytes: Bytes) -> Answer {
-        let content_type = (!bytes.is_empty()).then_some(ContentType::Xml);
+        let content_type = (!bytes.is_empty()).then_some(&XML);
         Answer { status: StatusCode::OK, content_type, body: bytes }
     }
 
     /// Plain text: a refusal's reason, or the URL check's `echostr`.
     fn plain(status: StatusCode, text: impl Into<Bytes>) -> Answer {
-        Answer { status, content_type: Some(ContentType::Plain), body: text.into() }
+        Answer { status, content_type: Some(&PLAIN_TEXT), body: text.into() }
     }
 
     /// The status.
@@ -144,10 +149,7 @@ impl Answer {
 
     /// The content type, when there is a body.
     pub fn content_type(&self) -> Option<&'static str> {
-        self.content_type.map(|kind| match kind {
-            ContentType::Xml => CONTENT_TYPE,
-            ContentType::Plain => PLAIN_TEXT,
-        })
+        self.content_type.map(|content_type| content_type.name)
     }
 
     /// The body: the reply, the URL check's `echostr`, or the reason for a refusal.
@@ -160,11 +162,7 @@ impl Answer {
         let mut response = http::Response::new(Full::new(self.body));
         *response.status_mut() = self.status;
         if let Some(content_type) = self.content_type {
-            let value = match content_type {
-                ContentType::Xml => &XML_VALUE,
-                ContentType::Plain => &PLAIN_VALUE,
-            };
-            response.headers_mut().insert(header::CONTENT_TYPE, value.clone());
+            response.headers_mut().insert(header::CONTENT_TYPE, content_type.value.clone());
         }
         // The URL check reflects `echostr`: no browser may read it as anything but plain text.
         response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
