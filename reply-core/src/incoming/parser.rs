@@ -439,7 +439,6 @@ impl<'a> Parser<'a> {
         if !bytes.starts_with(b"<xml>") {
             return None;
         }
-        let root = body.get(1..4)?;
         let mut at = b"<xml>".len();
         loop {
             // Between elements: text (left out of the model) up to the next tag.
@@ -448,7 +447,7 @@ impl<'a> Parser<'a> {
             }
             if *bytes.get(at + 1)? == b'/' {
                 // Only the root's end tag can come here.
-                let end = scan.end_tag(at, root)?;
+                let end = scan.end_tag(at, "xml")?;
                 return bytes[end..].iter().all(u8::is_ascii_whitespace).then_some(());
             }
             let start = at;
@@ -462,9 +461,9 @@ impl<'a> Parser<'a> {
                 at = end;
                 content
             } else if *bytes.get(at)? != b'<' {
-                let len = scan.text_len(at)?;
-                at += len;
-                body.get(at - len..at)?
+                let text = at;
+                at += scan.text_len(at)?;
+                scan.slice(text, at)?
             } else {
                 ""
             };
