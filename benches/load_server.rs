@@ -67,7 +67,7 @@ async fn answer(msg: Incoming<'static>) -> Text<'static> {
         Message::Text { content, .. } => content.to_owned(),
         _ => String::new(),
     };
-    msg.reply_text(content).into_owned()
+    msg.into_reply_text(content)
 }
 
 /// How many deliveries `counted` handled.

@@ -18,8 +18,9 @@ use passive_reply::endpoint::signature_of;
 use passive_reply::serve::{MemoryStore, RedisStore, ReplyStore, RetryGuard};
 use passive_reply::{Incoming, Text};
 
+/// The handler: a text reply made of the message it consumes (its addresses moved, not copied).
 async fn answer(msg: Incoming<'static>) -> Text<'static> {
-    msg.reply_text("ok").into_owned()
+    msg.into_reply_text("ok")
 }
 
 fn main() {

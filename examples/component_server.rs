@@ -24,7 +24,7 @@ use passive_reply::{Incoming, Notice, Text};
 /// An authorized account's text, echoed.
 async fn echo(msg: Incoming<'static>) -> Text<'static> {
     let content = msg.field("Content").unwrap_or("(not a text)").to_owned();
-    msg.reply_text(content).into_owned()
+    msg.into_reply_text(content)
 }
 
 struct Options {

@@ -64,12 +64,14 @@ pub fn answer_with(sessions: Sessions) -> impl Fn(Incoming<'static>) -> ReplyFut
 async fn count(mut session: Session<u64>, msg: Msg<kind::Text>) -> Text<'static> {
     let count = session.get_or_insert(0);
     *count += 1;
-    msg.reply_text(count.to_string()).into_owned()
+    let count = count.to_string();
+    msg.into_inner().into_reply_text(count) // the message's addresses moved into the reply
 }
 
 /// A text, answered with the same text.
 async fn echo(msg: Msg<kind::Text>) -> Text<'static> {
-    msg.reply_text(msg.content().to_owned()).into_owned()
+    let content = msg.content().to_owned();
+    msg.into_inner().into_reply_text(content)
 }
 
 /// `sleep N`: answered after N seconds (capped at 600, so a typo can't hold a task for days).

@@ -248,6 +248,33 @@ fn parsing_allocates_only_the_field_list() {
 }
 
 #[test]
+fn a_handlers_message_and_reply_allocate_only_the_deliverys_own_text() {
+    // What an endpoint hands a handler: the message owning its text. Its two addresses and each
+    // field's value are copied; a field the platform commonly sends keeps its name's static
+    // spelling, and the field list is reused in place. An unknown field's name is copied too.
+    let text = "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1</CreateTime>\
+        <MsgType>text</MsgType><Content>hi</Content><MsgId>1</MsgId></xml>";
+    let unknown = text.replace("</Content>", "</Content><Mine>x</Mine>");
+    let event = "<xml><ToUserName>gh</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1</CreateTime>\
+        <MsgType>event</MsgType><Event>CLICK</Event><EventKey>menu</EventKey></xml>";
+    for (body, copies) in [(text, 2 + 1), (&unknown, 2 + 1 + 2), (event, 2 + 2)] {
+        let msg = passive_reply::Incoming::parse(body).unwrap();
+        let copy = msg.clone();
+        let (count, owned) = allocations(|| copy.into_owned());
+        assert_eq!(count, copies, "{body}");
+        assert_eq!(owned, msg, "{body}");
+    }
+    let msg = passive_reply::Incoming::parse(text).unwrap().into_owned();
+    // The reply that consumes the message takes its addresses as they are; the one that borrows
+    // them copies both when made to own them.
+    let (count, borrowed) = allocations(|| msg.reply_text("ok").into_owned());
+    assert_eq!(count, 3, "both addresses and the content copied");
+    let (count, consumed) = allocations(|| msg.into_reply_text("ok"));
+    assert_eq!(count, 0);
+    assert_eq!(consumed.with_create_time(1).to_xml(), borrowed.with_create_time(1).to_xml());
+}
+
+#[test]
 fn an_encrypted_reply_allocates_its_plaintext_and_its_envelope() {
     use passive_reply::crypto::{KeyUsed, MessageCrypto};
     let crypto =

@@ -343,6 +343,60 @@ impl<'a> Incoming<'a> {
         News::new(self.from_user_name(), self.to_user_name(), articles)
     }
 
+    /// A text reply to this message, which it consumes: its two addresses move into the reply
+    /// instead of being copied. What a handler given an `Incoming<'static>` returns, when it
+    /// needs nothing more of the message, with no allocation: `msg.reply_text(..).into_owned()`
+    /// copies both addresses, and the message's own are dropped.
+    ///
+    /// ```
+    /// use reply_core::{Incoming, Message, PassiveReply, Text};
+    ///
+    /// fn answer(msg: Incoming<'static>) -> Text<'static> {
+    ///     // What the reply needs of the message, taken first: the message is moved below.
+    ///     let content = match msg.message() {
+    ///         Message::Text { content, .. } => format!("you said: {content}"),
+    ///         _ => String::from("send me some text"),
+    ///     };
+    ///     msg.into_reply_text(content)
+    /// }
+    ///
+    /// let body = "<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName>\
+    ///             <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content></xml>";
+    /// let reply = answer(Incoming::parse(body)?.into_owned());
+    /// assert_eq!((reply.to_user_name.as_ref(), reply.from_user_name.as_ref()), ("u", "gh"));
+    /// assert_eq!(reply.content, "you said: hi");
+    /// # Ok::<(), reply_core::ParseError>(())
+    /// ```
+    pub fn into_reply_text(self, content: impl Into<Cow<'a, str>>) -> Text<'a> {
+        Text::new(self.from_user_name, self.to_user_name, content)
+    }
+
+    /// An image reply to this message, which it consumes (its addresses moved, not copied: see
+    /// [`into_reply_text`](Incoming::into_reply_text)).
+    pub fn into_reply_image(self, media_id: impl Into<Cow<'a, str>>) -> Image<'a> {
+        Image::new(self.from_user_name, self.to_user_name, media_id)
+    }
+
+    /// A voice reply to this message, which it consumes (see [`into_reply_text`](Incoming::into_reply_text)).
+    pub fn into_reply_voice(self, media_id: impl Into<Cow<'a, str>>) -> Voice<'a> {
+        Voice::new(self.from_user_name, self.to_user_name, media_id)
+    }
+
+    /// A video reply to this message, which it consumes (see [`into_reply_text`](Incoming::into_reply_text)).
+    pub fn into_reply_video(self, media_id: impl Into<Cow<'a, str>>) -> Video<'a> {
+        Video::new(self.from_user_name, self.to_user_name, media_id)
+    }
+
+    /// A music reply to this message, which it consumes (see [`into_reply_text`](Incoming::into_reply_text)).
+    pub fn into_reply_music(self, thumb_media_id: impl Into<Cow<'a, str>>) -> Music<'a> {
+        Music::new(self.from_user_name, self.to_user_name, thumb_media_id)
+    }
+
+    /// A news reply to this message, which it consumes (see [`into_reply_text`](Incoming::into_reply_text)).
+    pub fn into_reply_news(self, articles: Articles<Article<'a>>) -> News<'a> {
+        News::new(self.from_user_name, self.to_user_name, articles)
+    }
+
     /// The same message, owning all its text, to keep beyond the body's lifetime.
     pub fn into_owned(self) -> Incoming<'static> {
         let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
@@ -356,9 +410,37 @@ impl<'a> Incoming<'a> {
                 None => own(self.msg_type),
             },
             msg_id: self.msg_id,
-            fields: self.fields.into_iter().map(|f| Field { name: own(f.name), value: own(f.value), ..f }).collect(),
+            // So does a field the platform commonly sends: one allocation fewer a field.
+            fields: self
+                .fields
+                .into_iter()
+                .map(|f| Field {
+                    name: static_name(&f.name).map_or_else(|| own(f.name), Cow::Borrowed),
+                    value: own(f.value),
+                    ..f
+                })
+                .collect(),
         }
     }
+}
+
+/// The static spelling of `name` if it is one of the fields the platform commonly sends (those
+/// of its messages and of its most frequent events), for [`Incoming::into_owned`] to keep
+/// instead of a copy.
+fn static_name(name: &str) -> Option<&'static str> {
+    macro_rules! names {
+        ($($name:literal)*) => {
+            match name {
+                $($name => Some($name),)*
+                _ => None,
+            }
+        };
+    }
+    names!(
+        "Content" "MsgDataId" "Idx" "PicUrl" "MediaId" "Format" "Recognition" "ThumbMediaId"
+        "Location_X" "Location_Y" "Scale" "Label" "Title" "Description" "Url" "Event" "EventKey"
+        "Ticket" "Latitude" "Longitude" "Precision" "MenuId" "MsgID" "Status"
+    )
 }
 
 /// One element of a delivery below its root, with its children: what [`Incoming::elements`] and
