@@ -986,11 +986,10 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let endpoint = self.0.clone();
-        Box::pin(async move {
-            // The method and the URI, not the headers: the future holds no more than it reads.
-            let (http::request::Parts { method, uri, .. }, body) = request.into_parts();
-            Ok(endpoint.respond_reading(&method, uri.query(), body).await.into_response())
-        })
+        // The method, the URI and the body, taken before the future is made: it holds no more
+        // than it reads (the request whole would be 240 bytes more of the box made per request).
+        let (http::request::Parts { method, uri, .. }, body) = request.into_parts();
+        Box::pin(async move { Ok(endpoint.respond_reading(&method, uri.query(), body).await.into_response()) })
     }
 }
 
