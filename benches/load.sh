@@ -8,6 +8,8 @@
 #
 #   bash benches/load.sh [SECONDS] [ROUNDS]      (default 10 s, 2 rounds; needs wrk, redis-server, taskset)
 #   EXTRA_MODES=redis-poll bash benches/load.sh    (also the Redis store waking waiters by polling)
+#   EXTRA_MODES=bare-spin BARE_SPIN_US=3 bash benches/load.sh
+#       (also bare slowed by a spin in user space: what the kernel's part owes to a server's speed)
 #   EXTRA_MODES="axum:memory old:memory old:redis" OLD_SERVER=path bash benches/load.sh
 #       (also the endpoint served by axum::serve instead of the crate's server, and the modes of
 #       another build of load_server, for a before and after in one run)

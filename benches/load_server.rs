@@ -83,6 +83,23 @@ async fn bare() -> &'static str {
      <CreateTime>1348831860</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello]]></Content></xml>"
 }
 
+/// `bare`, after spinning in user space for `BARE_SPIN_US` microseconds (default 3): a server as
+/// slow as the endpoint that makes no more system calls than bare, to tell what the kernel's
+/// part of a delivery owes to the server's own speed under this load (BENCHMARKS.md, "The
+/// handler's reply made of the message").
+async fn bare_spin() -> &'static str {
+    static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    let spin = *SPIN.get_or_init(|| {
+        let us = std::env::var("BARE_SPIN_US").ok().and_then(|us| us.parse().ok()).unwrap_or(3);
+        std::time::Duration::from_micros(us)
+    });
+    let until = std::time::Instant::now() + spin;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    bare().await
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 #[allow(dead_code)]
@@ -130,13 +147,16 @@ async fn hand(RawQuery(query): RawQuery, body: Bytes) -> (axum::http::StatusCode
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
-        return Err("usage: load_server bare|hand|memory|memory-default|redis|redis-poll ADDR [--redis URL]".into());
+        return Err(
+            "usage: load_server bare|bare-spin|hand|memory|memory-default|redis|redis-poll ADDR [--redis URL]".into()
+        );
     };
     let redis_url = args.iter().position(|a| a == "--redis").and_then(|i| args.get(i + 1)).cloned();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
         let app: Router = match mode.as_str() {
             "bare" => Router::new().route("/", post(bare)),
+            "bare-spin" => Router::new().route("/", post(bare_spin)),
             "hand" => Router::new().route("/", post(hand)),
             // Kept below its budget for the run, as the comparison asks: 1 GiB holds about 2 million
             // remembered deliveries.
@@ -168,7 +188,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let app = app.route("/allocations", get(allocations));
         let listener = tokio::net::TcpListener::bind(addr.as_str()).await?;
-        let baseline = matches!(mode.as_str(), "bare" | "hand");
+        let baseline = matches!(mode.as_str(), "bare" | "bare-spin" | "hand");
         if baseline || std::env::var("LOAD_SERVER").as_deref() == Ok("axum") {
             eprintln!("{mode} listening on {} (axum::serve)", listener.local_addr()?);
             axum::serve(listener, app).await?;
