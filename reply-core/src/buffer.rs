@@ -57,14 +57,22 @@ impl Buffer<'_> {
     }
 
     /// Appends `reply`, as its [`Writable`] (see [`writable`]). First into the room the buffer
-    /// has, grown to the reply's length if none of its values needs escaping: each value is
-    /// checked as it is copied, and one that needs escaping is escaped where it stands if the
-    /// room allows. When it doesn't, the room is grown to the exact length, and the reply written
-    /// again. (A third time, piece by piece, only if the reply's values changed between the two:
-    /// a `TextValue` that doesn't give the same text twice.)
+    /// has: a buffer written into again and again (`Growth::Amortized`) usually has enough, and
+    /// the reply's length is then never counted (a framed buffer still empty grows first, for
+    /// its frame). If it didn't fit (or the growth is `Exact`), into room grown to the reply's
+    /// length if none of its values needs escaping: each value is checked as it is copied, and
+    /// one that needs escaping is escaped where it stands if the room allows. When it doesn't,
+    /// the room is grown to the exact length, and the reply written again. (Piece by piece, at
+    /// the last, only if the reply's values changed between the passes: a `TextValue` that
+    /// doesn't give the same text twice.) A pass that doesn't fit stops where it ran out of room
+    /// and leaves the buffer as it was.
     #[cfg_attr(debug_assertions, inline)]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn write_with<W: Writable + ?Sized>(&mut self, reply: &W, growth: Growth) {
+        let unframed = self.frame.before == 0 || !self.vec().is_empty();
+        if growth == Growth::Amortized && unframed && self.write_in_room(reply) {
+            return;
+        }
         self.write_with_len(reply, reply.clean_len(), growth);
     }
 
@@ -524,7 +532,7 @@ mod tests {
         assert_eq!(length.len, expected.len() - 5);
         // With room for all of it, escaped where it stands; for its clean length only, grown
         // and written again; with none, grown.
-        for capacity in [0, 5, 20, 24, expected.len() - 1, expected.len(), 1000] {
+        for capacity in (0..=expected.len() + 20).chain([1000]) {
             assert_eq!(written(&pieces, capacity), expected.as_bytes(), "capacity {capacity}");
         }
     }

@@ -196,9 +196,11 @@ impl<'a> Buffer<'a> {
         Buffer { storage: Storage::Bytes(vec), frame: Frame::default() }
     }
 
-    /// A buffer that keeps `frame` around what is written into it.
+    /// A buffer that keeps `frame` around what is written into it. `vec` is either empty with
+    /// no capacity (the frame's `before` goes in when it first grows) or holds it already.
     #[cfg(feature = "crypto")]
     pub(crate) fn framed(vec: &'a mut Vec<u8>, frame: Frame) -> Self {
+        debug_assert!(vec.capacity() == 0 || vec.len() >= frame.before, "a framed buffer's room before");
         Buffer { storage: Storage::Bytes(vec), frame }
     }
 
