@@ -10,7 +10,8 @@
 //!
 //! With `RESPOND_THROUGH=service` in the environment, each delivery goes through the endpoint's
 //! tower service (`Endpoint::into_service`, an `http::Request` with its body), as a server calls
-//! it, instead of `Endpoint::respond`.
+//! it, instead of `Endpoint::respond`; the size of the future it boxes for each request is printed
+//! first.
 use std::time::Duration;
 
 use passive_reply::endpoint::Endpoint;
@@ -70,7 +71,11 @@ where
         let uri = format!("/?{query}");
         for i in first..first + n {
             let request = axum::http::Request::post(&uri).body(axum::body::Body::from(body(i))).unwrap();
-            let response = tower_service::Service::call(&mut service, request).await.unwrap();
+            let future = tower_service::Service::call(&mut service, request);
+            if i == first {
+                eprintln!("the service's future: {} bytes", std::mem::size_of_val(&*future));
+            }
+            let response = future.await.unwrap();
             assert_eq!(response.status(), axum::http::StatusCode::OK);
         }
         return;

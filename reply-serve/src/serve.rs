@@ -493,39 +493,46 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// # Panics
     /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
     /// there), as every future of this crate that keeps a deadline.
-    pub async fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> Bytes
+    ///
+    /// (Not an `async fn`, which would hold the key and the handler twice in its future: as its
+    /// arguments, and as the locals it moves them into.)
+    // An `async fn` would hold its arguments twice (below).
+    #[allow(clippy::manual_async_fn)]
+    pub fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> impl Future<Output = Bytes>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
-        let mut claim = self.store.claim(&key).await;
-        loop {
-            claim = match claim {
-                Claim::Done(bytes) => {
-                    observe::delivery(observe::Outcome::Retry);
-                    return bytes;
-                }
-                Claim::Running => self.store.wait(&key).await,
-                Claim::Run => return self.run(Some(key), handler()).await,
-                Claim::Full => {
-                    let unguarded = &self.counts.unguarded_full;
-                    note(unguarded, &"the reply store is full", "handled without the retry guard", &key);
-                    observe::unguarded("full");
-                    return self.run(None, handler()).await;
-                }
-                Claim::Failed(error) => {
-                    observe::store_error();
-                    if self.on_error == OnStoreError::AnswerEmpty {
-                        note(&self.counts.empty_failed, &error, "answered empty", &key);
-                        observe::delivery(observe::Outcome::Empty);
-                        return Bytes::new();
+        async move {
+            let mut claim = self.store.claim(&key).await;
+            loop {
+                claim = match claim {
+                    Claim::Done(bytes) => {
+                        observe::delivery(observe::Outcome::Retry);
+                        return bytes;
                     }
-                    note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);
-                    observe::unguarded("store_error");
-                    return self.run(None, handler()).await;
-                }
-            };
+                    Claim::Running => self.store.wait(&key).await,
+                    Claim::Run => return self.run(Some(key), handler()).await,
+                    Claim::Full => {
+                        let unguarded = &self.counts.unguarded_full;
+                        note(unguarded, &"the reply store is full", "handled without the retry guard", &key);
+                        observe::unguarded("full");
+                        return self.run(None, handler()).await;
+                    }
+                    Claim::Failed(error) => {
+                        observe::store_error();
+                        if self.on_error == OnStoreError::AnswerEmpty {
+                            note(&self.counts.empty_failed, &error, "answered empty", &key);
+                            observe::delivery(observe::Outcome::Empty);
+                            return Bytes::new();
+                        }
+                        note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);
+                        observe::unguarded("store_error");
+                        return self.run(None, handler()).await;
+                    }
+                };
+            }
         }
     }
 
