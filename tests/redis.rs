@@ -904,3 +904,21 @@ async fn a_late_reply_goes_out_once_across_instances() {
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0].body["text"]["content"], "A answered late");
 }
+
+/// The future the endpoint's tower service boxes for each request, with a `RedisStore`, is small
+/// enough for glibc's thread cache (chunks of up to 1,032 bytes), as with a `MemoryStore`
+/// (`reply-serve`'s own test): the store's rarer requests (a publish to waiters, a retry's wait)
+/// are boxed where they are made, and the claim and the handler's run share their room. It was
+/// 2,824 bytes when the delivery path's futures were `async fn`s, and the box came from glibc's
+/// slower paths on every delivery.
+#[tokio::test]
+async fn the_services_future_with_redis_fits_the_allocators_thread_cache() {
+    let server = RedisServer::start();
+    let guard = RetryGuard::with_store(store(&server, loaded()).await);
+    let handler = |msg: Incoming<'static>| async move { msg.into_reply_text("ok") };
+    let mut service = passive_reply::endpoint::Endpoint::new(TOKEN, handler).retry_guard(guard).into_service();
+    let request = http::Request::post(format!("/?{}", signed_query(TOKEN))).body(axum::body::Body::empty()).unwrap();
+    let future = tower_service::Service::call(&mut service, request);
+    let size = std::mem::size_of_val(&*future);
+    assert!(size <= 1_024, "the service's future is {size} bytes");
+}

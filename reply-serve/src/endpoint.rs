@@ -72,6 +72,8 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+#[cfg(feature = "crypto")]
+use crate::serve::OneOf;
 use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, Within, observe};
 use reply_core::PassiveReply;
 #[cfg(feature = "crypto")]
@@ -997,29 +999,6 @@ impl<F: Future<Output = Answer>> Future for Delivery<F> {
         match self.project() {
             DeliveryNow::Now { answer } => answer.poll(cx),
             DeliveryNow::Answering { future } => future.poll(cx),
-        }
-    }
-}
-
-#[cfg(feature = "crypto")]
-pin_project_lite::pin_project! {
-    /// One of two futures of the same output: the retry guard's for an encrypted delivery or a
-    /// plaintext one.
-    #[project = OneOfNow]
-    enum OneOf<A, B> {
-        First { #[pin] future: A },
-        Second { #[pin] future: B },
-    }
-}
-
-#[cfg(feature = "crypto")]
-impl<A: Future, B: Future<Output = A::Output>> Future for OneOf<A, B> {
-    type Output = A::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
-        match self.project() {
-            OneOfNow::First { future } => future.poll(cx),
-            OneOfNow::Second { future } => future.poll(cx),
         }
     }
 }

@@ -494,9 +494,10 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
     /// there), as every future of this crate that keeps a deadline.
     ///
-    /// (Not an `async fn`, which would hold the key and the handler twice in its future: as its
-    /// arguments, and as the locals it moves them into.)
-    // An `async fn` would hold its arguments twice (below).
+    /// (Not an `async fn`: its future is the claim, then the handler's run, one after the other
+    /// in the same room, where an `async fn` would hold its arguments twice and the handler's
+    /// closure beside the run.)
+    // An `async fn` would hold its arguments twice (above).
     #[allow(clippy::manual_async_fn)]
     pub fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> impl Future<Output = Bytes>
     where
@@ -504,35 +505,46 @@ impl<S: ReplyStore> RetryGuard<S> {
         Fut: Future<Output = R> + Send + 'static,
         R: PassiveReply + Send + 'static,
     {
-        async move {
+        // What the store says: `Err` the reply to answer with, `Ok` the handler to run, with the
+        // key to record its reply under (`None`: unguarded).
+        let deciding = async move {
             let mut claim = self.store.claim(&key).await;
             loop {
                 claim = match claim {
                     Claim::Done(bytes) => {
                         observe::delivery(observe::Outcome::Retry);
-                        return bytes;
+                        return Err(bytes);
                     }
-                    Claim::Running => self.store.wait(&key).await,
-                    Claim::Run => return self.run(Some(key), handler()).await,
+                    // Boxed: only a retry waits, and the store's wait (Redis's: two requests
+                    // and a timer) would otherwise make every delivery's future longer.
+                    Claim::Running => Box::pin(self.store.wait(&key)).await,
+                    Claim::Run => return Ok(Some(key)),
                     Claim::Full => {
                         let unguarded = &self.counts.unguarded_full;
                         note(unguarded, &"the reply store is full", "handled without the retry guard", &key);
                         observe::unguarded("full");
-                        return self.run(None, handler()).await;
+                        return Ok(None);
                     }
                     Claim::Failed(error) => {
                         observe::store_error();
                         if self.on_error == OnStoreError::AnswerEmpty {
                             note(&self.counts.empty_failed, &error, "answered empty", &key);
                             observe::delivery(observe::Outcome::Empty);
-                            return Bytes::new();
+                            return Err(Bytes::new());
                         }
                         note(&self.counts.unguarded_failed, &error, "handled without the retry guard", &key);
                         observe::unguarded("store_error");
-                        return self.run(None, handler()).await;
+                        return Ok(None);
                     }
                 };
             }
+        };
+        Then::First {
+            first: deciding,
+            then: move |decided: Result<Option<DedupKey>, Bytes>| match decided {
+                Ok(key) => OneOf::First { future: self.run(key, handler()) },
+                Err(bytes) => OneOf::Second { future: std::future::ready(bytes) },
+            },
         }
     }
 
@@ -611,6 +623,60 @@ impl<S: ReplyStore> Drop for Work<S> {
                 complete(&*store, &key, bytes).await;
             }
         });
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `first`, then the future `then` makes of its output, in the same room: as long as the
+    /// longer of the two (and `then`'s values), where an `async` block that awaits one and then
+    /// the other holds `then`'s values for as long as it lives.
+    #[project = ThenNow]
+    #[project_replace = ThenDone]
+    pub(crate) enum Then<A, F, B> {
+        First { #[pin] first: A, then: F },
+        Second { #[pin] second: B },
+        /// Between the two (only while `then` runs).
+        Between,
+    }
+}
+
+impl<A: Future, F: FnOnce(A::Output) -> B, B: Future> Future for Then<A, F, B> {
+    type Output = B::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<B::Output> {
+        loop {
+            match self.as_mut().project() {
+                ThenNow::First { first, .. } => {
+                    let output = ready!(first.poll(cx));
+                    let ThenDone::First { then, .. } = self.as_mut().project_replace(Then::Between) else {
+                        unreachable!("the state was `First`")
+                    };
+                    self.set(Then::Second { second: then(output) });
+                }
+                ThenNow::Second { second } => return second.poll(cx),
+                ThenNow::Between => panic!("`Then` polled after its `then` panicked"),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One of two futures of the same output, as one type.
+    #[project = OneOfNow]
+    pub(crate) enum OneOf<A, B> {
+        First { #[pin] future: A },
+        Second { #[pin] future: B },
+    }
+}
+
+impl<A: Future, B: Future<Output = A::Output>> Future for OneOf<A, B> {
+    type Output = A::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        match self.project() {
+            OneOfNow::First { future } => future.poll(cx),
+            OneOfNow::Second { future } => future.poll(cx),
+        }
     }
 }
 

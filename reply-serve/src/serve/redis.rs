@@ -561,7 +561,10 @@ impl ReplyStore for RedisStore {
             let mut publish = ::redis::cmd("PUBLISH");
             publish.arg(&*self.channel).arg(self.redis_key(key));
             let mut connection = self.connection.clone();
-            let _: u64 = self.request(publish.query_async(&mut connection)).await?;
+            // Boxed: only a delivery someone waits for publishes, and its request (a redis-rs
+            // command with its timeout) would otherwise make every delivery's future 370 bytes
+            // longer.
+            let _: u64 = Box::pin(self.request(publish.query_async(&mut connection))).await?;
         }
         Ok(())
     }
