@@ -105,6 +105,16 @@ fn check_sinks(reply: &impl PassiveReply) -> String {
     let mut exact_room = String::with_capacity(len);
     reply.write_to(&mut exact_room).unwrap();
     assert_eq!(exact_room, xml, "String with exactly the room");
+    // With too little room, the pass into it stops where the room ends, and the reply is
+    // written again into room grown for it: what the buffer held before is kept, and nothing of
+    // the pass that stopped shows.
+    let mut short_room = Vec::with_capacity(4 + len / 2);
+    short_room.extend_from_slice(b"kept");
+    reply.write_to(&mut short_room).unwrap();
+    assert_eq!((&short_room[..4], &short_room[4..]), (&b"kept"[..], xml.as_bytes()), "Vec<u8> with half the room");
+    let mut one_short = String::with_capacity(len.saturating_sub(1));
+    reply.write_to(&mut one_short).unwrap();
+    assert_eq!(one_short, xml, "String one byte short of the room");
 
     let mut exact = vec![0u8; len];
     let mut slice = SliceSink::new(&mut exact);
