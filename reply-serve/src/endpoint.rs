@@ -1495,7 +1495,7 @@ mod tests {
 
     /// The future the tower service boxes for each request is small enough for glibc's thread
     /// cache (chunks of up to 1,032 bytes), which serves it without the allocator's slower paths:
-    /// the delivery path's futures hold what they await once (`Endpoint::answering` and the
+    /// the delivery path's futures hold what they await once (`Authorized::answering` and the
     /// retry guard's `answer` are not `async fn`s; it was 2,144 bytes when they were).
     #[test]
     fn the_services_future_fits_the_allocators_thread_cache() {
