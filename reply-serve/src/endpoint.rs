@@ -72,9 +72,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-#[cfg(feature = "crypto")]
-use crate::serve::OneOf;
-use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, ReplyStore, RetryGuard, Within, observe};
+use crate::serve::{DEFAULT_BUDGET, MemoryStore, OnTime, OneOf, ReplyStore, RetryGuard, Within, observe};
 use reply_core::PassiveReply;
 #[cfg(feature = "crypto")]
 use reply_core::Sink;
@@ -598,8 +596,8 @@ where
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         match self.authorize(method, query) {
-            Ok(authorized) => Delivery::Answering { future: authorized.read_and_respond(body) },
-            Err(answer) => Delivery::now(answer),
+            Ok(authorized) => OneOf::First { future: authorized.read_and_respond(body) },
+            Err(answer) => answered_now(answer),
         }
     }
 
@@ -891,7 +889,7 @@ where
     ) -> Delivery<impl Future<Output = Answer> + use<'a, H, S, Fut, R>> {
         let started = tokio::time::Instant::now();
         let Ok(text) = std::str::from_utf8(&body) else {
-            return Delivery::now(refuse("not_utf8", bad_request("the body is not UTF-8\n".to_owned())));
+            return answered_now(refuse("not_utf8", bad_request("the body is not UTF-8\n".to_owned())));
         };
         // An encrypted delivery: opened, its signature checked first.
         #[cfg(feature = "crypto")]
@@ -903,7 +901,7 @@ where
                     }
                     Err(e) => {
                         let (reason, answer) = not_opened(&e);
-                        return Delivery::now(refuse(reason, answer));
+                        return answered_now(refuse(reason, answer));
                     }
                 }
             }
@@ -914,7 +912,7 @@ where
         let endpoint = self.endpoint;
         let msg = match Incoming::parse_with(&xml, endpoint.options) {
             Ok(msg) => msg.into_owned(),
-            Err(e) => return Delivery::now(refuse("parse", bad_request(format!("{e}\n")))),
+            Err(e) => return answered_now(refuse("parse", bad_request(format!("{e}\n")))),
         };
         // Kept only to be recorded, when late replies are durable.
         #[cfg(feature = "client")]
@@ -971,36 +969,16 @@ where
         #[cfg(not(feature = "crypto"))]
         let reply = guard.answer(key, move || on_time.run(handler(msg)));
         let answering = Replied { reply, started };
-        Delivery::Answering { future: answering.instrument(span.unwrap_or_else(tracing::Span::none)) }
+        OneOf::First { future: answering.instrument(span.unwrap_or_else(tracing::Span::none)) }
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A delivery's answer: known at once (a refusal), or the future of it.
-    #[project = DeliveryNow]
-    pub(crate) enum Delivery<F> {
-        /// Refused, or answered, without waiting.
-        Now { #[pin] answer: std::future::Ready<Answer> },
-        /// Being answered.
-        Answering { #[pin] future: F },
-    }
-}
+/// A delivery's answer: the future of it, or known at once (a refusal, [`answered_now`]).
+pub(crate) type Delivery<F> = OneOf<F, std::future::Ready<Answer>>;
 
-impl<F> Delivery<F> {
-    fn now(answer: Answer) -> Self {
-        Delivery::Now { answer: std::future::ready(answer) }
-    }
-}
-
-impl<F: Future<Output = Answer>> Future for Delivery<F> {
-    type Output = Answer;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
-        match self.project() {
-            DeliveryNow::Now { answer } => answer.poll(cx),
-            DeliveryNow::Answering { future } => future.poll(cx),
-        }
-    }
+/// A delivery answered at once.
+fn answered_now<F>(answer: Answer) -> Delivery<F> {
+    OneOf::Second { future: std::future::ready(answer) }
 }
 
 pin_project_lite::pin_project! {
