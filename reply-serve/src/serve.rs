@@ -490,13 +490,13 @@ impl<S: ReplyStore> RetryGuard<S> {
     /// is full, the handler runs without it (counted in [`counts`](RetryGuard::counts) and
     /// logged); when the store fails, the guard's [`OnStoreError`] decides.
     ///
-    /// # Panics
-    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
-    /// there), as every future of this crate that keeps a deadline.
-    ///
     /// (Not an `async fn`: its future is the claim, then the handler's run, one after the other
     /// in the same room, where an `async fn` would hold its arguments twice and the handler's
     /// closure beside the run.)
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled (`tokio::time` panics
+    /// there), as every future of this crate that keeps a deadline.
     // An `async fn` would hold its arguments twice (above).
     #[allow(clippy::manual_async_fn)]
     pub fn answer<F, Fut, R>(&self, key: DedupKey, handler: F) -> impl Future<Output = Bytes>
