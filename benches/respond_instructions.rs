@@ -12,6 +12,10 @@
 //! tower service (`Endpoint::into_service`, an `http::Request` with its body), as a server calls
 //! it, instead of `Endpoint::respond`; the size of the future it boxes for each request is printed
 //! first.
+//!
+//! With `RESPOND_WINDOW_MS=W`, the `MemoryStore`'s window is W milliseconds instead of 30 s: with 0,
+//! each claim forgets the replies before it, so the store stays at one delivery (a store at its
+//! window, as a server's is after its first 30 s, instead of one that grows for the whole run).
 use std::time::Duration;
 
 use passive_reply::endpoint::Endpoint;
@@ -42,7 +46,9 @@ fn main() {
                 deliver(endpoint.retry_guard(RetryGuard::with_store(store)), passive_reply::now() * 1_000_000, n).await
             }
             None => {
-                let store = MemoryStore::with_budget(Duration::from_secs(30), 1 << 30);
+                let window =
+                    std::env::var("RESPOND_WINDOW_MS").map_or(30_000, |ms| ms.parse().expect("RESPOND_WINDOW_MS"));
+                let store = MemoryStore::with_budget(Duration::from_millis(window), 1 << 30);
                 // MsgIds of the platform's length (its page's example is 1234567890123456).
                 deliver(endpoint.retry_guard(RetryGuard::with_store(store)), 1_234_567_890_123_456, n).await
             }
