@@ -20,25 +20,32 @@ use reply_core::DedupKey;
 /// 200-byte replies, which is the platform's 15 s of retries at about 8,700 deliveries a second.
 pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
-/// What one remembered delivery costs besides its key's bytes and its reply's: its map's slot
-/// (key, its hash, state, and a control byte) at a map's lowest load, 7/16, just after it
-/// grows; its place in the expiry queue, twice over (a queue is at worst half full after it
-/// grows); the key's reference counts (16 bytes); the header `Bytes` allocates when the reply is
-/// shared (24 bytes); and the allocator's rounding of the key. `tests/allocations.rs` checks it
-/// against the bytes really held.
-const ENTRY_COST: usize =
-    (std::mem::size_of::<Slot>() + 1) * 16 / 7 + 1 + 2 * std::mem::size_of::<(u64, DedupKey)>() + 16 + 24 + 24;
+/// What one remembered delivery costs besides its key's bytes and its reply's: its slot in the
+/// queue (key, hash, when, state) and its share of the queue's list of blocks (twice over: a
+/// list is at worst half full after it grows) and of their allocations; its place in its map (8
+/// bytes and a control byte) at a map's lowest load, 7/16, just after it grows; the key's
+/// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes);
+/// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
+/// really held.
+const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
+    + (2 * std::mem::size_of::<Box<Block>>() + 16).div_ceil(BLOCK)
+    + (std::mem::size_of::<Place>() + 1) * 16 / 7
+    + 1
+    + 16
+    + 24
+    + 24;
 
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
 /// (default [`DEFAULT_MEMORY_BUDGET`]) that it never goes over, replies included.
 ///
-/// A delivery costs its reply's bytes (shared, not copied, by every retry) and 225 to 265 bytes
-/// more (its key and its place in the map; `tests/allocations.rs` measures it). The budget
-/// counts the reply, the key and a fixed cost per delivery chosen to be no less than what is
-/// really held (the same test checks it), and from the start 292 bytes for each of the maps the
-/// deliveries are spread over (one for each MiB of the budget, rounded down to a power of two, at
-/// most 64), so that none grows large: a map grows all at once, and the claim that fills it
-/// waits. Replies leave once their window has passed.
+/// A delivery costs its reply's bytes (shared, not copied, by every retry) and 195 to 205 bytes
+/// more (its key, its slot in a queue in the order of claims, and its place in a map;
+/// `tests/allocations.rs` measures it). The budget counts the reply, the key and a fixed cost
+/// per delivery chosen to be no less than what is really held (the same test checks it), and from
+/// the start 1,632 bytes for the queue and 100 bytes for each of the maps the deliveries are spread
+/// over (one for each MiB of the budget, rounded down to a power of two, at most 64), so that
+/// none grows large: a map grows all at once, and the claim that fills it waits. Replies leave
+/// once their window has passed.
 ///
 /// When it is short of room, the replies the platform can no longer ask for again (older than
 /// [`RETRY_SPAN`], 15 s) leave first. If that is not enough:
@@ -91,43 +98,82 @@ fn shards_for(budget: usize) -> usize {
 }
 
 /// What each map costs before its deliveries' own counts, counted from the store's start: its
-/// place in the store, and its smallest table (4 slots and their 4 control bytes, hashbrown's 16
-/// control bytes more, and the allocator's 16), which a first delivery's slot counted at the
+/// place in the store, and its smallest table (4 places and their 4 control bytes, hashbrown's
+/// 16 control bytes more, and the allocator's 16), which a first delivery's place counted at the
 /// lowest load ([`ENTRY_COST`]) would cover only half of. From a map's second delivery on, the
 /// deliveries' counts cover their map. `tests/allocations.rs` checks the store's count against
 /// what it holds from its first delivery on.
-const MAP_FLOOR: usize = std::mem::size_of::<HashTable<Slot>>() + 4 * (std::mem::size_of::<Slot>() + 1) + 16 + 16;
+const MAP_FLOOR: usize = std::mem::size_of::<HashTable<Place>>() + 4 * (std::mem::size_of::<Place>() + 1) + 16 + 16;
 
-/// Which of `shards` maps (a power of two, at most [`MAX_SHARDS`]) a hash belongs in: six bits of
-/// it below its top seven. Within a map, hashbrown places a hash by its low bits and tags it with
-/// its top seven, so the bits that pick the map take nothing from either.
+/// How many slots a block of the queue holds.
+const BLOCK: usize = 8;
+
+/// What the queue costs before its deliveries' own counts, counted from the store's start: three
+/// blocks (the room of the first, whose front slots have left; of the last, not yet full; and
+/// the one kept spare), each with the allocator's 16 bytes, and the first room of its list of
+/// blocks (4 pointers and the allocator's 16 bytes).
+const QUEUE_FLOOR: usize = 3 * (std::mem::size_of::<Block>() + 16) + 4 * std::mem::size_of::<Box<Block>>() + 16;
+
+/// The most deliveries a store remembers, whatever its budget: a slot's number is 32 bits. (A
+/// budget of 800 GiB would be needed to reach it.)
+const MAX_DELIVERIES: usize = u32::MAX as usize;
+
+/// Which of `shards` maps (a power of two, at most [`MAX_SHARDS`]) a hash belongs in: its low
+/// bits. Within a map a delivery is placed by its hash's high half ([`Place`]), so the bits that
+/// pick the map take nothing from it.
 fn shard_of(hash: u64, shards: usize) -> usize {
-    (hash >> (64 - 7 - MAX_SHARDS.ilog2())) as usize & (shards - 1)
+    hash as usize & (shards - 1)
 }
 
 /// The map of `shards` that a hash belongs in (a function of the maps alone, so that the rest of
 /// the store's state can be borrowed beside it).
-fn shard_mut(shards: &mut [HashTable<Slot>], hash: u64) -> &mut HashTable<Slot> {
+fn shard_mut(shards: &mut [HashTable<Place>], hash: u64) -> &mut HashTable<Place> {
     let len = shards.len();
     &mut shards[shard_of(hash, len)]
 }
 
+/// The high half of a key's hash, which a map places it by and keeps.
+fn high(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// The hash a map places a delivery by, made of the high half of its key's hash twice over:
+/// hashbrown takes a place's position from the low bits of the hash it is given and its tag from
+/// the top seven, and both come from the high half (the low half picked the map).
+fn spread(high: u32) -> u64 {
+    (u64::from(high) << 32) | u64::from(high)
+}
+
 #[derive(Debug)]
 struct State {
-    /// What each delivery's key holds (the key shared with `order`, not copied), in one of
-    /// [`shards_for`] maps by the key's hash ([`shard_of`]).
-    shards: Box<[HashTable<Slot>]>,
-    /// The keys in the order they were claimed, with when (milliseconds since the store's
-    /// origin): replies leave from the front, so no claim ever walks the whole map.
-    order: VecDeque<(u64, DedupKey)>,
-    /// What the entries cost, by [`cost`], and the maps' floors ([`MAP_FLOOR`]).
+    /// Each delivery's place in its queue, in one of [`shards_for`] maps by its key's hash
+    /// ([`shard_of`]).
+    shards: Box<[HashTable<Place>]>,
+    /// The deliveries in the order they were claimed: replies leave from the front, so no claim
+    /// ever walks the whole store, and a claim writes its slot next to the last one's (a map
+    /// holds 8 bytes of it, where a map of slots made each claim write a slot wherever its hash
+    /// fell, in a table larger than the caches).
+    slots: Queue,
+    /// What the entries cost, by [`cost`], and the floors ([`MAP_FLOOR`], [`QUEUE_FLOOR`]).
     bytes: usize,
+}
+
+/// Where a map finds a delivery: its slot's number, and the high half of its key's hash (so that
+/// a map growing moves its places without reading their slots, and a lookup reads a slot only
+/// for a place whose 32 bits match).
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    number: u32,
+    high: u32,
 }
 
 #[derive(Debug)]
 struct Slot {
-    /// The key's hash, kept so that a map growing moves its slots without hashing every key
-    /// again (reading each key's bytes, wherever they are in memory): 8 bytes a delivery.
+    /// When it was claimed (or a running handler's slot moved to the back), in milliseconds
+    /// since the store's origin.
+    since: u64,
+    /// The key's hash, kept so that the slot's place is found when it leaves without hashing
+    /// its key again.
     hash: u64,
     key: DedupKey,
     reply: Reply,
@@ -186,7 +232,7 @@ impl MemoryStore {
 
     /// How many deliveries it remembers now.
     pub fn len(&self) -> usize {
-        self.lock().shards.iter().map(HashTable::len).sum()
+        self.lock().slots.len()
     }
 
     /// Whether it remembers none.
@@ -195,8 +241,8 @@ impl MemoryStore {
     }
 
     /// What the deliveries it remembers cost, in bytes, as counted against its budget, with what
-    /// its maps cost from the start (292 bytes each: one for each MiB of the budget, rounded down
-    /// to a power of two, at most 64).
+    /// its queue and maps cost from the start (1,632 bytes, and 100 bytes a map: one for each MiB of
+    /// the budget, rounded down to a power of two, at most 64).
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
@@ -222,43 +268,149 @@ impl State {
     fn new(shards: usize) -> Self {
         State {
             shards: (0..shards).map(|_| HashTable::new()).collect(),
-            order: VecDeque::new(),
-            bytes: shards * MAP_FLOOR,
+            slots: Queue::default(),
+            bytes: shards * MAP_FLOOR + QUEUE_FLOOR,
         }
+    }
+
+    /// The number of the slot of `key`, whose hash is `hash`.
+    fn find(&self, hash: u64, key: &DedupKey) -> Option<u32> {
+        let high = high(hash);
+        let slots = &self.slots;
+        let place = self.shards[shard_of(hash, self.shards.len())].find(spread(high), |place| {
+            place.high == high && slots.get(place.number).is_some_and(|slot| slot.key == *key)
+        })?;
+        Some(place.number)
     }
 
     /// What `key`, whose hash is `hash`, holds.
     fn get(&self, hash: u64, key: &DedupKey) -> Option<&Reply> {
-        self.shards[shard_of(hash, self.shards.len())].find(hash, |slot| slot.key == *key).map(|slot| &slot.reply)
+        self.slots.get(self.find(hash, key)?).map(|slot| &slot.reply)
     }
 
     fn get_mut(&mut self, hash: u64, key: &DedupKey) -> Option<&mut Reply> {
-        shard_mut(&mut self.shards, hash).find_mut(hash, |slot| slot.key == *key).map(|slot| &mut slot.reply)
+        let number = self.find(hash, key)?;
+        self.slots.get_mut(number).map(|slot| &mut slot.reply)
     }
 
     /// Forgets the replies claimed `age` or longer before `now`, oldest first. A handler still
     /// running is kept, and goes to the back of the queue as if claimed now, so the queue stays
     /// in order and no claim looks at it again before another `age` has passed.
-    fn forget_older(&mut self, hasher: &RandomState, now: Duration, age: Duration) {
+    fn forget_older(&mut self, now: Duration, age: Duration) {
         let Some(before) = now.checked_sub(age) else { return };
         let before = before.as_millis() as u64;
-        for _ in 0..self.order.len() {
-            match self.order.front() {
-                Some((since, _)) if *since <= before => {}
-                _ => break,
+        for _ in 0..self.slots.len() {
+            if self.slots.front().is_none_or(|slot| slot.since > before) {
+                break;
             }
-            let Some((_, key)) = self.order.pop_front() else { break };
-            let hash = hasher.hash_one(&key);
-            let Ok(slot) = shard_mut(&mut self.shards, hash).find_entry(hash, |slot| slot.key == key) else {
-                continue;
-            };
-            if let Reply::Done(reply) = &slot.get().reply {
-                self.bytes -= cost(key.as_bytes(), reply.len());
-                slot.remove();
-            } else {
-                self.order.push_back((now.as_millis() as u64, key));
+            let Some((number, mut slot)) = self.slots.pop_front() else { break };
+            let map = shard_mut(&mut self.shards, slot.hash);
+            let place = map.find_entry(spread(high(slot.hash)), |place| place.number == number);
+            if let Reply::Done(reply) = &slot.reply {
+                self.bytes -= cost(slot.key.as_bytes(), reply.len());
+                if let Ok(place) = place {
+                    place.remove();
+                }
+            } else if let Ok(place) = place {
+                slot.since = now.as_millis() as u64;
+                place.into_mut().number = self.slots.push_back(slot);
             }
         }
+    }
+}
+
+/// The slots of a store's deliveries in the order they were claimed, each numbered (the numbers
+/// wrap), in blocks of [`BLOCK`]: the slot numbered `n` is in place `n % BLOCK` of its block.
+/// It grows a block at a time, and no slot moves once written. (One ring of slots moved half of
+/// them when it grew after wrapping around: 17 ms for a million slots, under the store's lock.)
+#[derive(Debug, Default)]
+struct Queue {
+    /// The blocks: the front slot's, and each after it in turn; the first block's places before
+    /// the front slot's are empty, and so are the last block's after the back slot's.
+    blocks: VecDeque<Box<Block>>,
+    /// The last block emptied, kept for the next one needed: a store at its window allocates no
+    /// block.
+    spare: Option<Box<Block>>,
+    /// The front slot's number.
+    head: u32,
+    len: usize,
+}
+
+type Block = [Option<Slot>; BLOCK];
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Which block the slot `at` places from the front is in, and where in it.
+    #[inline]
+    fn locate(&self, at: usize) -> (usize, usize) {
+        let at = at + self.head as usize % BLOCK;
+        (at / BLOCK, at % BLOCK)
+    }
+
+    /// The slot numbered `number`, if it is in the queue.
+    #[inline]
+    fn get(&self, number: u32) -> Option<&Slot> {
+        let at = number.wrapping_sub(self.head) as usize;
+        if at >= self.len {
+            return None;
+        }
+        let (block, at) = self.locate(at);
+        self.blocks.get(block)?[at].as_ref()
+    }
+
+    fn get_mut(&mut self, number: u32) -> Option<&mut Slot> {
+        let at = number.wrapping_sub(self.head) as usize;
+        if at >= self.len {
+            return None;
+        }
+        let (block, at) = self.locate(at);
+        self.blocks.get_mut(block)?[at].as_mut()
+    }
+
+    fn front(&self) -> Option<&Slot> {
+        self.get(self.head)
+    }
+
+    /// Puts `slot` at the back, and returns its number. The queue never holds more than
+    /// [`MAX_DELIVERIES`] (the claim sees to it), so no two of its slots have one number.
+    #[inline]
+    fn push_back(&mut self, slot: Slot) -> u32 {
+        let (block, at) = self.locate(self.len);
+        if block == self.blocks.len() {
+            let fresh = self.spare.take().unwrap_or_else(|| Box::new([const { None }; BLOCK]));
+            self.blocks.push_back(fresh);
+        }
+        if let Some(block) = self.blocks.get_mut(block) {
+            block[at] = Some(slot);
+        }
+        let number = self.head.wrapping_add(self.len as u32);
+        self.len += 1;
+        number
+    }
+
+    /// Takes the front slot, with its number.
+    fn pop_front(&mut self) -> Option<(u32, Slot)> {
+        if self.len == 0 {
+            return None;
+        }
+        let at = self.head as usize % BLOCK;
+        let slot = self.blocks.front_mut()?[at].take()?;
+        let number = self.head;
+        self.head = number.wrapping_add(1);
+        self.len -= 1;
+        if at == BLOCK - 1 {
+            let emptied = self.blocks.pop_front();
+            self.spare = self.spare.take().or(emptied);
+        }
+        Some((number, slot))
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        (0..self.len).filter_map(|at| self.get(self.head.wrapping_add(at as u32)))
     }
 }
 
@@ -267,24 +419,27 @@ impl ReplyStore for MemoryStore {
         let now = self.now();
         let hash = self.hasher.hash_one(key);
         let mut state = self.lock();
-        state.forget_older(&self.hasher, now, self.window);
+        state.forget_older(now, self.window);
         let cost = cost(key.as_bytes(), 0);
         if state.bytes + cost > self.budget && state.get(hash, key).is_none() {
-            state.forget_older(&self.hasher, now, RETRY_SPAN.min(self.window));
+            state.forget_older(now, RETRY_SPAN.min(self.window));
             if state.bytes + cost > self.budget {
                 return Claim::Full;
             }
         }
-        let State { shards, order, bytes } = &mut *state;
-        match shard_mut(shards, hash).entry(hash, |slot| slot.key == *key, |slot| slot.hash) {
-            Entry::Occupied(known) => match &known.get().reply {
-                Reply::Done(bytes) => Claim::Done(bytes.clone()),
-                Reply::Running(_) => Claim::Running,
+        let State { shards, slots, bytes } = &mut *state;
+        let high = high(hash);
+        let is_key = |place: &Place| place.high == high && slots.get(place.number).is_some_and(|slot| slot.key == *key);
+        match shard_mut(shards, hash).entry(spread(high), is_key, |place| spread(place.high)) {
+            Entry::Occupied(known) => match slots.get(known.get().number).map(|slot| &slot.reply) {
+                Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
+                _ => Claim::Running,
             },
+            Entry::Vacant(_) if slots.len() >= MAX_DELIVERIES => Claim::Full,
             Entry::Vacant(unknown) => {
-                unknown.insert(Slot { hash, key: key.clone(), reply: Reply::Running(None) });
+                let slot = Slot { since: now.as_millis() as u64, hash, key: key.clone(), reply: Reply::Running(None) };
+                unknown.insert(Place { number: slots.push_back(slot), high });
                 *bytes += cost;
-                order.push_back((now.as_millis() as u64, key.clone()));
                 Claim::Run
             }
         }
@@ -305,7 +460,7 @@ impl ReplyStore for MemoryStore {
                 cause = Some("a reply is longer than the reply store keeps");
             } else {
                 // The clock is read only here: a reply that fits needs no time.
-                state.forget_older(&self.hasher, self.now(), RETRY_SPAN.min(self.window));
+                state.forget_older(self.now(), RETRY_SPAN.min(self.window));
                 if state.bytes + reply.len() > self.budget {
                     cause = Some("the reply store has no room for a reply");
                 }
@@ -386,7 +541,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_full_store_forgets_what_cant_be_retried_first() {
         let one = cost(key(1).as_bytes(), 100);
-        let store = MemoryStore::with_budget(Duration::from_secs(30), MAP_FLOOR + 3 * one);
+        let store = MemoryStore::with_budget(Duration::from_secs(30), MAP_FLOOR + QUEUE_FLOOR + 3 * one);
         for n in 1..=3 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
             store.complete(&key(n), Bytes::from(vec![b'x'; 100])).await.unwrap();
@@ -398,7 +553,11 @@ mod tests {
         store.complete(&key(4), Bytes::new()).await.unwrap();
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(store.claim(&key(5)).await, Claim::Run);
-        assert_eq!(store.bytes(), MAP_FLOOR + cost(key(5).as_bytes(), 0), "one map, and the one delivery");
+        assert_eq!(
+            store.bytes(),
+            MAP_FLOOR + QUEUE_FLOOR + cost(key(5).as_bytes(), 0),
+            "one map, the queue, and the one delivery"
+        );
     }
 
     /// Replies count against the budget too: a reply that finds no room, even after what can't
@@ -406,7 +565,7 @@ mod tests {
     /// same. The count of bytes never goes over the budget, whatever comes.
     #[tokio::test(start_paused = true)]
     async fn replies_never_take_the_store_over_its_budget() {
-        let budget = MAP_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000;
+        let budget = MAP_FLOOR + QUEUE_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000;
         let store = MemoryStore::with_budget(Duration::from_secs(30), budget).max_reply_len(2_000);
         for n in 0..10 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
@@ -426,7 +585,7 @@ mod tests {
         assert_eq!(store.claim(&key(2)).await, Claim::Done(Bytes::new()));
         assert_eq!(store.claim(&key(3)).await, Claim::Done(Bytes::new()));
         assert_eq!(store.kept_empty(), 2);
-        assert_eq!(store.bytes(), MAP_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000);
+        assert_eq!(store.bytes(), MAP_FLOOR + QUEUE_FLOOR + 10 * cost(key(0).as_bytes(), 0) + 3_000);
         // Past the retry span, what can't be retried leaves to make room for a new reply.
         tokio::time::advance(RETRY_SPAN).await;
         assert_eq!(store.claim(&key(10)).await, Claim::Run);
@@ -448,8 +607,8 @@ mod tests {
         // Requeued as of now, behind the new claim: the front is the newest claim's time.
         {
             let state = store.lock();
-            assert_eq!(state.order.len(), 101);
-            assert!(state.order.iter().map(|(since, _)| since).is_sorted());
+            assert_eq!(state.slots.len(), 101);
+            assert!(state.slots.iter().map(|slot| slot.since).is_sorted());
         }
         store.complete(&key(3), Bytes::from_static(b"late")).await.unwrap();
         tokio::time::advance(Duration::from_secs(31)).await;
@@ -465,9 +624,9 @@ mod tests {
             [0, 1 << 20, (3 << 20) - 1, 3 << 20, 5 << 20, 64 << 20, 1 << 30].map(shards_for),
             [1, 1, 2, 2, 4, 64, 64]
         );
-        assert_eq!(MAP_FLOOR, 292, "the figure the docs give");
+        assert_eq!((MAP_FLOOR, QUEUE_FLOOR), (100, 1_632), "the figures the docs give");
         let store = MemoryStore::new();
-        assert_eq!(store.bytes(), 64 * MAP_FLOOR);
+        assert_eq!(store.bytes(), 64 * MAP_FLOOR + QUEUE_FLOOR);
         for n in 0..6_400 {
             assert_eq!(store.claim(&key(n)).await, Claim::Run);
         }
@@ -481,6 +640,71 @@ mod tests {
             assert_eq!(store.claim(&key(n)).await, Claim::Running, "{n}");
         }
         assert_eq!(store.len(), 6_400);
+    }
+
+    /// The queue's slots are where a plain `VecDeque` would have them, each found by its
+    /// number, whatever the order of pushes and pops, across blocks and across the numbers'
+    /// wrapping; a block emptied is the next one used.
+    #[test]
+    fn the_queue_keeps_its_slots_in_order_across_blocks() {
+        let slot = |since| Slot { since, hash: 0, key: key(since), reply: Reply::Running(None) };
+        // Numbered from near the end of the numbers, so that they wrap within the test.
+        let mut queue = Queue { head: u32::MAX - 1_000, ..Queue::default() };
+        let mut model = VecDeque::new();
+        let mut next = 0;
+        // Runs of pushes and pops of lengths that cross blocks at every offset, from a simple
+        // generator (xorshift), the queue emptied at times.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let run = (state % (3 * BLOCK as u64)) as usize;
+            if state & (1 << 40) == 0 {
+                for _ in 0..run {
+                    let number = queue.push_back(slot(next));
+                    model.push_back((number, next));
+                    next += 1;
+                }
+            } else {
+                for _ in 0..run {
+                    assert_eq!(queue.pop_front().map(|(number, slot)| (number, slot.since)), model.pop_front());
+                }
+            }
+            assert_eq!(queue.len(), model.len());
+            assert_eq!(queue.front().map(|slot| slot.since), model.front().map(|(_, since)| *since));
+            let numbers: Vec<u32> = (0..model.len()).map(|at| queue.head.wrapping_add(at as u32)).collect();
+            assert!(model.iter().map(|(number, _)| *number).eq(numbers.iter().copied()), "numbered in turn");
+            for (number, since) in &model {
+                assert_eq!(queue.get(*number).map(|slot| slot.since), Some(*since), "{number}");
+                queue.get_mut(*number).unwrap().since += 1;
+                queue.get_mut(*number).unwrap().since -= 1;
+            }
+            for gone in [queue.head.wrapping_sub(1), queue.head.wrapping_add(model.len() as u32)] {
+                assert!(queue.get(gone).is_none() && queue.get_mut(gone).is_none(), "{gone}");
+            }
+            // The front slot's block (kept, when the queue is empty, until its last place is
+            // used) and those after it: no more.
+            let places = queue.head as usize % BLOCK + model.len();
+            assert_eq!(queue.blocks.len(), places.div_ceil(BLOCK), "no block more than its slots need");
+            assert!(queue.iter().map(|slot| slot.since).eq(model.iter().map(|(_, since)| *since)));
+        }
+        assert!(queue.head < 1_000_000, "the numbers wrapped");
+        // The spare block: emptied, then used again.
+        let mut queue = Queue::default();
+        for since in 0..BLOCK as u64 + 1 {
+            queue.push_back(slot(since));
+        }
+        let first: *const Block = &*queue.blocks[0];
+        for _ in 0..BLOCK {
+            queue.pop_front();
+        }
+        assert!(queue.spare.is_some());
+        for since in 0..BLOCK as u64 {
+            queue.push_back(slot(since));
+        }
+        assert!(queue.spare.is_none());
+        assert_eq!(&*queue.blocks[1] as *const Block, first, "the spare block was used");
     }
 
     /// A waiter is woken by the reply, and gets its bytes.
