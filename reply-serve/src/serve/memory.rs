@@ -707,6 +707,91 @@ mod tests {
         assert_eq!(&*queue.blocks[1] as *const Block, first, "the spare block was used");
     }
 
+    /// The maps and the queue agree, and the count of bytes is what they hold: each slot found
+    /// by its key at its own number, in the map its hash picks, and no place without its slot;
+    /// the queue in the order of its times; the count the floors and each delivery's cost.
+    fn assert_consistent(store: &MemoryStore) {
+        let state = store.lock();
+        let mut places = 0;
+        for (shard, map) in state.shards.iter().enumerate() {
+            for place in map.iter() {
+                let slot = state.slots.get(place.number).expect("a place's slot is in the queue");
+                assert_eq!((shard_of(slot.hash, state.shards.len()), high(slot.hash)), (shard, place.high));
+                places += 1;
+            }
+        }
+        assert_eq!(places, state.slots.len(), "a place for each slot, and no more");
+        let mut bytes = state.shards.len() * MAP_FLOOR + QUEUE_FLOOR;
+        for at in 0..state.slots.len() {
+            let number = state.slots.head.wrapping_add(at as u32);
+            let slot = state.slots.get(number).unwrap();
+            assert_eq!(slot.hash, store.hasher.hash_one(&slot.key));
+            assert_eq!(state.find(slot.hash, &slot.key), Some(number), "found at its own number");
+            bytes += cost(slot.key.as_bytes(), if let Reply::Done(reply) = &slot.reply { reply.len() } else { 0 });
+        }
+        assert_eq!(state.bytes, bytes);
+        assert!(state.slots.iter().map(|slot| slot.since).is_sorted());
+    }
+
+    /// Claims, replies and the clock's steps in a random order, over few keys (so that they
+    /// meet again) and budgets that fill: after each step the store is consistent
+    /// ([`assert_consistent`]), and each claim answers what the store was told: a handler still
+    /// running is never forgotten, a reply is the one made (or the empty reply, for want of room
+    /// or for its length), or forgotten and claimed anew.
+    #[tokio::test(start_paused = true)]
+    async fn claims_replies_and_time_in_any_order_keep_the_store_consistent() {
+        use std::collections::{HashMap, HashSet};
+        for budget in [MAP_FLOOR + QUEUE_FLOOR + 5_000, 4 << 20] {
+            let store = MemoryStore::with_budget(Duration::from_secs(30), budget).max_reply_len(300);
+            let (mut running, mut made) = (HashSet::new(), HashMap::new());
+            let (mut runs, mut forgotten, mut full) = (0, 0, 0);
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+            for _ in 0..6_000 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let n = state % 40;
+                match (state >> 8) % 8 {
+                    0..=3 => match store.claim(&key(n)).await {
+                        Claim::Running => assert!(running.contains(&n), "{n}: running, but not claimed"),
+                        Claim::Done(reply) => {
+                            assert!(!running.contains(&n), "{n}: a running handler's claim answered");
+                            assert!(reply.is_empty() || made.get(&n) == Some(&reply), "{n}: not the reply made");
+                        }
+                        Claim::Run => {
+                            assert!(!running.contains(&n), "{n}: a running handler forgotten");
+                            forgotten += usize::from(made.remove(&n).is_some());
+                            running.insert(n);
+                            runs += 1;
+                        }
+                        // Only for a delivery it doesn't know: a reply made was forgotten.
+                        Claim::Full => {
+                            assert!(!running.contains(&n), "{n}: running, yet full");
+                            forgotten += usize::from(made.remove(&n).is_some());
+                            full += 1;
+                        }
+                        Claim::Failed(e) => panic!("{e}"),
+                    },
+                    4..=6 => {
+                        if running.remove(&n) {
+                            let reply = Bytes::from(vec![b'r'; (state >> 16) as usize % 400]);
+                            store.complete(&key(n), reply.clone()).await.unwrap();
+                            made.insert(n, reply);
+                        }
+                    }
+                    _ => tokio::time::advance(Duration::from_millis((state >> 16) % 12_000)).await,
+                }
+                assert_consistent(&store);
+                assert!(store.bytes() <= budget, "never over its budget");
+            }
+            // Each path was taken, in each store.
+            assert!(runs > 100 && forgotten > 10, "{runs} runs, {forgotten} forgotten");
+            if budget < 1 << 20 {
+                assert!(full > 0, "the small store filled");
+            }
+        }
+    }
+
     /// A waiter is woken by the reply, and gets its bytes.
     #[tokio::test]
     async fn waiters_get_the_reply() {
