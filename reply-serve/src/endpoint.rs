@@ -1310,11 +1310,11 @@ impl OnTimeOrLate {
         match self.late {
             Some((late, key, delivery)) => {
                 let handler = Box::pin(handler);
-                Answering::Late {
-                    late: async move { late.within_or_late_recorded(budget, key, delivery, handler).await },
-                }
+                Answering::new(OneOf::Second {
+                    future: async move { late.within_or_late_recorded(budget, key, delivery, handler).await },
+                })
             }
-            None => Answering::Within { within: Within::new(budget, handler) },
+            None => Answering::new(OneOf::First { future: Within::new(budget, handler) }),
         }
     }
 
@@ -1324,18 +1324,22 @@ impl OnTimeOrLate {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        Answering::Within { within: Within::new(self.budget, handler) }
+        Answering::new(OneOf::First { future: Within::new(self.budget, handler) })
     }
 }
 
 pin_project_lite::pin_project! {
-    /// [`OnTimeOrLate::run`]'s future.
-    #[project = AnsweringNow]
-    enum Answering<F, L> {
-        /// Within the budget: the handler's future in its timeout.
-        Within { #[pin] within: Within<F> },
-        /// With late replies: their future, which holds the handler's boxed.
-        Late { #[pin] late: L },
+    /// [`OnTimeOrLate::run`]'s future, its outcome counted: within the budget, the handler's
+    /// future in its timeout; with late replies, their future, which holds the handler's boxed.
+    struct Answering<F, L> {
+        #[pin]
+        either: OneOf<Within<F>, L>,
+    }
+}
+
+impl<F, L> Answering<F, L> {
+    fn new(either: OneOf<Within<F>, L>) -> Self {
+        Answering { either }
     }
 }
 
@@ -1343,10 +1347,7 @@ impl<F: Future, L: Future<Output = OnTime<F::Output>>> Future for Answering<F, L
     type Output = OnTime<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let on_time = match self.project() {
-            AnsweringNow::Within { within } => ready!(within.poll(cx)),
-            AnsweringNow::Late { late } => ready!(late.poll(cx)),
-        };
+        let on_time = ready!(self.project().either.poll(cx));
         observe::delivery(match on_time {
             OnTime::Late => observe::Outcome::Late,
             _ => observe::Outcome::Answered,
