@@ -275,11 +275,8 @@ impl State {
 
     /// The number of the slot of `key`, whose hash is `hash`.
     fn find(&self, hash: u64, key: &DedupKey) -> Option<u32> {
-        let high = high(hash);
-        let slots = &self.slots;
-        let place = self.shards[shard_of(hash, self.shards.len())].find(spread(high), |place| {
-            place.high == high && slots.get(place.number).is_some_and(|slot| slot.key == *key)
-        })?;
+        let map = &self.shards[shard_of(hash, self.shards.len())];
+        let place = map.find(spread(high(hash)), is_key(&self.slots, hash, key))?;
         Some(place.number)
     }
 
@@ -319,6 +316,13 @@ impl State {
     }
 }
 
+/// Whether a place is that of `key`, whose hash is `hash`: the high halves of their hashes
+/// first, then the key in its slot.
+fn is_key<'a>(slots: &'a Queue, hash: u64, key: &'a DedupKey) -> impl Fn(&Place) -> bool + 'a {
+    let high = high(hash);
+    move |place| place.high == high && slots.get(place.number).is_some_and(|slot| slot.key == *key)
+}
+
 /// The slots of a store's deliveries in the order they were claimed, each numbered (the numbers
 /// wrap), in blocks of [`BLOCK`]: the slot numbered `n` is in place `n % BLOCK` of its block.
 /// It grows a block at a time, and no slot moves once written. (One ring of slots moved half of
@@ -350,23 +354,22 @@ impl Queue {
         (at / BLOCK, at % BLOCK)
     }
 
+    /// Where the slot numbered `number` is, if it is in the queue.
+    #[inline]
+    fn locate_number(&self, number: u32) -> Option<(usize, usize)> {
+        let at = number.wrapping_sub(self.head) as usize;
+        (at < self.len).then(|| self.locate(at))
+    }
+
     /// The slot numbered `number`, if it is in the queue.
     #[inline]
     fn get(&self, number: u32) -> Option<&Slot> {
-        let at = number.wrapping_sub(self.head) as usize;
-        if at >= self.len {
-            return None;
-        }
-        let (block, at) = self.locate(at);
+        let (block, at) = self.locate_number(number)?;
         self.blocks.get(block)?[at].as_ref()
     }
 
     fn get_mut(&mut self, number: u32) -> Option<&mut Slot> {
-        let at = number.wrapping_sub(self.head) as usize;
-        if at >= self.len {
-            return None;
-        }
-        let (block, at) = self.locate(at);
+        let (block, at) = self.locate_number(number)?;
         self.blocks.get_mut(block)?[at].as_mut()
     }
 
@@ -428,9 +431,7 @@ impl ReplyStore for MemoryStore {
             }
         }
         let State { shards, slots, bytes } = &mut *state;
-        let high = high(hash);
-        let is_key = |place: &Place| place.high == high && slots.get(place.number).is_some_and(|slot| slot.key == *key);
-        match shard_mut(shards, hash).entry(spread(high), is_key, |place| spread(place.high)) {
+        match shard_mut(shards, hash).entry(spread(high(hash)), is_key(slots, hash, key), |place| spread(place.high)) {
             Entry::Occupied(known) => match slots.get(known.get().number).map(|slot| &slot.reply) {
                 Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
                 _ => Claim::Running,
@@ -438,7 +439,7 @@ impl ReplyStore for MemoryStore {
             Entry::Vacant(_) if slots.len() >= MAX_DELIVERIES => Claim::Full,
             Entry::Vacant(unknown) => {
                 let slot = Slot { since: now.as_millis() as u64, hash, key: key.clone(), reply: Reply::Running(None) };
-                unknown.insert(Place { number: slots.push_back(slot), high });
+                unknown.insert(Place { number: slots.push_back(slot), high: high(hash) });
                 *bytes += cost;
                 Claim::Run
             }
