@@ -769,6 +769,63 @@ async fn only_replies_someone_waits_for_are_published() {
     assert!(tokio::time::timeout(Duration::from_millis(200), messages.next()).await.is_err(), "nothing else");
 }
 
+/// The guard's response doesn't wait for Redis to have its reply (`ReplyStore::record`): with
+/// Redis's writes paused by the handler, after the claim, the reply is answered at once, while
+/// Redis still holds the claim; `RedisStore::settle` waits until Redis has the reply, which a
+/// retry then gets. A waiter on another store is woken by the reply recorded so (published).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_does_not_wait_for_redis_to_record_its_reply() {
+    let server = RedisServer::start();
+    let guard = RetryGuard::with_store(store(&server, loaded()).await);
+    let client = redis::Client::open(server.url()).unwrap();
+    let inspect = client.get_multiplexed_async_connection().await.unwrap();
+    let pause = Duration::from_millis(1_500);
+    let key = DedupKey::new("gh", "paused");
+    let started = Instant::now();
+    let answer = guard
+        .answer(key.clone(), || {
+            let mut inspect = inspect.clone();
+            async move {
+                let () = redis::cmd("CLIENT")
+                    .arg("PAUSE")
+                    .arg(pause.as_millis() as u64)
+                    .arg("WRITE")
+                    .query_async(&mut inspect)
+                    .await
+                    .unwrap();
+                Text::new("u", "gh", "made").with_create_time(1)
+            }
+        })
+        .await;
+    let answered = started.elapsed();
+    assert!(String::from_utf8_lossy(&answer).contains("made"));
+    assert!(answered < pause / 3, "answered in {answered:?}, while Redis's writes are paused for {pause:?}");
+    let held = |mut inspect: redis::aio::MultiplexedConnection| async move {
+        let value: Vec<u8> =
+            redis::cmd("GET").arg("passive-reply:c:2:gh:6:paused").query_async(&mut inspect).await.unwrap();
+        value
+    };
+    assert_eq!(held(inspect.clone()).await.first(), Some(&b'R'), "still the claim in Redis");
+    assert!(RedisStore::settle(Duration::from_millis(100)).await >= 1, "the reply not yet answered for");
+    RedisStore::settle(Duration::from_secs(10)).await;
+    assert!(started.elapsed() >= pause, "settled once the pause was over: {:?}", started.elapsed());
+    assert_eq!(held(inspect.clone()).await, [b"D".as_slice(), &answer].concat());
+    assert_eq!(guard.store().claim(&key).await, Claim::Done(answer));
+
+    // A retry waiting on another store, woken by a reply the guard recorded.
+    let other = store(&server, loaded().wake(Wake::PubSub { backstop: Duration::from_secs(5) })).await;
+    let key = DedupKey::new("gh", "waited");
+    assert_eq!(guard.store().claim(&key).await, Claim::Run);
+    let waiter = tokio::spawn(async move { other.wait(&DedupKey::new("gh", "waited")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reply = bytes::Bytes::from_static(b"<xml>w</xml>");
+    let woken = Instant::now();
+    guard.store().record(&key, reply.clone()).await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Claim::Done(reply));
+    // Published: not found by the waiter's look every 5 s (its backstop).
+    assert!(woken.elapsed() < Duration::from_secs(2), "{:?}", woken.elapsed());
+}
+
 /// No Redis at the address: `connect` says so, promptly, instead of a store that fails later.
 #[tokio::test]
 async fn connecting_to_nothing_is_an_error() {

@@ -278,6 +278,19 @@ pub trait ReplyStore: DynReplyStore + Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// Records the reply to `key` as [`complete`](ReplyStore::complete) does, for a caller that
+    /// needn't wait for the store to confirm it: the guard, whose response carries the reply
+    /// (a retry comes only when the response didn't arrive). A store may return once the reply
+    /// is on its way, and report a failure to record it itself, in the log and the
+    /// `passive_reply_store_errors_total` counter. `RedisStore` does: its deliveries' responses
+    /// don't wait a round trip to Redis. The default is `complete`.
+    fn record(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        self.complete(key, reply)
+    }
+
     /// Waits for the reply to `key`, which another caller is making: [`Claim::Done`] with it,
     /// or [`Claim::Run`] when that caller went away without answering (its claim expired) and
     /// this one now owns the delivery, or [`Claim::Failed`]. Never [`Claim::Running`].
@@ -306,6 +319,8 @@ pub trait DynReplyStore: Send + Sync + 'static {
     fn claim_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim>;
     /// [`ReplyStore::complete`], boxed.
     fn complete_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// [`ReplyStore::record`], boxed.
+    fn record_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>>;
     /// [`ReplyStore::wait`], boxed.
     fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim>;
     /// [`ReplyStore::ready`], boxed.
@@ -319,6 +334,10 @@ impl<T: ReplyStore> DynReplyStore for T {
 
     fn complete_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.complete(key, reply))
+    }
+
+    fn record_boxed<'a>(&'a self, key: &'a DedupKey, reply: Bytes) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.record(key, reply))
     }
 
     fn wait_boxed<'a>(&'a self, key: &'a DedupKey) -> BoxFuture<'a, Claim> {
@@ -339,6 +358,10 @@ macro_rules! dyn_store {
 
             fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send {
                 async move { (**self).complete_boxed(key, reply).await }
+            }
+
+            fn record(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send {
+                async move { (**self).record_boxed(key, reply).await }
             }
 
             fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send {
@@ -740,7 +763,7 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
 /// Records a reply; a store that fails to is logged (the reply still goes out, and a retry will
 /// find the claim expired and run the handler again).
 async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
-    if let Err(error) = store.complete(key, reply).await {
+    if let Err(error) = store.record(key, reply).await {
         observe::store_error();
         tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
     }

@@ -241,8 +241,10 @@ impl Server {
     /// Serves `service` until the process is told to stop (Ctrl-C, or SIGTERM on Unix, as a
     /// deploy or an orchestrator sends it): then stops accepting, lets the requests under way be
     /// answered, and waits for the process's late replies to be sent
-    /// ([`LateTasks::global`](crate::serve::LateTasks::global), feature `client`), each within
-    /// its grace ([`request_grace`](Server::request_grace), [`late_grace`](Server::late_grace)).
+    /// ([`LateTasks::global`](crate::serve::LateTasks::global), feature `client`), and for the
+    /// replies its `RedisStore`s record to be in Redis (`RedisStore::settle`, feature `redis`),
+    /// each within its grace ([`request_grace`](Server::request_grace),
+    /// [`late_grace`](Server::late_grace)).
     /// A second signal ends the waiting at once. What had to be given up is logged and returned:
     /// the examples stop this way.
     ///
@@ -324,7 +326,16 @@ impl Server {
                 );
             }
         }
-        #[cfg(not(feature = "client"))]
+        // The replies a `RedisStore` records while their responses go out (the guard doesn't
+        // wait for Redis's answer): waited for until Redis has answered for them, each within
+        // the store's timeout, unless a second signal came.
+        #[cfg(feature = "redis")]
+        if !stopped.forced
+            && let Either::Left(left @ 1..) = race(crate::serve::RedisStore::settle(late_grace), signal(2)).await
+        {
+            tracing::warn!("passive-reply: {left} replies were not yet recorded in Redis at shutdown");
+        }
+        #[cfg(not(any(feature = "client", feature = "redis")))]
         let _ = late_grace;
         listening.abort();
         Ok(stopped)

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 mod pipe;
 
-use self::pipe::{Command, Pipe};
+use self::pipe::{Answer, Command, Pipe};
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
 use reply_core::DedupKey;
 
@@ -162,6 +162,14 @@ impl RedisOptions {
 /// store, late replies, sessions) goes through redis-rs's connection manager: two connections
 /// per store.
 ///
+/// The guard doesn't wait for Redis to record a reply before its response goes out
+/// ([`ReplyStore::record`]): the reply's `SET` is queued behind the delivery's claim, on the same
+/// connection, and Redis's answer comes to the store, which publishes the reply if a waiter
+/// flagged it, and logs a failure (`passive_reply_store_errors_total`). A retry comes only when
+/// the response didn't arrive, and one that comes meanwhile waits for the reply as for any reply
+/// still being made. What is queued and not yet answered is what a shutdown waits for
+/// ([`RedisStore::settle`]; the crate's server does). ([`ReplyStore::complete`] still waits.)
+///
 /// Every request has a timeout ([`DEFAULT_STORE_TIMEOUT`]); a store that fails or is slow
 /// reports [`Claim::Failed`], and the guard's
 /// [`OnStoreError`](super::OnStoreError) decides. The connection is re-made in the background,
@@ -189,6 +197,8 @@ pub struct RedisStore {
     /// The deliveries' claims, reads and replies, sent together on a connection of their own
     /// (see [`pipe`]).
     pipe: Pipe,
+    /// What becomes of the replies recorded without waiting, once Redis answers.
+    recorder: Arc<Recorder>,
     options: Arc<RedisOptions>,
     /// The value of a claim: `R` and this store's name.
     running: Arc<[u8]>,
@@ -272,6 +282,87 @@ impl Drop for Registration {
             if entry.1 == 0 {
                 waiters.remove(&self.key);
             }
+        }
+    }
+}
+
+/// What becomes of the answers to the replies the guard records without waiting
+/// ([`ReplyStore::record`]): a reply that a waiter flagged is published, and a failure logged and
+/// counted (`passive_reply_store_errors_total`). (Such a failure doesn't pause the store: the
+/// next claim finds out whether Redis is there.)
+struct Recorder {
+    connection: ConnectionManager,
+    channel: Arc<[u8]>,
+    options: Arc<RedisOptions>,
+}
+
+impl Recording {
+    /// Redis's answer for it: the value of its waiters' flag (`GETDEL`), or the error.
+    fn answered(mut self, answer: Answer) {
+        let Some(key) = self.key.take() else { return };
+        match answer {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                let recorder = &self.recorder;
+                let mut publish = ::redis::cmd("PUBLISH");
+                publish.arg(&*recorder.channel).arg(Joined([recorder.options.prefix.as_bytes(), key.as_bytes()]));
+                let mut connection = recorder.connection.clone();
+                let timeout = recorder.options.timeout;
+                // Counted until it is published (the recording goes with it).
+                tokio::spawn(async move {
+                    let published = tokio::time::timeout(timeout, publish.query_async::<u64>(&mut connection)).await;
+                    if !matches!(published, Ok(Ok(_))) {
+                        super::observe::store_error();
+                        tracing::warn!(
+                            "passive-reply: the reply to {key:?} was recorded, but its waiters not told at once (they look again)"
+                        );
+                    }
+                    drop(self);
+                });
+            }
+            Err(error) => not_recorded(&key, &error),
+        }
+    }
+}
+
+fn not_recorded(key: &DedupKey, error: &dyn std::fmt::Display) {
+    super::observe::store_error();
+    tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
+}
+
+/// The replies of every `RedisStore` in the process recorded without waiting and not yet
+/// answered by Redis: what a shutdown waits for ([`RedisStore::settle`]).
+static RECORDING: Recordings = Recordings { count: AtomicUsize::new(0), idle: Notify::const_new() };
+
+struct Recordings {
+    count: AtomicUsize,
+    /// Told when the count falls to 0.
+    idle: Notify,
+}
+
+/// A reply recorded without waiting, counted in [`RECORDING`] until Redis answers for it (or its
+/// connection fails). Dropped unanswered (its connection given up on), it is logged as not
+/// recorded.
+struct Recording {
+    /// `None` once answered.
+    key: Option<DedupKey>,
+    recorder: Arc<Recorder>,
+}
+
+impl Recording {
+    fn new(key: DedupKey, recorder: Arc<Recorder>) -> Recording {
+        RECORDING.count.fetch_add(1, Ordering::AcqRel);
+        Recording { key: Some(key), recorder }
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            not_recorded(&key, &"the connection to Redis failed before its answer came");
+        }
+        if RECORDING.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            RECORDING.idle.notify_waiters();
         }
     }
 }
@@ -398,8 +489,11 @@ impl RedisStore {
         let running: Arc<[u8]> = owner.into_bytes().into();
         let options = Arc::new(options);
         let deliveries = pipe::Connection::open(&info, options.timeout).await?;
+        let recorder =
+            Arc::new(Recorder { connection: connection.clone(), channel: channel.clone(), options: options.clone() });
         Ok(RedisStore {
             pipe: Pipe::start(deliveries, info, options.clone(), running.clone()),
+            recorder,
             connection,
             options,
             running,
@@ -460,11 +554,23 @@ impl RedisStore {
 
     /// Runs `request` unless a recent failure paused the store; after a failure, pauses it.
     async fn unless_paused<T>(&self, request: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        let now = || whole_millis(self.origin.elapsed());
+        self.not_paused()?;
+        let result = request.await;
+        if result.is_err() {
+            let until =
+                whole_millis(self.origin.elapsed()).saturating_add(whole_millis(self.options.pause_after_failure));
+            self.paused_until.store(until, Ordering::Relaxed);
+            self.probe();
+        }
+        result
+    }
+
+    /// An error while a recent failure pauses the store.
+    fn not_paused(&self) -> Result<(), StoreError> {
         let paused_until = self.paused_until.load(Ordering::Relaxed);
         // Read the clock only while a pause may be on: 0 until the first failure, and again once
         // the probe finds Redis back.
-        if paused_until != 0 && now() < paused_until {
+        if paused_until != 0 && whole_millis(self.origin.elapsed()) < paused_until {
             return Err(StoreError::new(
                 StoreErrorKind::Unavailable,
                 format!(
@@ -473,13 +579,37 @@ impl RedisStore {
                 ),
             ));
         }
-        let result = request.await;
-        if result.is_err() {
-            let until = now().saturating_add(whole_millis(self.options.pause_after_failure));
-            self.paused_until.store(until, Ordering::Relaxed);
-            self.probe();
+        Ok(())
+    }
+
+    /// The reply as the store keeps it: the empty reply for one longer than it keeps.
+    fn kept(&self, key: &DedupKey, reply: Bytes) -> Bytes {
+        if reply.len() <= self.options.max_reply_len {
+            return reply;
         }
-        result
+        tracing::warn!(
+            "passive-reply: the reply to {key:?} is {} bytes, more than the store keeps ({}): its retries get the empty reply",
+            reply.len(),
+            self.options.max_reply_len
+        );
+        Bytes::new()
+    }
+
+    /// Waits until Redis has answered for every reply that the process's `RedisStore`s were
+    /// given to record without waiting (the guard's, whose responses went out meanwhile), at most
+    /// `deadline`; gives how many it has not answered for then. The crate's server waits for
+    /// them when it stops (`server::Server::serve_until_signal`); an application served
+    /// otherwise calls this at its shutdown, after its last response. Each has the store's
+    /// timeout at most: by then it is answered or given up (and logged).
+    pub async fn settle(deadline: Duration) -> usize {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let idle = RECORDING.idle.notified();
+            let left = RECORDING.count.load(Ordering::Acquire);
+            if left == 0 || tokio::time::timeout_at(until, idle).await.is_err() {
+                return RECORDING.count.load(Ordering::Acquire);
+            }
+        }
     }
 
     /// After a failure, asks Redis every [`PROBE_INTERVAL`] whether it is back (a `PING`, which
@@ -544,16 +674,7 @@ impl ReplyStore for RedisStore {
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
-        let reply = if reply.len() > self.options.max_reply_len {
-            tracing::warn!(
-                "passive-reply: the reply to {key:?} is {} bytes, more than the store keeps ({}): its retries get the empty reply",
-                reply.len(),
-                self.options.max_reply_len
-            );
-            Bytes::new()
-        } else {
-            reply
-        };
+        let reply = self.kept(key, reply);
         // The reply, and whether anyone waits for it (a waiter flags the key first): only then
         // is it published, so instances don't each hear of every delivery.
         let waited = self.delivery(Command::Complete(key.clone(), reply)).await?;
@@ -567,6 +688,16 @@ impl ReplyStore for RedisStore {
             let _: u64 = Box::pin(self.request(publish.query_async(&mut connection))).await?;
         }
         Ok(())
+    }
+
+    /// Queues the reply's `SET` (and the look at its waiters' flag) with the other deliveries'
+    /// commands, and returns: Redis's answer goes to the store, which publishes the reply if a
+    /// waiter flagged it, and logs a failure. A command this store sends after it reaches Redis
+    /// after it.
+    async fn record(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
+        self.not_paused()?;
+        let reply = self.kept(key, reply);
+        self.pipe.record(Command::Complete(key.clone(), reply), Recording::new(key.clone(), self.recorder.clone()))
     }
 
     async fn wait(&self, key: &DedupKey) -> Claim {

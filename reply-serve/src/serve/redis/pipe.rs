@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{RedisOptions, millis};
+use super::{Recording, RedisOptions, millis};
 use crate::serve::{StoreError, StoreErrorKind};
 use reply_core::DedupKey;
 
@@ -62,9 +62,28 @@ pub(super) type Answer = Result<Option<Bytes>, StoreError>;
 
 struct Queued {
     command: Command,
-    answer: oneshot::Sender<Answer>,
+    answer: Asker,
     /// When the asker stops waiting: its request and the store's timeout.
     deadline: Instant,
+}
+
+/// Who is given a command's answer.
+enum Asker {
+    /// The delivery that sent it, waiting.
+    Waiting(oneshot::Sender<Answer>),
+    /// Nobody waits: a reply recorded while its response goes out ([`Pipe::record`]). Its
+    /// answer goes to the store's `Recorder`.
+    Recorded(Recording),
+}
+
+impl Asker {
+    fn answer(self, value: Answer) {
+        match self {
+            // The asker may have given up (its timeout): nothing to do.
+            Asker::Waiting(sender) => drop(sender.send(value)),
+            Asker::Recorded(recording) => recording.answered(value),
+        }
+    }
 }
 
 /// The queue of the task that sends on the connection; cheap to clone. The task ends when the
@@ -104,12 +123,29 @@ impl Pipe {
     /// deadline (the tasks keep it, so that a command needs no timer of its own).
     pub(super) async fn send(&self, command: Command) -> Answer {
         let (answer, answered) = oneshot::channel();
+        self.queue(command, Asker::Waiting(answer)).map_err(|(error, _)| error)?;
+        // Dropped unanswered: its batch's connection failed before the reply came.
+        answered.await.map_err(|_| lost("the connection to Redis failed before the reply came"))?
+    }
+
+    /// Sends `command` (a reply to record) with the commands of other deliveries, without
+    /// waiting for its answer: it goes to the store's `Recorder`, through `recording`. In the queue once this
+    /// returns, so a command sent after it on this pipe reaches Redis after it.
+    pub(super) fn record(&self, command: Command, recording: Recording) -> Result<(), StoreError> {
+        self.queue(command, Asker::Recorded(recording)).map_err(|(error, answer)| {
+            // The error is the caller's to report, not the recording's.
+            if let Asker::Recorded(mut recording) = answer {
+                recording.key = None;
+            }
+            error
+        })
+    }
+
+    fn queue(&self, command: Command, answer: Asker) -> Result<(), (StoreError, Asker)> {
         let deadline = after(self.timeout);
         self.queue
             .send(Queued { command, answer, deadline })
-            .map_err(|_| lost("the store's sending task has ended"))?;
-        // Dropped unanswered: its batch's connection failed before the reply came.
-        answered.await.map_err(|_| lost("the connection to Redis failed before the reply came"))?
+            .map_err(|mpsc::error::SendError(queued)| (lost("the store's sending task has ended"), queued.answer))
     }
 }
 
@@ -231,7 +267,7 @@ impl Connection {
 /// A batch written: whom to answer, in order, with how many replies each, and by when the last
 /// reply must have come.
 struct Sent {
-    answers: Vec<(usize, oneshot::Sender<Answer>)>,
+    answers: Vec<(usize, Asker)>,
     deadline: Instant,
 }
 
@@ -257,8 +293,7 @@ impl Reader {
                             value = reply.into_answer();
                         }
                     }
-                    // The asker may have given up (its timeout): nothing to do.
-                    let _ = answer.send(value);
+                    answer.answer(value);
                 }
                 Ok::<(), io::Error>(())
             })
@@ -270,11 +305,11 @@ impl Reader {
             };
             sent.close();
             for (_, answer) in answers {
-                let _ = answer.send(Err(error.clone()));
+                answer.answer(Err(error.clone()));
             }
             while let Ok(Sent { answers, .. }) = sent.try_recv() {
                 for (_, answer) in answers {
-                    let _ = answer.send(Err(error.clone()));
+                    answer.answer(Err(error.clone()));
                 }
             }
             return;
@@ -380,7 +415,7 @@ impl Sender {
             }
             if let Err((error, answers)) = self.send(answers, deadline).await {
                 for (_, answer) in answers {
-                    let _ = answer.send(Err(error.clone()));
+                    answer.answer(Err(error.clone()));
                 }
             }
         }
@@ -388,12 +423,11 @@ impl Sender {
 
     /// Writes the batch, its answers handed to the reading task first; connects again first if
     /// the connection ended. On a failure to connect, the answers come back with the error.
-    #[allow(clippy::type_complexity)]
     async fn send(
         &mut self,
-        mut answers: Vec<(usize, oneshot::Sender<Answer>)>,
+        mut answers: Vec<(usize, Asker)>,
         deadline: Instant,
-    ) -> Result<(), (StoreError, Vec<(usize, oneshot::Sender<Answer>)>)> {
+    ) -> Result<(), (StoreError, Vec<(usize, Asker)>)> {
         // Twice at most: a connection can end between the look and the hand-over.
         for _ in 0..2 {
             // A connection whose reader ended (it failed, or the connection closed) is made again.
@@ -715,7 +749,7 @@ mod tests {
 
         let (writer, batches) = mpsc::unbounded_channel();
         let (answer, answered) = oneshot::channel();
-        let batch = Sent { answers: vec![(1, answer)], deadline: after(Duration::from_secs(5)) };
+        let batch = Sent { answers: vec![(1, Asker::Waiting(answer))], deadline: after(Duration::from_secs(5)) };
         let socket = Racing { handover: Some((writer.clone(), batch)), wire: b"+OK\r\n" };
         let reader = Reader { half: Box::new(socket), buffer: BytesMut::with_capacity(READ_ROOM) };
         let task = tokio::spawn(reader.run(batches));
