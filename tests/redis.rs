@@ -756,13 +756,23 @@ async fn only_replies_someone_waits_for_are_published() {
     // Somebody waits for the second.
     let awaited = DedupKey::new("gh", "awaited");
     assert_eq!(store.claim(&awaited).await, Claim::Run);
-    let waiter = {
+    let waiter = || {
         let (store, awaited) = (store.clone(), awaited.clone());
         tokio::spawn(async move { store.wait(&awaited).await })
     };
+    let mut inspect = client.get_multiplexed_async_connection().await.unwrap();
+    let mut held = async |key: &str| -> Vec<u8> { redis::cmd("GET").arg(key).query_async(&mut inspect).await.unwrap() };
+    let (first, second) = (waiter(), waiter());
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Flagged on the claim, once for both waiters.
+    let claim = held("passive-reply:c:2:gh:7:awaited").await;
+    assert!(claim.starts_with(b"R") && claim.ends_with(b"W") && !claim.ends_with(b"WW"), "{claim:?}");
     store.complete(&awaited, reply.clone()).await.unwrap();
-    assert_eq!(waiter.await.unwrap(), Claim::Done(reply));
+    assert_eq!(first.await.unwrap(), Claim::Done(reply.clone()));
+    assert_eq!(second.await.unwrap(), Claim::Done(reply.clone()));
+    // A waiter that comes after the reply changes nothing.
+    assert_eq!(waiter().await.unwrap(), Claim::Done(reply.clone()));
+    assert_eq!(held("passive-reply:c:2:gh:7:awaited").await, b"D<xml>r</xml>");
     let mut messages = listener.on_message();
     let first = tokio::time::timeout(Duration::from_secs(1), messages.next()).await.unwrap().unwrap();
     assert_eq!(first.get_payload_bytes(), b"passive-reply:c:2:gh:7:awaited");

@@ -150,9 +150,10 @@ impl RedisOptions {
 /// Each delivery is one key, `{prefix}{key}`, whose value is `R{owner}` while its handler runs
 /// (claimed with one `SET … NX GET PX lease`, which also reads what is there) and `D{reply}` once
 /// it is made (kept for the window). A claim whose owner dies leaves with its lease, and the next
-/// try, on any instance, runs the handler. A waiter flags `{prefix}w:{key}`, and the reply to a
-/// flagged key is published on `{prefix}done`, which wakes the waiters on every instance (see
-/// [`Wake`]); replies nobody waits for are not published.
+/// try, on any instance, runs the handler. A waiter flags the claim (`R{owner}W`, by a script
+/// that changes nothing but a claim), and a reply that replaces a flagged claim (its `SET … GET`
+/// says what it replaced) is published on `{prefix}done`, which wakes the waiters on every
+/// instance (see [`Wake`]); replies nobody waits for are not published.
 ///
 /// The claims, reads and replies of deliveries in progress together go to Redis together: one
 /// pipeline, one write and one read of the socket for all of them (`tests/redis.rs`: 64 claims
@@ -297,12 +298,12 @@ struct Recorder {
 }
 
 impl Recording {
-    /// Redis's answer for it: the value of its waiters' flag (`GETDEL`), or the error.
+    /// Redis's answer for it: what its `SET` replaced (the claim, flagged or not), or the error.
     fn answered(mut self, answer: Answer) {
         let Some(key) = self.key.take() else { return };
         match answer {
-            Ok(None) => {}
-            Ok(Some(_)) => {
+            Ok(replaced) if !flagged(replaced.as_deref()) => {}
+            Ok(_) => {
                 let recorder = &self.recorder;
                 let mut publish = ::redis::cmd("PUBLISH");
                 publish.arg(&*recorder.channel).arg(Joined([recorder.options.prefix.as_bytes(), key.as_bytes()]));
@@ -323,6 +324,18 @@ impl Recording {
             Err(error) => not_recorded(&key, &error),
         }
     }
+}
+
+/// The script that flags a claim as waited for (`R{owner}` becomes `R{owner}W`), and changes
+/// nothing else: not a reply, not a claim already flagged. (`R` is byte 82, `W` 87; an owner's
+/// name ends in a hex digit.)
+const FLAG_WAITER: &str = "local v = redis.call('GET', KEYS[1]) \
+    if v and string.byte(v, 1) == 82 and string.byte(v, -1) ~= 87 then redis.call('APPEND', KEYS[1], 'W') end \
+    return 0";
+
+/// Whether what a reply replaced is a claim a waiter flagged.
+fn flagged(replaced: Option<&[u8]>) -> bool {
+    replaced.is_some_and(|value| value.first() == Some(&b'R') && value.last() == Some(&b'W'))
 }
 
 fn not_recorded(key: &DedupKey, error: &dyn std::fmt::Display) {
@@ -515,12 +528,6 @@ impl RedisStore {
         self.prefixed(b"", key)
     }
 
-    /// The key a waiter sets so that the reply to `key` is published: tag `w`, which no delivery's
-    /// key has.
-    fn waiting_key<'a>(&'a self, key: &'a DedupKey) -> Joined<'a, 3> {
-        self.prefixed(b"w:", key)
-    }
-
     /// A key of the store: the prefix, `tag`, the delivery's key; written into the command that
     /// takes it as an argument, without a copy of its own.
     fn prefixed<'a>(&'a self, tag: &'a [u8], key: &'a DedupKey) -> Joined<'a, 3> {
@@ -675,10 +682,10 @@ impl ReplyStore for RedisStore {
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
         let reply = self.kept(key, reply);
-        // The reply, and whether anyone waits for it (a waiter flags the key first): only then
+        // The reply, and whether anyone waits for it (a waiter flags the claim first): only then
         // is it published, so instances don't each hear of every delivery.
-        let waited = self.delivery(Command::Complete(key.clone(), reply)).await?;
-        if waited.is_some() {
+        let replaced = self.delivery(Command::Complete(key.clone(), reply)).await?;
+        if flagged(replaced.as_deref()) {
             let mut publish = ::redis::cmd("PUBLISH");
             publish.arg(&*self.channel).arg(self.redis_key(key));
             let mut connection = self.connection.clone();
@@ -690,8 +697,7 @@ impl ReplyStore for RedisStore {
         Ok(())
     }
 
-    /// Queues the reply's `SET` (and the look at its waiters' flag) with the other deliveries'
-    /// commands, and returns: Redis's answer goes to the store, which publishes the reply if a
+    /// Queues the reply's `SET` with the other deliveries' commands, and returns: Redis's answer goes to the store, which publishes the reply if a
     /// waiter flagged it, and logs a failure. A command this store sends after it reaches Redis
     /// after it.
     async fn record(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
@@ -706,8 +712,8 @@ impl ReplyStore for RedisStore {
         // Flagged before the first look: a reply made after the flag is published, one made
         // before it is seen by the look. (Polling waiters don't need it.)
         if let Wake::PubSub { .. } = self.options.wake {
-            let mut flag = ::redis::cmd("SET");
-            flag.arg(self.waiting_key(key)).arg(1).arg("PX").arg(millis(self.options.lease.max(self.options.window)));
+            let mut flag = ::redis::cmd("EVAL");
+            flag.arg(FLAG_WAITER).arg(1).arg(&redis_key);
             let mut connection = self.connection.clone();
             if let Err(error) = self.request(flag.query_async::<()>(&mut connection)).await {
                 return Claim::Failed(error);
@@ -1056,5 +1062,22 @@ impl crate::session::SessionStore for RedisStore {
 impl RedisStore {
     fn session_key(&self, tag: &[u8], key: &crate::session::SessionKey) -> Vec<u8> {
         [self.options.prefix.as_bytes(), tag, key.as_str().as_bytes()].concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flagged;
+
+    /// Only a claim a waiter flagged is published for: not a reply that ends in `W`, not a claim
+    /// unflagged, not nothing.
+    #[test]
+    fn what_a_reply_replaced_says_of_its_waiters() {
+        assert!(flagged(Some(b"R123-abcW")));
+        assert!(!flagged(Some(b"R123-abc")));
+        assert!(!flagged(Some(b"D<xml>W")));
+        assert!(!flagged(Some(b"W")));
+        assert!(!flagged(Some(b"")));
+        assert!(!flagged(None));
     }
 }

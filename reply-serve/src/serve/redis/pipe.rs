@@ -41,19 +41,9 @@ pub(super) enum Command {
     Claim(DedupKey),
     /// `GET {prefix}{key}`.
     Get(DedupKey),
-    /// `SET {prefix}{key} D{reply} PX {window}`, then `GETDEL {prefix}w:{key}`: the reply, and
-    /// whether a waiter flagged the key (the second's value).
+    /// `SET {prefix}{key} D{reply} PX {window} GET`: the reply, and what it replaced (the claim,
+    /// which says whether a waiter flagged it).
     Complete(DedupKey, Bytes),
-}
-
-impl Command {
-    /// How many replies Redis sends for it.
-    fn replies(&self) -> usize {
-        match self {
-            Command::Claim(_) | Command::Get(_) => 1,
-            Command::Complete(..) => 2,
-        }
-    }
 }
 
 /// What a command gives: a bulk string's bytes, or `None` for Redis's nil (and for a status
@@ -267,7 +257,7 @@ impl Connection {
 /// A batch written: whom to answer, in order, with how many replies each, and by when the last
 /// reply must have come.
 struct Sent {
-    answers: Vec<(usize, Asker)>,
+    answers: Vec<Asker>,
     deadline: Instant,
 }
 
@@ -284,16 +274,8 @@ impl Reader {
         while let Some(Sent { answers, deadline }) = self.next(&mut sent).await {
             let mut answers = answers.into_iter();
             let read = tokio::time::timeout_at(deadline, async {
-                for (replies, answer) in answers.by_ref() {
-                    // The answer is the last reply's value, or the first error among them.
-                    let mut value = Ok(None);
-                    for _ in 0..replies {
-                        let reply = self.reply().await?;
-                        if value.is_ok() {
-                            value = reply.into_answer();
-                        }
-                    }
-                    answer.answer(value);
+                for answer in answers.by_ref() {
+                    answer.answer(self.reply().await?.into_answer());
                 }
                 Ok::<(), io::Error>(())
             })
@@ -304,11 +286,11 @@ impl Reader {
                 Err(_) => StoreError::new(StoreErrorKind::Timeout, "no answer from Redis within the store's timeout"),
             };
             sent.close();
-            for (_, answer) in answers {
+            for answer in answers {
                 answer.answer(Err(error.clone()));
             }
             while let Ok(Sent { answers, .. }) = sent.try_recv() {
-                for (_, answer) in answers {
+                for answer in answers {
                     answer.answer(Err(error.clone()));
                 }
             }
@@ -411,10 +393,10 @@ impl Sender {
             let deadline = batch.iter().map(|queued| queued.deadline).min().expect("recv_many took one at least");
             for Queued { command, answer, .. } in batch.drain(..) {
                 self.write(&command);
-                answers.push((command.replies(), answer));
+                answers.push(answer);
             }
             if let Err((error, answers)) = self.send(answers, deadline).await {
-                for (_, answer) in answers {
+                for answer in answers {
                     answer.answer(Err(error.clone()));
                 }
             }
@@ -423,11 +405,7 @@ impl Sender {
 
     /// Writes the batch, its answers handed to the reading task first; connects again first if
     /// the connection ended. On a failure to connect, the answers come back with the error.
-    async fn send(
-        &mut self,
-        mut answers: Vec<(usize, Asker)>,
-        deadline: Instant,
-    ) -> Result<(), (StoreError, Vec<(usize, Asker)>)> {
+    async fn send(&mut self, mut answers: Vec<Asker>, deadline: Instant) -> Result<(), (StoreError, Vec<Asker>)> {
         // Twice at most: a connection can end between the look and the hand-over.
         for _ in 0..2 {
             // A connection whose reader ended (it failed, or the connection closed) is made again.
@@ -477,12 +455,10 @@ impl Sender {
                 bulk(out, &[prefix, key.as_bytes()]);
             }
             Command::Complete(key, reply) => {
-                out.extend_from_slice(b"*5\r\n$3\r\nSET\r\n");
+                out.extend_from_slice(b"*6\r\n$3\r\nSET\r\n");
                 bulk(out, &[prefix, key.as_bytes()]);
                 bulk(out, &[b"D", reply]);
                 out.extend_from_slice(&self.complete_tail);
-                out.extend_from_slice(b"*2\r\n$6\r\nGETDEL\r\n");
-                bulk(out, &[prefix, b"w:", key.as_bytes()]);
             }
         }
     }
@@ -495,10 +471,10 @@ fn claim_tail(running: &[u8], options: &RedisOptions) -> Box<[u8]> {
     tail.into()
 }
 
-/// What follows the reply in every reply's `SET`: `PX {window}`, as RESP.
+/// What follows the reply in every reply's `SET`: `PX {window} GET`, as RESP.
 fn complete_tail(options: &RedisOptions) -> Box<[u8]> {
     let mut tail = Vec::new();
-    bulks(&mut tail, &[b"PX", itoa::Buffer::new().format(millis(options.window)).as_bytes()]);
+    bulks(&mut tail, &[b"PX", itoa::Buffer::new().format(millis(options.window)).as_bytes(), b"GET"]);
     tail.into()
 }
 
@@ -749,7 +725,7 @@ mod tests {
 
         let (writer, batches) = mpsc::unbounded_channel();
         let (answer, answered) = oneshot::channel();
-        let batch = Sent { answers: vec![(1, Asker::Waiting(answer))], deadline: after(Duration::from_secs(5)) };
+        let batch = Sent { answers: vec![Asker::Waiting(answer)], deadline: after(Duration::from_secs(5)) };
         let socket = Racing { handover: Some((writer.clone(), batch)), wire: b"+OK\r\n" };
         let reader = Reader { half: Box::new(socket), buffer: BytesMut::with_capacity(READ_ROOM) };
         let task = tokio::spawn(reader.run(batches));
