@@ -764,9 +764,14 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
 /// find the claim expired and run the handler again).
 async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
     if let Err(error) = store.record(key, reply).await {
-        observe::store_error();
-        tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
+        not_recorded(key, &error);
     }
+}
+
+/// Logs and counts a reply a store failed to record.
+fn not_recorded(key: &DedupKey, error: &dyn std::fmt::Display) {
+    observe::store_error();
+    tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
 }
 
 #[cfg(test)]

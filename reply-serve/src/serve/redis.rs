@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 mod pipe;
 
 use self::pipe::{Answer, Command, Pipe};
-use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind};
+use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind, not_recorded};
 use reply_core::DedupKey;
 
 /// How long a claim holds by default when its owner never completes it (the process died
@@ -297,35 +297,6 @@ struct Recorder {
     options: Arc<RedisOptions>,
 }
 
-impl Recording {
-    /// Redis's answer for it: what its `SET` replaced (the claim, flagged or not), or the error.
-    fn answered(mut self, answer: Answer) {
-        let Some(key) = self.key.take() else { return };
-        match answer {
-            Ok(replaced) if !flagged(replaced.as_deref()) => {}
-            Ok(_) => {
-                let recorder = &self.recorder;
-                let mut publish = ::redis::cmd("PUBLISH");
-                publish.arg(&*recorder.channel).arg(Joined([recorder.options.prefix.as_bytes(), key.as_bytes()]));
-                let mut connection = recorder.connection.clone();
-                let timeout = recorder.options.timeout;
-                // Counted until it is published (the recording goes with it).
-                tokio::spawn(async move {
-                    let published = tokio::time::timeout(timeout, publish.query_async::<u64>(&mut connection)).await;
-                    if !matches!(published, Ok(Ok(_))) {
-                        super::observe::store_error();
-                        tracing::warn!(
-                            "passive-reply: the reply to {key:?} was recorded, but its waiters not told at once (they look again)"
-                        );
-                    }
-                    drop(self);
-                });
-            }
-            Err(error) => not_recorded(&key, &error),
-        }
-    }
-}
-
 /// The script that flags a claim as waited for (`R{owner}` becomes `R{owner}W`), and changes
 /// nothing else: not a reply, not a claim already flagged. (`R` is byte 82, `W` 87; an owner's
 /// name ends in a hex digit.)
@@ -336,11 +307,6 @@ const FLAG_WAITER: &str = "local v = redis.call('GET', KEYS[1]) \
 /// Whether what a reply replaced is a claim a waiter flagged.
 fn flagged(replaced: Option<&[u8]>) -> bool {
     replaced.is_some_and(|value| value.first() == Some(&b'R') && value.last() == Some(&b'W'))
-}
-
-fn not_recorded(key: &DedupKey, error: &dyn std::fmt::Display) {
-    super::observe::store_error();
-    tracing::warn!("passive-reply: {error}; the reply to {key:?} was not recorded for its retries");
 }
 
 /// The replies of every `RedisStore` in the process recorded without waiting and not yet
@@ -366,6 +332,33 @@ impl Recording {
     fn new(key: DedupKey, recorder: Arc<Recorder>) -> Recording {
         RECORDING.count.fetch_add(1, Ordering::AcqRel);
         Recording { key: Some(key), recorder }
+    }
+
+    /// Redis's answer for it: what its `SET` replaced (the claim, flagged or not), or the error.
+    fn answered(mut self, answer: Answer) {
+        let Some(key) = self.key.take() else { return };
+        match answer {
+            Ok(replaced) if !flagged(replaced.as_deref()) => {}
+            Ok(_) => {
+                let recorder = &self.recorder;
+                let mut publish = ::redis::cmd("PUBLISH");
+                publish.arg(&*recorder.channel).arg(Joined([recorder.options.prefix.as_bytes(), key.as_bytes()]));
+                let mut connection = recorder.connection.clone();
+                let timeout = recorder.options.timeout;
+                // Counted until it is published (the recording goes with it).
+                tokio::spawn(async move {
+                    let published = tokio::time::timeout(timeout, publish.query_async::<u64>(&mut connection)).await;
+                    if !matches!(published, Ok(Ok(_))) {
+                        super::observe::store_error();
+                        tracing::warn!(
+                            "passive-reply: the reply to {key:?} was recorded, but its waiters not told at once (they look again)"
+                        );
+                    }
+                    drop(self);
+                });
+            }
+            Err(error) => not_recorded(&key, &error),
+        }
     }
 }
 
@@ -608,6 +601,9 @@ impl RedisStore {
     /// them when it stops (`server::Server::serve_until_signal`); an application served
     /// otherwise calls this at its shutdown, after its last response. Each has the store's
     /// timeout at most: by then it is answered or given up (and logged).
+    ///
+    /// # Panics
+    /// When polled outside a tokio runtime with its time driver enabled.
     pub async fn settle(deadline: Duration) -> usize {
         let until = tokio::time::Instant::now() + deadline;
         loop {
