@@ -250,7 +250,7 @@ impl Connection {
     fn start(self) -> Live {
         let (sent, to_read) = mpsc::unbounded_channel();
         let reader = tokio::spawn(self.read.run(to_read));
-        Live { write: self.write, sent, reader }
+        Live { write: self.write, sent, reader: Some(reader) }
     }
 }
 
@@ -353,13 +353,27 @@ impl Reader {
 struct Live {
     write: Box<dyn AsyncWrite + Send + Unpin>,
     sent: mpsc::UnboundedSender<Sent>,
-    reader: tokio::task::JoinHandle<()>,
+    /// `None` only while [`finish`](Live::finish) waits for it.
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Live {
+    /// Waits until the batches written are answered (each by its deadline), the connection
+    /// kept open for their replies, and closes it.
+    async fn finish(mut self) {
+        let Some(reader) = self.reader.take() else { return };
+        // The reader ends once the batches handed to it are answered and its channel is closed.
+        self.sent = mpsc::unbounded_channel().0;
+        let _ = reader.await;
+    }
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
         // Its batches' answers are dropped with it: their askers learn at once.
-        self.reader.abort();
+        if let Some(reader) = &self.reader {
+            reader.abort();
+        }
     }
 }
 
@@ -400,6 +414,12 @@ impl Sender {
                     answer.answer(Err(error.clone()));
                 }
             }
+        }
+        // Every clone of the store is gone (an application stopping): what was written is still
+        // answered, so that a reply recorded without waiting isn't given up with the store
+        // (`RedisStore::settle` waits for it).
+        if let Some(live) = self.live.take() {
+            live.finish().await;
         }
     }
 
