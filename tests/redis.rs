@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
 use common::http::{TOKEN, request, serve, signed_query, text_delivery};
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisServer, pause_writes};
 
 /// Which deliveries each instance's handler ran, by MsgId.
 #[derive(Clone, Default)]
@@ -796,13 +796,7 @@ async fn a_response_does_not_wait_for_redis_to_record_its_reply() {
         .answer(key.clone(), || {
             let mut inspect = inspect.clone();
             async move {
-                let () = redis::cmd("CLIENT")
-                    .arg("PAUSE")
-                    .arg(pause.as_millis() as u64)
-                    .arg("WRITE")
-                    .query_async(&mut inspect)
-                    .await
-                    .unwrap();
+                pause_writes(&mut inspect, pause).await;
                 Text::new("u", "gh", "made").with_create_time(1)
             }
         })

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 mod common;
 
 use common::http::{TOKEN, request, signed_query, text_delivery};
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisServer, pause_writes};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_waits_until_redis_has_the_replies_answered() {
@@ -31,13 +31,7 @@ async fn a_signal_waits_until_redis_has_the_replies_answered() {
         move |msg: Incoming<'static>| {
             let mut inspect = inspect.clone();
             async move {
-                let () = redis::cmd("CLIENT")
-                    .arg("PAUSE")
-                    .arg(pause.as_millis() as u64)
-                    .arg("WRITE")
-                    .query_async(&mut inspect)
-                    .await
-                    .unwrap();
+                pause_writes(&mut inspect, pause).await;
                 msg.reply_text("made").into_owned()
             }
         }

@@ -591,7 +591,7 @@ impl<S: ReplyStore> RetryGuard<S> {
         async move {
             let bytes = std::future::poll_fn(|cx| work.poll_made(cx)).await;
             if let Some(key) = work.key.take() {
-                complete(&*self.store, &key, bytes.clone()).await;
+                record(&*self.store, &key, bytes.clone()).await;
             }
             bytes
         }
@@ -643,7 +643,7 @@ impl<S: ReplyStore> Drop for Work<S> {
         runtime.spawn(async move {
             let bytes = making.await.unwrap_or_default();
             if let Some(key) = key {
-                complete(&*store, &key, bytes).await;
+                record(&*store, &key, bytes).await;
             }
         });
     }
@@ -762,7 +762,7 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
 
 /// Records a reply; a store that fails to is logged (the reply still goes out, and a retry will
 /// find the claim expired and run the handler again).
-async fn complete<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
+async fn record<S: ReplyStore>(store: &S, key: &DedupKey, reply: Bytes) {
     if let Err(error) = store.record(key, reply).await {
         not_recorded(key, &error);
     }

@@ -159,3 +159,15 @@ fn a_port_another_server_holds_is_not_taken() {
     assert_ne!(RedisServer::start().port, first.port);
     assert_eq!(first.process_id(), Some(first.child.as_ref().unwrap().id()), "the first answers as itself");
 }
+
+/// Pauses the writes of every client of the Redis that `connection` is on, for `pause` (`CLIENT
+/// PAUSE … WRITE`): reads are still answered, and writes wait until the pause is over.
+pub async fn pause_writes(connection: &mut redis::aio::MultiplexedConnection, pause: Duration) {
+    let () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("WRITE")
+        .query_async(connection)
+        .await
+        .expect("CLIENT PAUSE … WRITE (Redis 6.2 or later)");
+}

@@ -203,7 +203,6 @@ pub struct RedisStore {
     options: Arc<RedisOptions>,
     /// The value of a claim: `R` and this store's name.
     running: Arc<[u8]>,
-    channel: Arc<[u8]>,
     waiters: Arc<Waiters>,
     /// Until when (milliseconds since `origin`) requests fail without asking Redis.
     paused_until: Arc<AtomicU64>,
@@ -293,8 +292,18 @@ impl Drop for Registration {
 /// next claim finds out whether Redis is there.)
 struct Recorder {
     connection: ConnectionManager,
+    /// `{prefix}done`, where replies someone waits for are published.
     channel: Arc<[u8]>,
     options: Arc<RedisOptions>,
+}
+
+impl Recorder {
+    /// The `PUBLISH` of `key`'s reply, which wakes its waiters on every instance.
+    fn publish(&self, key: &DedupKey) -> ::redis::Cmd {
+        let mut publish = ::redis::cmd("PUBLISH");
+        publish.arg(&*self.channel).arg(Joined([self.options.prefix.as_bytes(), key.as_bytes()]));
+        publish
+    }
 }
 
 /// The script that flags a claim as waited for (`R{owner}` becomes `R{owner}W`), and changes
@@ -340,11 +349,9 @@ impl Recording {
         match answer {
             Ok(replaced) if !flagged(replaced.as_deref()) => {}
             Ok(_) => {
-                let recorder = &self.recorder;
-                let mut publish = ::redis::cmd("PUBLISH");
-                publish.arg(&*recorder.channel).arg(Joined([recorder.options.prefix.as_bytes(), key.as_bytes()]));
-                let mut connection = recorder.connection.clone();
-                let timeout = recorder.options.timeout;
+                let publish = self.recorder.publish(&key);
+                let mut connection = self.recorder.connection.clone();
+                let timeout = self.recorder.options.timeout;
                 // Counted until it is published (the recording goes with it).
                 tokio::spawn(async move {
                     let published = tokio::time::timeout(timeout, publish.query_async::<u64>(&mut connection)).await;
@@ -495,15 +502,13 @@ impl RedisStore {
         let running: Arc<[u8]> = owner.into_bytes().into();
         let options = Arc::new(options);
         let deliveries = pipe::Connection::open(&info, options.timeout).await?;
-        let recorder =
-            Arc::new(Recorder { connection: connection.clone(), channel: channel.clone(), options: options.clone() });
+        let recorder = Arc::new(Recorder { connection: connection.clone(), channel, options: options.clone() });
         Ok(RedisStore {
             pipe: Pipe::start(deliveries, info, options.clone(), running.clone()),
             recorder,
             connection,
             options,
             running,
-            channel,
             waiters,
             paused_until: Arc::default(),
             probing: Arc::default(),
@@ -682,8 +687,7 @@ impl ReplyStore for RedisStore {
         // is it published, so instances don't each hear of every delivery.
         let replaced = self.delivery(Command::Complete(key.clone(), reply)).await?;
         if flagged(replaced.as_deref()) {
-            let mut publish = ::redis::cmd("PUBLISH");
-            publish.arg(&*self.channel).arg(self.redis_key(key));
+            let publish = self.recorder.publish(key);
             let mut connection = self.connection.clone();
             // Boxed: only a delivery someone waits for publishes, and its request (a redis-rs
             // command with its timeout) would otherwise make every delivery's future 370 bytes

@@ -254,8 +254,8 @@ impl Connection {
     }
 }
 
-/// A batch written: whom to answer, in order, with how many replies each, and by when the last
-/// reply must have come.
+/// A batch written: whom to answer, in order, one reply each, and by when the last reply must
+/// have come.
 struct Sent {
     answers: Vec<Asker>,
     deadline: Instant,
