@@ -14,12 +14,13 @@
 //! In unoptimized builds the cursor and every sink are one output (`buffer::AnyOutput`), so
 //! that each reply's `emit` is compiled once for all of them.
 //!
-//! A reply that the customer-service message API can send implements [`EmitJson`] too: the same
-//! reply as that API's JSON body, handed to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
+//! A reply that the customer-service message API can send has that API's JSON body too, handed by
+//! its `PassiveReply::__emit_json` to a [`JsonOutput`] ([`Length`] or [`SinkOutput`]).
 
 use crate::cdata;
 use crate::json;
 use crate::news::NewsArticle;
+use crate::reply::PassiveReply;
 use crate::sink::Sink;
 use crate::value::{DecimalBuf, UnixSeconds};
 
@@ -84,13 +85,6 @@ pub trait JsonOutput: Sized {
     }
 }
 
-/// A reply as the customer-service message API's JSON body: what `#[derive(PassiveReply)]`
-/// implements for every kind that API can send. Not a public API.
-pub trait EmitJson {
-    /// Hands the body's pieces to `out`, in order.
-    fn emit_json<O: JsonOutput>(&self, out: &mut O);
-}
-
 impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
     #[inline]
     fn literal(&mut self, s: &'static str) -> bool {
@@ -105,23 +99,23 @@ impl<S: Sink + ?Sized> JsonOutput for SinkOutput<'_, S> {
 
 /// The exact length of a reply's customer-service JSON.
 #[inline]
-pub(crate) fn json_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+pub(crate) fn json_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
     let mut length = Length::EXACT;
-    reply.emit_json(&mut length);
+    reply.__emit_json(&mut length);
     length.len
 }
 
 /// The length of a reply's customer-service JSON when none of its values needs escaping.
 #[inline]
-pub(crate) fn json_clean_len<R: EmitJson + ?Sized>(reply: &R) -> usize {
+pub(crate) fn json_clean_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
     let mut length = Length::CLEAN;
-    reply.emit_json(&mut length);
+    reply.__emit_json(&mut length);
     length.len
 }
 
 /// The number of bytes a reply writes: exactly (`escaped`: each value as its escaping makes it),
 /// or as if no value needed escaping (each value counted as it is, without looking at it: the
-/// room to try first). One output for both, so that a reply's `emit` (and `emit_json`) is
+/// room to try first). One output for both, so that a reply's `emit` (and `__emit_json`) is
 /// compiled once for its lengths, not twice; where the flag is known, as in the functions below,
 /// the optimizer folds it away. (Its methods are inlined always in optimized builds only: an
 /// unoptimized build would copy each into every piece of every reply.)
@@ -283,17 +277,17 @@ pub(crate) fn write_pieces<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: 
 }
 
 /// [`write_pieces`] for the customer-service JSON (unoptimized, through `dyn Sink` too, so that
-/// `emit_json` is compiled once for every sink).
+/// `__emit_json` is compiled once for every sink).
 #[inline]
-pub(crate) fn write_json_pieces<R: EmitJson + ?Sized, S: Sink + ?Sized>(
+pub(crate) fn write_json_pieces<R: PassiveReply + ?Sized, S: Sink + ?Sized>(
     reply: &R,
     sink: &mut S,
 ) -> Result<(), S::Error> {
     /// The pieces into `sink`, as it is.
     #[inline]
-    fn write<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+    fn write<R: PassiveReply + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
         let mut out = SinkOutput::new(sink);
-        reply.emit_json(&mut out);
+        reply.__emit_json(&mut out);
         out.finish()
     }
     #[cfg(debug_assertions)]

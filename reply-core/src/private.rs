@@ -8,7 +8,7 @@
 
 pub use std::string::String;
 
-pub use crate::emit::{Emit, EmitJson, JsonOutput, Output, encoded_len, text_len};
+pub use crate::emit::{Emit, JsonOutput, Output, encoded_len, text_len};
 /// `Incoming::parse_with` by each of its two readers alone, for the tests that hold them to each
 /// other.
 pub use crate::incoming::{parse_by_quick_xml, parse_plainly};
@@ -16,7 +16,7 @@ pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
 pub use crate::value::{CreateTime, TextValue, UnixSeconds};
-pub use crate::write::{customer_service_len, to_customer_service, to_xml, write_customer_service, write_to};
+pub use crate::write::{to_xml, write_to};
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {

@@ -3,7 +3,8 @@
 //! by piece ([`SinkOutput`](crate::emit::SinkOutput)), as XML or as the customer-service JSON.
 
 use crate::buffer::{Growth, Typed, Writable, writable};
-use crate::emit::{Emit, EmitJson, json_clean_len, json_len, write_json_pieces};
+use crate::emit::{Emit, json_clean_len, json_len, write_json_pieces};
+use crate::reply::PassiveReply;
 use crate::sink::{Buffer, Sink, Token};
 
 /// A `String` that takes no more than the room it has: a write that doesn't fit fails, and the
@@ -26,18 +27,22 @@ impl Sink for NoGrowth<'_> {
     }
 }
 
-/// A derived reply's `customer_service_len`.
+/// `PassiveReply::customer_service_len` of a reply whose `__emit_json` gives its message (a
+/// derived reply's).
 #[inline]
-pub fn customer_service_len<R: EmitJson + ?Sized>(reply: &R) -> Option<usize> {
-    Some(json_len(reply))
+pub(crate) fn customer_service_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
+    json_len(reply)
 }
 
-/// A derived reply's `write_customer_service`. Into a `Vec<u8>` or `String`, which grow as they
+/// `PassiveReply::write_customer_service` of a reply whose `__emit_json` gives its message. Into a `Vec<u8>` or `String`, which grow as they
 /// need: the length it has when no value needs escaping reserved, then one pass. Into any other
 /// sink: its exact length reserved (so a fixed buffer too small is left untouched), then piece by
 /// piece.
 #[inline]
-pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+pub(crate) fn write_customer_service<R: PassiveReply + ?Sized, S: Sink + ?Sized>(
+    reply: &R,
+    sink: &mut S,
+) -> Result<(), S::Error> {
     let len = match sink.buffer(Token::new()) {
         Some(_) => json_clean_len(reply),
         None => json_len(reply),
@@ -46,18 +51,18 @@ pub fn write_customer_service<R: EmitJson + ?Sized, S: Sink + ?Sized>(reply: &R,
     write_json_pieces(reply, sink)
 }
 
-/// A derived reply's `to_customer_service`: one allocation, of the length it has when no value
+/// `PassiveReply::to_customer_service` of a reply whose `__emit_json` gives its message: one allocation, of the length it has when no value
 /// needs escaping, written in one pass; when a value's escaping makes it longer, that one is given
 /// back for one of the exact length, written again.
 #[inline]
-pub fn to_customer_service<R: EmitJson + ?Sized>(reply: &R) -> Option<String> {
+pub(crate) fn to_customer_service<R: PassiveReply + ?Sized>(reply: &R) -> String {
     let mut json = String::with_capacity(json_clean_len(reply));
     if write_json_pieces(reply, &mut NoGrowth(&mut json)).is_ok() {
-        return Some(json);
+        return json;
     }
     let mut json = String::with_capacity(json_len(reply));
     let Ok(()) = write_json_pieces(reply, &mut json);
-    Some(json)
+    json
 }
 
 /// A derived reply's `write_to`: into the room of a `Vec<u8>` or `String` sink, or, for any other

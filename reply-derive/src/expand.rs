@@ -229,7 +229,7 @@ enum Form {
 
 /// The one lowering of a reply's segments: statements that hand each piece to the output
 /// `__out` (a `&mut`), in order, and return when the output has failed. Every method of the
-/// reply comes from these (`Emit::emit`, with another output for each; `EmitJson::emit_json` the
+/// reply comes from these (`Emit::emit`, with another output for each; `PassiveReply::__emit_json` the
 /// same way), so its length and its bytes can't disagree.
 fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) -> TokenStream {
     let output = match form {
@@ -413,43 +413,20 @@ fn reply_struct(
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
     let pieces = lower(&segments, private, max, Form::Xml);
     let len = lengths(&segments, private, max);
-    // The customer-service message, for a kind that API can send: its values are a subset of the
-    // XML's, so the bounds are the same.
-    let (emit_json, customer_service) = match kind.customer_service {
-        false => (TokenStream::new(), TokenStream::new()),
+    // The customer-service message, for a kind that API can send: its pieces, which the
+    // trait's three customer-service methods write (their defaults), through `JsonOutput`.
+    let customer_service = match kind.customer_service {
+        false => TokenStream::new(),
         true => {
             let pieces = lower(&merge(json_segments(kind, mapping)), private, max, Form::Json);
-            let emit_json = implementation(
-                input,
-                quote!(#private::EmitJson),
-                predicates.clone(),
-                quote! {
-                    #[inline]
-                    fn emit_json<__O: #private::JsonOutput>(&self, __out: &mut __O) {
-                        #pieces
-                    }
-                },
-            );
-            let methods = quote! {
-                #[inline]
-                fn customer_service_len(&self) -> ::core::option::Option<usize> {
-                    #private::customer_service_len(self)
-                }
+            quote! {
+                const __CUSTOMER_SERVICE: bool = true;
 
                 #[inline]
-                fn write_customer_service<__S: #private::Sink + ?::core::marker::Sized>(
-                    &self,
-                    __sink: &mut __S,
-                ) -> ::core::result::Result<(), __S::Error> {
-                    #private::write_customer_service(self, __sink)
+                fn __emit_json<__O: #private::JsonOutput>(&self, __out: &mut __O) {
+                    #pieces
                 }
-
-                #[inline]
-                fn to_customer_service(&self) -> ::core::option::Option<#private::String> {
-                    #private::to_customer_service(self)
-                }
-            };
-            (emit_json, methods)
+            }
         }
     };
     let emit = implementation(
@@ -500,7 +477,7 @@ fn reply_struct(
             #customer_service
         },
     );
-    quote!(#emit #emit_json #reply)
+    quote!(#emit #reply)
 }
 
 /// The segments of the customer-service message of `kind`:
