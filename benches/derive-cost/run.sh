@@ -16,6 +16,9 @@
 #   clean:   `cargo clean` first: every dependency is compiled (syn, the derive crates, ...);
 #   crate:   the dependencies kept, the crate's own build removed (`cargo clean -p`, which takes
 #            its incremental cache too): the derives' expansion and the crate's compilation alone.
+# Then the crate alone once more, the two built in turn `runs` times over (the order swapped
+# every pair), and the median of the pairs' ratios: a host whose speed moves from one minute to
+# the next moves both sides of a pair alike, where the medians above take each side minutes apart.
 set -euo pipefail
 
 runs=${1:-3}
@@ -144,3 +147,18 @@ for what in clean crate; do
     serde=${result[serde.$what]}
     echo "$what: passive-reply ${reply} s, serde ${serde} s, ratio $(echo "scale=2; $reply / $serde" | bc)"
 done
+
+# The crate alone, pair by pair.
+ratios=()
+declare -A took
+for pair in $(seq 1 "$runs"); do
+    order="reply serde"
+    [ $((pair % 2)) -eq 0 ] && order="serde reply"
+    for kind in $order; do
+        (cd "$out/$kind" && cargo clean -q -p "derive-cost-$kind")
+        took[$kind]=$(cd "$out/$kind" && seconds cargo build --offline)
+    done
+    ratios+=("$(echo "scale=3; ${took[reply]} / ${took[serde]}" | bc)")
+    echo "pair $pair: passive-reply ${took[reply]} s, serde ${took[serde]} s"
+done
+echo "crate alone, pair by pair: ratios ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"

@@ -1,7 +1,7 @@
 //! What a derived reply is made of, and the ways of writing it.
 //!
-//! `#[derive(PassiveReply)]` lowers a struct to one function, [`Emit::emit`], which hands its
-//! pieces in order to an [`Output`]: static text, its values to escape, its numbers. Every way of
+//! `#[derive(PassiveReply)]` lowers a struct to one function, `PassiveReply::__emit`, which hands
+//! its pieces in order to an [`Output`]: static text, its values to escape, its numbers. Every way of
 //! writing the reply is that one function with another output, so the length it reports and the
 //! bytes it writes come from the same code and can't disagree:
 //!
@@ -48,23 +48,6 @@ pub trait Output: Sized {
     #[inline]
     fn items<A: NewsArticle>(&mut self, articles: &[A]) -> bool {
         write_items(self, articles)
-    }
-}
-
-/// A reply as the pieces [`Output`] takes: what `#[derive(PassiveReply)]` implements. Not a
-/// public API.
-pub trait Emit {
-    /// Hands the reply's pieces to `out`, in order.
-    fn emit<O: Output>(&self, out: &mut O);
-
-    /// The number of bytes the pieces make: exactly (`exact`), or as if no value needed
-    /// escaping. What `emit` gives to a length output; the derive writes it out as a function of its
-    /// own, which an unoptimized build compiles at a fraction of the cost of `emit`'s copy.
-    #[inline]
-    fn len(&self, exact: bool) -> usize {
-        let mut length = Length { len: 0, escaped: exact };
-        self.emit(&mut length);
-        length.len
     }
 }
 
@@ -270,9 +253,12 @@ impl<S: Sink + ?Sized> Output for SinkOutput<'_, S> {
 /// benches/instructions.sh 20000 slice`, a text dense with escapes). Unoptimized builds write
 /// through `dyn` instead (`buffer::Writable`).
 #[inline]
-pub(crate) fn write_pieces<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+pub(crate) fn write_pieces<R: PassiveReply + ?Sized, S: Sink + ?Sized>(
+    reply: &R,
+    sink: &mut S,
+) -> Result<(), S::Error> {
     let mut out = SinkOutput::new(sink);
-    reply.emit(&mut out);
+    reply.__emit(&mut out);
     out.finish()
 }
 
@@ -296,16 +282,16 @@ pub(crate) fn write_json_pieces<R: PassiveReply + ?Sized, S: Sink + ?Sized>(
     write(reply, sink)
 }
 
-/// A derived reply's `encoded_len`.
+/// A derived reply's `encoded_len`: the exact length of its pieces.
 #[inline]
-pub fn encoded_len<R: Emit + ?Sized>(reply: &R) -> usize {
-    reply.len(true)
+pub fn encoded_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
+    reply.__len(true)
 }
 
 /// The length of a reply when none of its values needs escaping: the room to try first.
 #[inline]
-pub(crate) fn clean_len<R: Emit + ?Sized>(reply: &R) -> usize {
-    reply.len(false)
+pub(crate) fn clean_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
+    reply.__len(false)
 }
 
 /// Hands the `<item>`s of `articles` to `out`: the body of `<Articles>`. An article with all four

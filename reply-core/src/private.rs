@@ -1,14 +1,15 @@
 //! What `#[derive(PassiveReply)]` and `#[derive(NewsArticle)]` generate calls to. Not a public
 //! API: its items may change in any release.
 //!
-//! A derived reply implements [`Emit`], one function that hands its pieces to an [`Output`];
-//! its `PassiveReply` methods are [`encoded_len`], [`write_to`] and [`to_xml`] over it. Each
+//! A derived reply implements `PassiveReply`'s hidden `__emit`, one function that hands its
+//! pieces to an [`Output`], and `__len`; its `encoded_len` and `write_to` are [`encoded_len`] and
+//! [`write_to`] over them, and the trait's default `to_xml` writes it the same way. Each
 //! value is reached through one accessor ([`text`], [`create_time`], `ArticleList::articles`)
 //! that carries the trait bound, so a field of the wrong type is one diagnostic, at the field.
 
 pub use std::string::String;
 
-pub use crate::emit::{Emit, JsonOutput, Output, encoded_len, text_len};
+pub use crate::emit::{JsonOutput, Output, encoded_len, text_len};
 /// `Incoming::parse_with` by each of its two readers alone, for the tests that hold them to each
 /// other.
 pub use crate::incoming::{parse_by_quick_xml, parse_plainly};
@@ -16,7 +17,7 @@ pub use crate::news::{ArticleList, NewsArticle};
 pub use crate::reply::PassiveReply;
 pub use crate::sink::Sink;
 pub use crate::value::{CreateTime, TextValue, UnixSeconds};
-pub use crate::write::{to_xml, write_to};
+pub use crate::write::write_to;
 
 #[inline(always)]
 pub fn text<T: TextValue + ?Sized>(value: &T) -> &str {

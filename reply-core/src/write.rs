@@ -1,9 +1,9 @@
-//! The functions a derived reply's `PassiveReply` methods are: its pieces ([`Emit`]) written
+//! The functions a derived reply's `PassiveReply` methods are: its pieces (`__emit`) written
 //! into the room of a `Vec<u8>` or `String` sink (`crate::buffer`), or into any other sink piece
 //! by piece ([`SinkOutput`](crate::emit::SinkOutput)), as XML or as the customer-service JSON.
 
 use crate::buffer::{Growth, Typed, Writable, writable};
-use crate::emit::{Emit, json_clean_len, json_len, write_json_pieces};
+use crate::emit::{json_clean_len, json_len, write_json_pieces};
 use crate::reply::PassiveReply;
 use crate::sink::{Buffer, Sink, Token};
 
@@ -68,7 +68,7 @@ pub(crate) fn to_customer_service<R: PassiveReply + ?Sized>(reply: &R) -> String
 /// A derived reply's `write_to`: into the room of a `Vec<u8>` or `String` sink, or, for any other
 /// sink, its exact length reserved, then piece by piece.
 #[inline]
-pub fn write_to<R: Emit + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
+pub fn write_to<R: PassiveReply + ?Sized, S: Sink + ?Sized>(reply: &R, sink: &mut S) -> Result<(), S::Error> {
     write_to_with(writable(&Typed(reply)), sink)
 }
 
@@ -88,10 +88,11 @@ fn write_to_with<W: Writable + ?Sized, S: Sink + ?Sized>(reply: &W, sink: &mut S
     }
 }
 
-/// A derived reply's `to_xml`: one allocation, of the reply's length when none of its values
-/// needs escaping, written into like any `String` (one more, of the exact length, when one does).
+/// A derived reply's `to_xml` (`PassiveReply::to_xml`'s default, for a reply whose `__emit`
+/// gives its pieces): one allocation, of the reply's length when none of its values needs
+/// escaping, written into like any `String` (one more, of the exact length, when one does).
 #[inline]
-pub fn to_xml<R: Emit + ?Sized>(reply: &R) -> String {
+pub(crate) fn to_xml<R: PassiveReply + ?Sized>(reply: &R) -> String {
     let typed = Typed(reply);
     let reply = writable(&typed);
     let clean_len = reply.clean_len();

@@ -229,8 +229,8 @@ enum Form {
 
 /// The one lowering of a reply's segments: statements that hand each piece to the output
 /// `__out` (a `&mut`), in order, and return when the output has failed. Every method of the
-/// reply comes from these (`Emit::emit`, with another output for each; `PassiveReply::__emit_json` the
-/// same way), so its length and its bytes can't disagree.
+/// reply comes from these (`PassiveReply::__emit`, with another output for each;
+/// `PassiveReply::__emit_json` the same way), so its length and its bytes can't disagree.
 fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) -> TokenStream {
     let output = match form {
         Form::Xml => quote!(#private::Output),
@@ -279,8 +279,8 @@ fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) ->
 }
 
 /// The same segments as [`lower`], counted instead of handed to an output: the body of the
-/// reply's `Emit::len`, which adds each piece's length to `__len` (each value's escaped length
-/// when `__exact`). Its own function, not the pieces through a length output, so that an
+/// reply's `PassiveReply::__len`, which adds each piece's length to `__len` (each value's
+/// escaped length when `__exact`). Its own function, not the pieces through a length output, so that an
 /// unoptimized build compiles it once, without the output's calls (issue 26); the property tests
 /// hold it to what each way of writing writes.
 fn lengths(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
@@ -429,29 +429,7 @@ fn reply_struct(
             }
         }
     };
-    let emit = implementation(
-        input,
-        quote!(#private::Emit),
-        predicates.clone(),
-        quote! {
-            // Inlined always in optimized builds: the output is lent (`&mut`), and a cursor
-            // behind a pointer would be stored back after every piece (issue 26: 356 -> 388
-            // instructions for a short text when `emit` is a call of its own).
-            #[cfg_attr(debug_assertions, inline)]
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            fn emit<__O: #private::Output>(&self, __out: &mut __O) {
-                #pieces
-            }
-
-            #[inline]
-            fn len(&self, __exact: bool) -> usize {
-                let mut __len: usize = 0;
-                #len
-                __len
-            }
-        },
-    );
-    let reply = implementation(
+    implementation(
         input,
         quote!(#private::PassiveReply),
         predicates,
@@ -469,15 +447,27 @@ fn reply_struct(
                 #private::write_to(self, __sink)
             }
 
+            const __DERIVED: bool = true;
+
+            // Inlined always in optimized builds: the output is lent (`&mut`), and a cursor
+            // behind a pointer would be stored back after every piece (issue 26: 356 -> 388
+            // instructions for a short text when `emit` is a call of its own).
+            #[cfg_attr(debug_assertions, inline)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            fn __emit<__O: #private::Output>(&self, __out: &mut __O) {
+                #pieces
+            }
+
             #[inline]
-            fn to_xml(&self) -> #private::String {
-                #private::to_xml(self)
+            fn __len(&self, __exact: bool) -> usize {
+                let mut __len: usize = 0;
+                #len
+                __len
             }
 
             #customer_service
         },
-    );
-    quote!(#emit #reply)
+    )
 }
 
 /// The segments of the customer-service message of `kind`:
