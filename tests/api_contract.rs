@@ -102,6 +102,12 @@ fn the_trait_can_be_implemented_by_hand() {
     }
     let raw = Raw("<xml></xml>");
     assert_eq!(raw.to_xml(), "<xml></xml>");
+    // The provided methods of a reply implemented by hand: no customer-service message unless it
+    // says (a derived reply's come from the trait's hidden methods, which a hand's don't set).
+    assert_eq!((raw.customer_service_len(), raw.to_customer_service()), (None, None));
+    let mut json = String::new();
+    let Ok(()) = raw.write_customer_service(&mut json);
+    assert!(json.is_empty());
     let boxed: Box<dyn passive_reply::DynReply> = Box::new(raw);
     assert_eq!(boxed.to_xml(), "<xml></xml>");
 }
