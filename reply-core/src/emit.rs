@@ -194,10 +194,10 @@ impl JsonOutput for Length {
 }
 
 /// A value's length in a reply: escaped (`exact`), or as it is. What the length output counts a value
-/// as, and what a derived reply's `len` calls.
+/// as.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub fn text_len(s: &str, exact: bool) -> usize {
+pub(crate) fn text_len(s: &str, exact: bool) -> usize {
     if exact { cdata::escaped_len(s) } else { s.len() }
 }
 

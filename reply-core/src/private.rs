@@ -2,14 +2,15 @@
 //! API: its items may change in any release.
 //!
 //! A derived reply implements `PassiveReply`'s hidden `__emit`, one function that hands its
-//! pieces to an [`Output`], and `__len`; its `encoded_len` and `write_to` are [`encoded_len`] and
-//! [`write_to`] over them, and the trait's default `to_xml` writes it the same way. Each
+//! pieces to an [`Output`] (its length is the same pieces handed to a length output, the hidden
+//! `__len`'s default); its `encoded_len` and `write_to` are [`encoded_len`] and [`write_to`] over
+//! it, and the trait's default `to_xml` writes it the same way. Each
 //! value is reached through one accessor ([`text`], [`create_time`], `ArticleList::articles`)
 //! that carries the trait bound, so a field of the wrong type is one diagnostic, at the field.
 
 pub use std::string::String;
 
-pub use crate::emit::{JsonOutput, Output, encoded_len, text_len};
+pub use crate::emit::{JsonOutput, Output, encoded_len};
 /// `Incoming::parse_with` by each of its two readers alone, for the tests that hold them to each
 /// other.
 pub use crate::incoming::{parse_by_quick_xml, parse_plainly};
@@ -34,14 +35,6 @@ pub fn create_time<T: CreateTime + ?Sized>(value: &T) -> UnixSeconds {
 #[inline(always)]
 pub fn article_count<A>(articles: &[A]) -> UnixSeconds {
     UnixSeconds::from_u64(articles.len() as u64)
-}
-
-/// The length of a news reply's `<item>`s: escaped (`exact`), or as if no value needed escaping.
-#[inline]
-pub fn items_len<A: NewsArticle>(articles: &[A], exact: bool) -> usize {
-    let mut length = crate::emit::Length { len: 0, escaped: exact };
-    Output::items(&mut length, articles);
-    length.len
 }
 
 /// The JSON objects of a news reply's articles.

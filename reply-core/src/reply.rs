@@ -114,8 +114,8 @@ pub trait PassiveReply {
 
     /// Not a public API: whether [`__emit`](PassiveReply::__emit) and
     /// [`__len`](PassiveReply::__len) give the reply's pieces, which `to_xml`'s default then
-    /// writes in one allocation. `#[derive(PassiveReply)]` sets it for a struct, and writes the
-    /// two, rather than an impl of their own and `to_xml` (issue 26, the derive's build cost).
+    /// writes in one allocation. `#[derive(PassiveReply)]` sets it for a struct, and writes
+    /// `__emit`, rather than an impl of its own and `to_xml` (issue 26, the derive's build cost).
     #[doc(hidden)]
     const __DERIVED: bool = false;
 
@@ -128,9 +128,9 @@ pub trait PassiveReply {
     }
 
     /// Not a public API: the number of bytes [`__emit`](PassiveReply::__emit)'s pieces make:
-    /// exactly (`exact`), or as if no value needed escaping. What `__emit` gives to a length
-    /// output; the derive writes it out as a function of its own, which an unoptimized build
-    /// compiles at a fraction of the cost of `__emit`'s copy.
+    /// exactly (`exact`), or as if no value needed escaping, by handing them to a length output.
+    /// (The derive used to write it out as a function of its own; the same pieces counted cost
+    /// the compiler less, in the front end and in codegen: issue 26.)
     #[doc(hidden)]
     #[inline]
     fn __len(&self, exact: bool) -> usize {

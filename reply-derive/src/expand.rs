@@ -1,5 +1,5 @@
 //! Writing the emitter: static text merged into literals at expansion time, one escaping call
-//! per value, and `encoded_len` as a constant plus the values' lengths.
+//! per value; its length is the same pieces counted.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -278,49 +278,6 @@ fn lower(segments: &[Segment], private: &TokenStream, max: usize, form: Form) ->
         .collect()
 }
 
-/// The same segments as [`lower`], counted instead of handed to an output: the body of the
-/// reply's `PassiveReply::__len`, which adds each piece's length to `__len` (each value's
-/// escaped length when `__exact`). Its own function, not the pieces through a length output, so that an
-/// unoptimized build compiles it once, without the output's calls (issue 26); the property tests
-/// hold it to what each way of writing writes.
-fn lengths(segments: &[Segment], private: &TokenStream, max: usize) -> TokenStream {
-    segments
-        .iter()
-        .map(|segment| match segment {
-            Literal(text) => {
-                let len = text.len();
-                quote!(__len += #len;)
-            }
-            Segment::Text { ty, value } => {
-                let text = quote_spanned!(ty.span()=> #private::text(#value));
-                quote!(__len += #private::text_len(#text, __exact);)
-            }
-            Segment::CreateTime(field) => {
-                let ident = field.ident;
-                let time = quote_spanned!(field.ty.span()=> #private::create_time(&self.#ident));
-                quote!(__len += #time.decimal_len();)
-            }
-            Segment::ArticleCount(field) => {
-                let articles = articles(field, private, max);
-                quote!(__len += #private::article_count(#articles).decimal_len();)
-            }
-            Segment::Items(field) => {
-                let articles = articles(field, private, max);
-                quote!(__len += #private::items_len(#articles, __exact);)
-            }
-            Segment::Optional { field, body } => {
-                let ident = field.ident;
-                let body = lengths(body, private, max);
-                quote! {
-                    if let ::core::option::Option::Some(__value) = &self.#ident {
-                        #body
-                    }
-                }
-            }
-        })
-        .collect()
-}
-
 /// The names of the struct's type and const parameters: a field type that mentions one gets its
 /// bound in the impl's where clause, so it is checked where the struct is used with concrete
 /// arguments (`Digest<11>`), not where it is defined.
@@ -412,7 +369,6 @@ fn reply_struct(
 ) -> TokenStream {
     let Emitter { segments, predicates } = emitter(input, ROOT, kind, kind.elements(), mapping, private, max);
     let pieces = lower(&segments, private, max, Form::Xml);
-    let len = lengths(&segments, private, max);
     // The customer-service message, for a kind that API can send: its pieces, which the
     // trait's three customer-service methods write (their defaults), through `JsonOutput`.
     let customer_service = match kind.customer_service {
@@ -456,13 +412,6 @@ fn reply_struct(
             #[cfg_attr(not(debug_assertions), inline(always))]
             fn __emit<__O: #private::Output>(&self, __out: &mut __O) {
                 #pieces
-            }
-
-            #[inline]
-            fn __len(&self, __exact: bool) -> usize {
-                let mut __len: usize = 0;
-                #len
-                __len
             }
 
             #customer_service
