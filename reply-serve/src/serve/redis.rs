@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 mod pipe;
 
-use self::pipe::{Answer, Command, Pipe};
+use self::pipe::{Command, Pipe};
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, ReplyStore, StoreError, StoreErrorKind, not_recorded};
 use reply_core::DedupKey;
 
@@ -344,10 +344,10 @@ impl Recording {
     }
 
     /// Redis's answer for it: what its `SET` replaced (the claim, flagged or not), or the error.
-    fn answered(mut self, answer: Answer) {
+    fn answered(mut self, answer: Result<Option<&[u8]>, StoreError>) {
         let Some(key) = self.key.take() else { return };
         match answer {
-            Ok(replaced) if !flagged(replaced.as_deref()) => {}
+            Ok(replaced) if !flagged(replaced) => {}
             Ok(_) => {
                 let publish = self.recorder.publish(&key);
                 let mut connection = self.recorder.connection.clone();

@@ -16,6 +16,7 @@
 //! command written on it and not yet answered then gets the error.
 
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -67,10 +68,12 @@ enum Asker {
 }
 
 impl Asker {
-    fn answer(self, value: Answer) {
+    /// Gives the asker its command's answer, a bulk string's bytes borrowed from what the reader
+    /// read: copied for a delivery that waits, only looked at for a recorded reply.
+    fn answer(self, value: Result<Option<&[u8]>, StoreError>) {
         match self {
             // The asker may have given up (its timeout): nothing to do.
-            Asker::Waiting(sender) => drop(sender.send(value)),
+            Asker::Waiting(sender) => drop(sender.send(value.map(|bytes| bytes.map(Bytes::copy_from_slice)))),
             Asker::Recorded(recording) => recording.answered(value),
         }
     }
@@ -234,7 +237,9 @@ impl Connection {
         if replies > 0 {
             connection.write.write_all(&hello).await?;
             for _ in 0..replies {
-                if let Reply::Error(error) = connection.read.reply().await? {
+                let (reply, len) = connection.read.reply().await?;
+                connection.read.consume(len);
+                if let Reply::Error(error) = reply {
                     return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("Redis: {error}")));
                 }
             }
@@ -275,7 +280,9 @@ impl Reader {
             let mut answers = answers.into_iter();
             let read = tokio::time::timeout_at(deadline, async {
                 for answer in answers.by_ref() {
-                    answer.answer(self.reply().await?.into_answer());
+                    let (reply, len) = self.reply().await?;
+                    answer.answer(reply.into_answer(&self.buffer));
+                    self.consume(len);
                 }
                 Ok::<(), io::Error>(())
             })
@@ -332,19 +339,25 @@ impl Reader {
     }
 
     /// The next reply.
-    async fn reply(&mut self) -> io::Result<Reply> {
+    /// The next reply, whole in the buffer, and its length there: read past with
+    /// [`consume`](Reader::consume) once it is answered.
+    async fn reply(&mut self) -> io::Result<(Reply, usize)> {
         loop {
-            if let Some((reply, len)) = read_reply(&self.buffer)? {
-                self.buffer.advance(len);
-                if self.buffer.is_empty() && self.buffer.capacity() > KEPT_ROOM {
-                    self.buffer = BytesMut::with_capacity(READ_ROOM);
-                }
-                return Ok(reply);
+            if let Some(read) = read_reply(&self.buffer)? {
+                return Ok(read);
             }
             self.buffer.reserve(READ_ROOM);
             if self.half.read_buf(&mut self.buffer).await? == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection"));
             }
+        }
+    }
+
+    /// Reads past the reply of `len` bytes at the start of the buffer.
+    fn consume(&mut self, len: usize) {
+        self.buffer.advance(len);
+        if self.buffer.is_empty() && self.buffer.capacity() > KEPT_ROOM {
+            self.buffer = BytesMut::with_capacity(READ_ROOM);
         }
     }
 }
@@ -533,8 +546,8 @@ fn bulk(out: &mut Vec<u8>, pieces: &[&[u8]]) {
 /// A reply of Redis, as far as the delivery path needs it.
 #[derive(Debug, PartialEq)]
 enum Reply {
-    /// A bulk string.
-    Bulk(Bytes),
+    /// A bulk string: where its bytes are in what was read.
+    Bulk(Range<usize>),
     /// Nil (`$-1`, `*-1`).
     Nil,
     /// An error reply (`-ERR …`).
@@ -545,9 +558,10 @@ enum Reply {
 }
 
 impl Reply {
-    fn into_answer(self) -> Answer {
+    /// The answer it is, `read` being what it was read from.
+    fn into_answer(self, read: &[u8]) -> Result<Option<&[u8]>, StoreError> {
         match self {
-            Reply::Bulk(bytes) => Ok(Some(bytes)),
+            Reply::Bulk(range) => Ok(Some(&read[range])),
             Reply::Nil | Reply::Other => Ok(None),
             Reply::Error(error) => Err(StoreError::new(StoreErrorKind::Unavailable, format!("Redis: {error}"))),
         }
@@ -582,9 +596,9 @@ fn read_reply(read: &[u8]) -> io::Result<Option<(Reply, usize)>> {
                     if &read[end..end + 2] != b"\r\n" {
                         return Err(broken("a bulk string longer than it said"));
                     }
-                    let bytes = Bytes::copy_from_slice(&read[at..end]);
+                    let bulk = at..end;
                     at = end + 2;
-                    Reply::Bulk(bytes)
+                    Reply::Bulk(bulk)
                 }
             },
             b'*' => match length(line)? {
@@ -627,9 +641,9 @@ mod tests {
             (b":42\r\n", Reply::Other),
             (b"$-1\r\n", Reply::Nil),
             (b"*-1\r\n", Reply::Nil),
-            (b"$0\r\n\r\n", Reply::Bulk(Bytes::new())),
-            (b"$5\r\nR1-ab\r\n", Reply::Bulk(Bytes::from_static(b"R1-ab"))),
-            (b"$4\r\na\r\nb\r\n", Reply::Bulk(Bytes::from_static(b"a\r\nb"))),
+            (b"$0\r\n\r\n", Reply::Bulk(4..4)),
+            (b"$5\r\nR1-ab\r\n", Reply::Bulk(4..9)),
+            (b"$4\r\na\r\nb\r\n", Reply::Bulk(4..8)),
             (b"-ERR wrong number of arguments\r\n", Reply::Error("ERR wrong number of arguments".into())),
             (b"*3\r\n$1\r\na\r\n*2\r\n:1\r\n$-1\r\n+x\r\n", Reply::Other),
         ];
