@@ -706,8 +706,12 @@ mod tests {
             let len = (next() % 24) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize]).collect();
             match read_reply(&bytes) {
-                Ok(Some((_, used))) => {
+                Ok(Some((reply, used))) => {
                     assert!(used <= bytes.len(), "{:?}", String::from_utf8_lossy(&bytes));
+                    // A bulk string's bytes are within the reply.
+                    if let Reply::Bulk(bulk) = reply {
+                        assert!(bulk.start <= bulk.end && bulk.end <= used, "{:?}", String::from_utf8_lossy(&bytes));
+                    }
                     replies += 1;
                 }
                 Ok(None) => {}
