@@ -34,10 +34,10 @@ pub(crate) fn customer_service_len<R: PassiveReply + ?Sized>(reply: &R) -> usize
     json_len(reply)
 }
 
-/// `PassiveReply::write_customer_service` of a reply whose `__emit_json` gives its message. Into a `Vec<u8>` or `String`, which grow as they
-/// need: the length it has when no value needs escaping reserved, then one pass. Into any other
-/// sink: its exact length reserved (so a fixed buffer too small is left untouched), then piece by
-/// piece.
+/// `PassiveReply::write_customer_service` of a reply whose `__emit_json` gives its message. Into
+/// a `Vec<u8>` or `String`, which grow as they need: the length it has when no value needs
+/// escaping reserved, then one pass. Into any other sink: its exact length reserved (so a fixed
+/// buffer too small is left untouched), then piece by piece.
 #[inline]
 pub(crate) fn write_customer_service<R: PassiveReply + ?Sized, S: Sink + ?Sized>(
     reply: &R,
@@ -51,9 +51,10 @@ pub(crate) fn write_customer_service<R: PassiveReply + ?Sized, S: Sink + ?Sized>
     write_json_pieces(reply, sink)
 }
 
-/// `PassiveReply::to_customer_service` of a reply whose `__emit_json` gives its message: one allocation, of the length it has when no value
-/// needs escaping, written in one pass; when a value's escaping makes it longer, that one is given
-/// back for one of the exact length, written again.
+/// `PassiveReply::to_customer_service` of a reply whose `__emit_json` gives its message: one
+/// allocation, of the length it has when no value needs escaping, written in one pass; when a
+/// value's escaping makes it longer, that one is given back for one of the exact length, written
+/// again.
 #[inline]
 pub(crate) fn to_customer_service<R: PassiveReply + ?Sized>(reply: &R) -> String {
     let mut json = String::with_capacity(json_clean_len(reply));

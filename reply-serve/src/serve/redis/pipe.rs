@@ -338,7 +338,6 @@ impl Reader {
         ended
     }
 
-    /// The next reply.
     /// The next reply, whole in the buffer, and its length there: read past with
     /// [`consume`](Reader::consume) once it is answered.
     async fn reply(&mut self) -> io::Result<(Reply, usize)> {
