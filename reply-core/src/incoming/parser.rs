@@ -223,6 +223,31 @@ impl<'a> Scan<'a> {
         Some((self.slice(start, start + len)?, start + len))
     }
 
+    /// The name of the start tag at `start` and the position of its `>`, when it is the header's
+    /// element numbered `next` in the order the platform writes them (ToUserName, FromUserName,
+    /// CreateTime, MsgType): its bytes compared with the name's, not read as a name (the name
+    /// [`name`](Scan::name) would read there). `next` moves on past it; `None` at anything else,
+    /// for [`name`](Scan::name) to read.
+    #[inline(always)]
+    fn expected_start(&self, start: usize, next: &mut usize) -> Option<(&'static str, usize)> {
+        let bytes = self.body.as_bytes();
+        // Each comparison with a constant, inline.
+        #[inline(always)]
+        fn tag(bytes: &[u8], start: usize, name: &'static str) -> Option<(&'static str, usize)> {
+            let end = start + 1 + name.len();
+            (bytes.get(start + 1..end) == Some(name.as_bytes()) && bytes.get(end) == Some(&b'>')).then_some((name, end))
+        }
+        let known = match *next {
+            0 => tag(bytes, start, "ToUserName"),
+            1 => tag(bytes, start, "FromUserName"),
+            2 => tag(bytes, start, "CreateTime"),
+            3 => tag(bytes, start, "MsgType"),
+            _ => None,
+        }?;
+        *next += 1;
+        Some(known)
+    }
+
     /// Where the first `]]>` at or after `from` starts.
     fn cdata_end(&self, from: usize) -> Option<usize> {
         let bytes = self.body.as_bytes();
@@ -440,6 +465,8 @@ impl<'a> Parser<'a> {
             return None;
         }
         let mut at = b"<xml>".len();
+        // Which of the header's elements is looked for first at the next start tag.
+        let mut next = 0;
         loop {
             // Between elements: text (left out of the model) up to the next tag.
             if *bytes.get(at)? != b'<' {
@@ -451,7 +478,10 @@ impl<'a> Parser<'a> {
                 return bytes[end..].iter().all(u8::is_ascii_whitespace).then_some(());
             }
             let start = at;
-            let (name, end) = scan.name(at + 1)?;
+            let (name, end) = match scan.expected_start(at, &mut next) {
+                Some(known) => known,
+                None => scan.name(at + 1)?,
+            };
             if *bytes.get(end)? != b'>' {
                 return None;
             }
@@ -715,10 +745,34 @@ fn digits(value: &str) -> Option<u64> {
     if value.is_empty() || value.len() > 19 {
         return None;
     }
-    value.bytes().try_fold(0u64, |n, b| {
+    // Eight digits at a time, then one at a time.
+    let (mut n, mut rest) = (0u64, value.as_bytes());
+    while let Some((eight, after)) = rest.split_first_chunk::<8>() {
+        n = n * 100_000_000 + eight_digits(*eight)?;
+        rest = after;
+    }
+    rest.iter().try_fold(n, |n, b| {
         let digit = b.wrapping_sub(b'0');
         (digit < 10).then(|| n * 10 + u64::from(digit))
     })
+}
+
+/// The number eight ASCII digits write, the first the most significant; `None` if any is not a
+/// digit. (In one word: the test and the three steps of pairs, fours and eights are those of
+/// simdjson's `parse_eight_digits_unrolled`.)
+fn eight_digits(bytes: [u8; 8]) -> Option<u64> {
+    let word = u64::from_le_bytes(bytes);
+    // Each byte is 0x30-0x39: its high nibble 3, and its low one not carried out by adding 6.
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    if (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let word = word & 0x0F0F_0F0F_0F0F_0F0F;
+    // Each pair of digits, then each four, then the eight: the first (lower) byte is the more
+    // significant one.
+    let word = (word * 10 + (word >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let word = (word * 100 + (word >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((word * 10_000 + (word >> 32)) & 0xFFFF_FFFF)
 }
 
 /// `a == b`, at once when they are the same slice.
@@ -778,6 +832,57 @@ mod tests {
         ];
         for body in &other_shapes {
             assert_eq!(Parser::new(body, false).flat(), None, "{body}");
+        }
+    }
+
+    /// A number's digits are read as `str::parse` reads them, in whatever place a byte that is
+    /// not a digit stands, of every length to one past the longest it takes (19 digits), each
+    /// run of eight digits at any offset; what it leaves (`None`) goes to `str::parse` as before.
+    #[test]
+    fn digits_read_as_str_parse_reads_them() {
+        let digits_of = |len: usize, seed: u64| -> String {
+            (0..len).map(|i| char::from(b'0' + ((seed >> (i % 16 * 4)) as u8).wrapping_add(i as u8) % 10)).collect()
+        };
+        for len in 0..=21 {
+            for seed in [0, u64::MAX, 0x0123_4567_89AB_CDEF, 0x9999_9999_9999_9999, 0xFEDC_BA98_7654_3210] {
+                let number = digits_of(len, seed);
+                let expected = (1..=19).contains(&len).then(|| number.parse::<u64>().unwrap());
+                assert_eq!(digits(&number), expected, "{number:?}");
+                // Each place taken by each byte around the digits, and by every other byte.
+                for at in 0..len {
+                    for byte in [b'0' - 1, b'9' + 1, b'/', b':', b' ', b'+', b'-', 0, 0x80, 0xF9, 0xFA, 0xFF] {
+                        let mut bytes = number.clone().into_bytes();
+                        bytes[at] = byte;
+                        let Ok(changed) = std::str::from_utf8(&bytes) else { continue };
+                        assert_eq!(digits(changed), None, "{changed:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(digits("9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(digits("18446744073709551615"), None, "20 digits: left to `str::parse`");
+        assert_eq!(digits("00000000000000000001"), None);
+        assert_eq!(digits("0000000000000000001"), Some(1));
+        assert_eq!(digits("12345678"), Some(12_345_678));
+        assert_eq!(digits("1700000000"), Some(1_700_000_000));
+        assert_eq!(digits("23456789012345678"), Some(23_456_789_012_345_678));
+    }
+
+    /// Every byte the 64-bit test takes for a digit is one, alone or beside any other byte.
+    #[test]
+    fn eight_digits_take_only_digits() {
+        for byte in 0..=u8::MAX {
+            for other in [b'0', b'9', 0x2F, 0x3A, 0xFA, 0xFF, 0x00] {
+                for at in 0..8 {
+                    let mut eight = [other; 8];
+                    eight[at] = byte;
+                    let expected = std::str::from_utf8(&eight)
+                        .ok()
+                        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                        .map(|s| s.parse::<u64>().unwrap());
+                    assert_eq!(eight_digits(eight), expected, "{eight:?}");
+                }
+            }
         }
     }
 }
