@@ -75,7 +75,8 @@ pub struct MemoryStore {
     max_reply_len: usize,
     origin: Instant,
     /// The keys' hasher, the standard library's (randomly keyed SipHash, as `HashMap`'s): a key
-    /// is hashed before the lock is taken.
+    /// is hashed before the lock is taken (or, for a reply whose claim is not among the
+    /// [`recent`](State::recent) ones, under it).
     hasher: RandomState,
     state: Mutex<State>,
     /// Replies kept as the empty reply, for want of room or for their length.
@@ -156,6 +157,29 @@ struct State {
     slots: Queue,
     /// What the entries cost, by [`cost`], and the floors ([`MAP_FLOOR`], [`QUEUE_FLOOR`]).
     bytes: usize,
+    /// The latest claims' slots, by where their key's bytes are ([`recent_of`]): the retry guard
+    /// completes a claim with the key it claimed with (one allocation, which the slot shares),
+    /// so the reply finds its slot here without its key hashed again or a map looked in. Only a
+    /// hint: a slot found there is taken only if its key is that very allocation.
+    recent: [Recent; RECENT],
+}
+
+/// How many claims [`State::recent`] remembers: more than the deliveries a worker has in flight
+/// under load (32 in `benches/load.sh`). 1 KiB in the store itself.
+const RECENT: usize = 64;
+
+/// A claim in [`State::recent`]: where its key's bytes are, and its slot's number.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recent {
+    key_at: usize,
+    number: u32,
+}
+
+/// Where a key's bytes are, and the place in [`State::recent`] of a claim with that key (a
+/// multiplicative hash of the address: keys are allocated 16 bytes or more apart).
+fn recent_of(key: &DedupKey) -> (usize, usize) {
+    let key_at = key.as_bytes().as_ptr() as usize;
+    (key_at, (key_at as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> (usize::BITS - RECENT.ilog2()))
 }
 
 /// Where a map finds a delivery: its slot's number, and the high half of its key's hash (so that
@@ -270,7 +294,24 @@ impl State {
             shards: (0..shards).map(|_| HashTable::new()).collect(),
             slots: Queue::default(),
             bytes: shards * MAP_FLOOR + QUEUE_FLOOR,
+            recent: [Recent::default(); RECENT],
         }
+    }
+
+    /// The number of the slot of `key` if a recent claim was made with this very key (its bytes
+    /// where the slot's key's are, so the same allocation, which the slot keeps alive); `None`
+    /// otherwise (an equal key made apart, a claim since pushed out of the list or requeued).
+    fn recent(&self, key: &DedupKey) -> Option<u32> {
+        let (key_at, at) = recent_of(key);
+        let noted = self.recent[at];
+        let slot = self.slots.get(noted.number).filter(|_| noted.key_at == key_at)?;
+        std::ptr::eq(slot.key.as_bytes(), key.as_bytes()).then_some(noted.number)
+    }
+
+    /// Notes that the slot numbered `number` was claimed with `key`.
+    fn note_recent(&mut self, key: &DedupKey, number: u32) {
+        let (key_at, at) = recent_of(key);
+        self.recent[at] = Recent { key_at, number };
     }
 
     /// The number of the slot of `key`, whose hash is `hash`.
@@ -430,30 +471,42 @@ impl ReplyStore for MemoryStore {
                 return Claim::Full;
             }
         }
-        let State { shards, slots, bytes } = &mut *state;
-        match shard_mut(shards, hash).entry(spread(high(hash)), is_key(slots, hash, key), |place| spread(place.high)) {
-            Entry::Occupied(known) => match slots.get(known.get().number).map(|slot| &slot.reply) {
-                Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
-                _ => Claim::Running,
-            },
-            Entry::Vacant(_) if slots.len() >= MAX_DELIVERIES => Claim::Full,
+        let State { shards, slots, bytes, .. } = &mut *state;
+        let number = match shard_mut(shards, hash)
+            .entry(spread(high(hash)), is_key(slots, hash, key), |place| spread(place.high))
+        {
+            Entry::Occupied(known) => {
+                return match slots.get(known.get().number).map(|slot| &slot.reply) {
+                    Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
+                    _ => Claim::Running,
+                };
+            }
+            Entry::Vacant(_) if slots.len() >= MAX_DELIVERIES => return Claim::Full,
             Entry::Vacant(unknown) => {
                 let slot = Slot { since: now.as_millis() as u64, hash, key: key.clone(), reply: Reply::Running(None) };
-                unknown.insert(Place { number: slots.push_back(slot), high: high(hash) });
+                let number = slots.push_back(slot);
+                unknown.insert(Place { number, high: high(hash) });
                 *bytes += cost;
-                Claim::Run
+                number
             }
-        }
+        };
+        state.note_recent(key, number);
+        Claim::Run
     }
 
     async fn complete(&self, key: &DedupKey, reply: Bytes) -> Result<(), StoreError> {
-        let hash = self.hasher.hash_one(key);
         let mut state = self.lock();
+        // Its slot: among the recent claims (the guard's way), or by its key's hash.
+        let slot_of = |state: &State| state.recent(key).or_else(|| state.find(self.hasher.hash_one(key), key));
+        let Some(mut number) = slot_of(&state) else {
+            // Forgotten, or never claimed: nothing to record.
+            return Ok(());
+        };
         let mut reply = reply;
-        // A reply that fits is looked up once, below; one that doesn't, first, so that only a
+        // A reply that fits is looked at once, below; one that doesn't, first, so that only a
         // running handler's reply makes room or is noted.
         if reply.len() > self.max_reply_len || state.bytes + reply.len() > self.budget {
-            if !matches!(state.get(hash, key), Some(Reply::Running(_))) {
+            if !matches!(state.slots.get(number).map(|slot| &slot.reply), Some(Reply::Running(_))) {
                 return Ok(());
             }
             let mut cause = None;
@@ -465,6 +518,9 @@ impl ReplyStore for MemoryStore {
                 if state.bytes + reply.len() > self.budget {
                     cause = Some("the reply store has no room for a reply");
                 }
+                // Kept, as a running handler's claim is, but perhaps requeued, under a new number.
+                let Some(moved) = slot_of(&state) else { return Ok(()) };
+                number = moved;
             }
             if let Some(cause) = cause {
                 super::note(&self.kept_empty, &cause, "kept as the empty reply for their retries", key);
@@ -473,7 +529,7 @@ impl ReplyStore for MemoryStore {
         }
         // Still running: `forget_older` never forgets a running handler's claim.
         let len = reply.len();
-        if let Some(slot) = state.get_mut(hash, key)
+        if let Some(slot) = state.slots.get_mut(number).map(|slot| &mut slot.reply)
             && let Reply::Running(waiters) = slot
         {
             let waiters = waiters.take();
@@ -593,6 +649,60 @@ mod tests {
         store.complete(&key(10), reply(1_500)).await.unwrap();
         assert_eq!(store.claim(&key(10)).await, Claim::Done(reply(1_500)));
         assert!(store.bytes() <= budget);
+    }
+
+    /// A reply finds its claim's slot among the recent claims when it comes with the key the
+    /// claim was made with (the guard's way), and by its key's hash otherwise (an equal key made
+    /// apart, a claim no longer among the recent ones): recorded either way, each for its own key.
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_finds_its_claim_by_the_same_key_or_an_equal_one() {
+        let store = MemoryStore::with_budget(Duration::from_secs(30), 16 << 20);
+        let keys: Vec<DedupKey> = (0..3 * RECENT as u64).map(key).collect();
+        for k in &keys {
+            assert_eq!(store.claim(k).await, Claim::Run);
+        }
+        {
+            let state = store.lock();
+            let recent = keys.iter().filter(|k| state.recent(k).is_some()).count();
+            assert!((RECENT / 2..=RECENT).contains(&recent), "the latest claims are among the recent ones: {recent}");
+            assert!(keys.iter().all(|k| state.recent(&DedupKey::from_bytes(k.as_bytes())).is_none()));
+        }
+        // The latest first; half with the claim's key, half with an equal one made apart.
+        for (n, k) in keys.iter().enumerate().rev() {
+            let reply = Bytes::from(format!("reply {n}"));
+            match n % 2 {
+                0 => store.complete(k, reply).await.unwrap(),
+                _ => store.complete(&DedupKey::from_bytes(k.as_bytes()), reply).await.unwrap(),
+            }
+        }
+        for (n, k) in keys.iter().enumerate() {
+            assert_eq!(store.claim(k).await, Claim::Done(Bytes::from(format!("reply {n}"))));
+        }
+    }
+
+    /// A running handler's claim requeued (under a new number) while its reply makes room is
+    /// found again: the reply is recorded for it, and no other.
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_finds_its_claim_requeued_while_making_room() {
+        let (a, b) = (key(1), key(2));
+        let budget = 1 << 20;
+        let store = MemoryStore::with_budget(Duration::from_secs(30), budget).max_reply_len(budget);
+        assert_eq!(store.claim(&a).await, Claim::Run);
+        tokio::time::advance(RETRY_SPAN + Duration::from_secs(1)).await;
+        assert_eq!(store.claim(&b).await, Claim::Run);
+        let number = store.lock().recent(&a).expect("the claim's slot, among the recent ones");
+        // Too long for the room left: room is made (the running claim requeued), then the reply is
+        // kept as the empty reply.
+        let long = Bytes::from(vec![b'x'; budget - store.bytes() + 1]);
+        store.complete(&a, long).await.unwrap();
+        {
+            let state = store.lock();
+            assert_ne!(state.find(store.hasher.hash_one(&a), &a), Some(number), "requeued");
+            assert_eq!(state.recent(&a), None);
+        }
+        assert_eq!(store.kept_empty(), 1);
+        assert_eq!(store.claim(&a).await, Claim::Done(Bytes::new()));
+        assert_eq!(store.claim(&b).await, Claim::Running);
     }
 
     /// Handlers that never finish are kept, and don't make every claim look at them again.
