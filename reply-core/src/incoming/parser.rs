@@ -835,9 +835,9 @@ mod tests {
         }
     }
 
-    /// A number's digits are read as `str::parse` reads them, in whatever place a byte that is
-    /// not a digit stands, of every length to one past the longest it takes (19 digits), each
-    /// run of eight digits at any offset; what it leaves (`None`) goes to `str::parse` as before.
+    /// A number's digits are read as `str::parse` reads them, of every length up to two past the
+    /// longest it takes (19 digits), and refused wherever a byte that is not a digit stands; what
+    /// it refuses (`None`) goes to `str::parse` as before.
     #[test]
     fn digits_read_as_str_parse_reads_them() {
         let digits_of = |len: usize, seed: u64| -> String {
@@ -848,7 +848,8 @@ mod tests {
                 let number = digits_of(len, seed);
                 let expected = (1..=19).contains(&len).then(|| number.parse::<u64>().unwrap());
                 assert_eq!(digits(&number), expected, "{number:?}");
-                // Each place taken by each byte around the digits, and by every other byte.
+                // Each place taken by the bytes just outside the digits' range and a few others
+                // (those that leave no valid UTF-8 alone are the next test's).
                 for at in 0..len {
                     for byte in [b'0' - 1, b'9' + 1, b'/', b':', b' ', b'+', b'-', 0, 0x80, 0xF9, 0xFA, 0xFF] {
                         let mut bytes = number.clone().into_bytes();
