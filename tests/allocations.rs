@@ -299,8 +299,8 @@ fn an_encrypted_reply_allocates_its_plaintext_and_its_envelope() {
 /// What `MemoryStore` holds per remembered delivery besides the reply itself (issue 14's target:
 /// under 300 bytes), measured as live heap bytes through the guard, as the endpoint uses it: the
 /// key as `dedup_key()` makes it (a 15-character account, a 28-character OpenID, a 19-digit
-/// MsgId), the reply's bytes shared between the response and the store, the map. The store's own
-/// count, which its budget is held to, must not be below what it really holds.
+/// MsgId), the store's copy of the reply's bytes, the map. The store's own count, which its
+/// budget is held to, must not be below what it really holds.
 #[test]
 fn a_remembered_delivery_costs_under_300_bytes_beyond_its_reply() {
     use passive_reply::serve::{MemoryStore, RetryGuard};

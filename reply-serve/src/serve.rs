@@ -584,14 +584,19 @@ impl<S: ReplyStore> RetryGuard<S> {
         R: PassiveReply + Send + 'static,
     {
         observe::handler_run();
-        // Written once, into the buffer the response sends and every retry shares (`to_xml`
-        // allocates exactly its length, which `Bytes` takes as it is).
+        // Written once, into the buffer the response sends (`to_xml` allocates exactly its
+        // length, which `Bytes` takes as it is). The store is given a copy rather than a share:
+        // a share would add a header the buffer and the copy's owner both point to, and keep the
+        // buffer for the store's window; the copy is one allocation too, and the response's
+        // buffer is freed once it is sent, while warm, where a share left two allocations to be
+        // freed long after they were last touched (BENCHMARKS.md, "The memory store at its
+        // window").
         let made: Making = Box::pin(Made { work });
         let mut work = Work { making: Some(CatchPanic(made)), key, store: self.store.clone() };
         async move {
             let bytes = std::future::poll_fn(|cx| work.poll_made(cx)).await;
             if let Some(key) = work.key.take() {
-                record(&*self.store, &key, bytes.clone()).await;
+                record(&*self.store, &key, Bytes::copy_from_slice(&bytes)).await;
             }
             bytes
         }

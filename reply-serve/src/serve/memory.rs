@@ -24,7 +24,8 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 /// queue (key, hash, when, state) and its share of the queue's list of blocks (twice over: a
 /// list is at worst half full after it grows) and of their allocations; its place in its map (8
 /// bytes and a control byte) at a map's lowest load, 7/16, just after it grows; the key's
-/// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes);
+/// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes:
+/// the retry guard hands the store a copy of its own, shared once a retry asks for it);
 /// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
 /// really held.
 const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
@@ -38,8 +39,9 @@ const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
 /// The in-memory [`ReplyStore`]: replies kept for a window (default 30 s), in a memory budget
 /// (default [`DEFAULT_MEMORY_BUDGET`]) that it never goes over, replies included.
 ///
-/// A delivery costs its reply's bytes (shared, not copied, by every retry) and 195 to 205 bytes
-/// more (its key, its slot in a queue in the order of claims, and its place in a map;
+/// A delivery costs its reply's bytes (the retry guard's copy, shared, not copied again, by
+/// every retry) and 170 to 180 bytes more (its key, its slot in a queue in the order of claims,
+/// and its place in a map;
 /// `tests/allocations.rs` measures it). The budget counts the reply, the key and a fixed cost
 /// per delivery chosen to be no less than what is really held (the same test checks it), and from
 /// the start 1,632 bytes for the queue and 100 bytes for each of the maps the deliveries are spread
