@@ -78,7 +78,7 @@ pub trait PassiveReply {
     #[inline]
     fn customer_service_len(&self) -> Option<usize> {
         match Self::__CUSTOMER_SERVICE {
-            true => Some(crate::write::customer_service_len(self)),
+            true => Some(crate::emit::json_len(self)),
             false => None,
         }
     }

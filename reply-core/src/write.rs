@@ -27,13 +27,6 @@ impl Sink for NoGrowth<'_> {
     }
 }
 
-/// `PassiveReply::customer_service_len` of a reply whose `__emit_json` gives its message (a
-/// derived reply's).
-#[inline]
-pub(crate) fn customer_service_len<R: PassiveReply + ?Sized>(reply: &R) -> usize {
-    json_len(reply)
-}
-
 /// `PassiveReply::write_customer_service` of a reply whose `__emit_json` gives its message. Into
 /// a `Vec<u8>` or `String`, which grow as they need: the length it has when no value needs
 /// escaping reserved, then one pass. Into any other sink: its exact length reserved (so a fixed

@@ -586,8 +586,8 @@ impl<S: ReplyStore> RetryGuard<S> {
         observe::handler_run();
         // Written once, into the buffer the response sends (`to_xml` allocates exactly its
         // length, which `Bytes` takes as it is). The store is given a copy rather than a share:
-        // a share would add a header the buffer and the copy's owner both point to, and keep the
-        // buffer for the store's window; the copy is one allocation too, and the response's
+        // a share allocates a header that the response and the store both point to, and keeps
+        // the buffer for the store's window; the copy is one allocation too, and the response's
         // buffer is freed once it is sent, while warm, where a share left two allocations to be
         // freed long after they were last touched (BENCHMARKS.md, "The memory store at its
         // window").
