@@ -6,6 +6,9 @@
 //! - `memory`: `Endpoint` with a `MemoryStore` (a 1 GiB budget, so it stays below it);
 //!   `memory-default`: with the default one (64 MiB), which a long run fills; `GET /counts` tells
 //!   how many deliveries its handler ran, and the guard's counts (`unguarded_full`);
+//! - `nostore`: `Endpoint` with a store that remembers nothing (every claim runs the handler): not
+//!   a configuration to serve with (retries run the handler again), a floor, for the store's
+//!   share of `memory`'s cost (`bash benches/load-ab.sh nostore:memory 4 8 BIN BIN`);
 //! - `redis`: `Endpoint` with a `RedisStore` on `--redis URL` (`redis-poll`: waking waiters by
 //!   polling every 10 ms instead of pub/sub).
 //!
@@ -27,8 +30,10 @@ use axum::body::Bytes;
 use axum::extract::RawQuery;
 use axum::routing::{get, post};
 use passive_reply::axum::Endpoint;
-use passive_reply::serve::{DEFAULT_RETRY_WINDOW, MemoryStore, RedisOptions, RedisStore, RetryGuard, Wake};
-use passive_reply::{Incoming, Message, Text};
+use passive_reply::serve::{
+    Claim, DEFAULT_RETRY_WINDOW, MemoryStore, RedisOptions, RedisStore, ReplyStore, RetryGuard, StoreError, Wake,
+};
+use passive_reply::{DedupKey, Incoming, Message, Text};
 use sha1::{Digest, Sha1};
 
 const TOKEN: &str = "load-token";
@@ -148,7 +153,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(addr)) = (args.first(), args.get(1)) else {
         return Err(
-            "usage: load_server bare|bare-spin|hand|memory|memory-default|redis|redis-poll ADDR [--redis URL]".into()
+            "usage: load_server bare|bare-spin|hand|nostore|memory|memory-default|redis|redis-poll ADDR [--redis URL]"
+                .into(),
         );
     };
     let redis_url = args.iter().position(|a| a == "--redis").and_then(|i| args.get(i + 1)).cloned();
@@ -158,6 +164,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "bare" => Router::new().route("/", post(bare)),
             "bare-spin" => Router::new().route("/", post(bare_spin)),
             "hand" => Router::new().route("/", post(hand)),
+            // The floor under `memory`: the same endpoint, nothing remembered.
+            "nostore" => Endpoint::new(TOKEN, answer).retry_guard(RetryGuard::with_store(NoStore)).into_router(),
             // Kept below its budget for the run, as the comparison asks: 1 GiB holds about 2 million
             // remembered deliveries.
             "memory" => {
@@ -198,4 +206,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
+}
+
+/// The store of `nostore`: remembers nothing, so every delivery, retries too, runs the handler.
+struct NoStore;
+
+impl ReplyStore for NoStore {
+    async fn claim(&self, _: &DedupKey) -> Claim {
+        Claim::Run
+    }
+
+    async fn complete(&self, _: &DedupKey, _: Bytes) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn wait(&self, _: &DedupKey) -> Claim {
+        Claim::Run
+    }
 }
