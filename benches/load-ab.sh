@@ -34,6 +34,7 @@ run() {
     out=$(RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
     read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$pid/stat")
     kill "$pid"; wait "$pid" 2>/dev/null || true
+    flush_redis
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     awk -v t=$((user_after + kernel_after - user_before - kernel_before)) -v n="$requests" -v r="$rate" \

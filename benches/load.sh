@@ -52,6 +52,7 @@ for round in $(seq "$rounds"); do
         after=$(curl -s "http://127.0.0.1:$port/allocations")
         read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
         kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+        flush_redis
         requests=$(echo "$out" | awk '/requests in/ {print $1}')
         rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
         errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
