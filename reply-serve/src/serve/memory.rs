@@ -6,8 +6,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -16,6 +14,9 @@ use std::sync::atomic::AtomicU64;
 use super::{Claim, DEFAULT_MAX_REPLY_LEN, DEFAULT_RETRY_WINDOW, RETRY_SPAN, ReplyStore, StoreError};
 use reply_core::DedupKey;
 
+mod places;
+use places::{Place, Places};
+
 /// How much memory a [`MemoryStore`] may hold by default: 64 MiB, about 130,000 deliveries with
 /// 200-byte replies, which is the platform's 15 s of retries at about 8,700 deliveries a second.
 pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
@@ -23,14 +24,14 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 /// What one remembered delivery costs besides its key's bytes and its reply's: its slot in the
 /// queue (key, hash, when, state) and its share of the queue's list of blocks (twice over: a
 /// list is at worst half full after it grows) and of their allocations; its place in its map (8
-/// bytes and a control byte) at a map's lowest load, 7/16, just after it grows; the key's
-/// reference counts (16 bytes); the header `Bytes` allocates when the reply is shared (24 bytes:
-/// the retry guard hands the store a copy of its own, shared once a retry asks for it);
-/// and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
+/// bytes, and its share of its bucket's tags and count: a 64-byte bucket holds 7 places) at a
+/// map's lowest load, 7/16, just after it grows; the key's reference counts (16 bytes); the
+/// header `Bytes` allocates when the reply is shared (24 bytes: the retry guard hands the store a
+/// copy of its own, shared once a retry asks for it); and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
 /// really held.
 const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
     + (2 * std::mem::size_of::<Box<Block>>() + 16).div_ceil(BLOCK)
-    + (std::mem::size_of::<Place>() + 1) * 16 / 7
+    + places::BYTES_PER_PLACE_AT_LOWEST
     + 1
     + 16
     + 24
@@ -44,7 +45,7 @@ const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
 /// and its place in a map;
 /// `tests/allocations.rs` measures it). The budget counts the reply, the key and a fixed cost
 /// per delivery chosen to be no less than what is really held (the same test checks it), and from
-/// the start 1,632 bytes for the queue and 100 bytes for each of the maps the deliveries are spread
+/// the start 1,632 bytes for the queue and 176 bytes for each of the maps the deliveries are spread
 /// over (one for each MiB of the budget, rounded down to a power of two, at most 64), so that
 /// none grows large: a map grows all at once, and the claim that fills it waits. Replies leave
 /// once their window has passed.
@@ -109,12 +110,12 @@ fn shards_for(budget: usize) -> usize {
 }
 
 /// What each map costs before its deliveries' own counts, counted from the store's start: its
-/// place in the store, and its smallest table (4 places and their 4 control bytes, hashbrown's
-/// 16 control bytes more, and the allocator's 16), which a first delivery's place counted at the
-/// lowest load ([`ENTRY_COST`]) would cover only half of. From a map's second delivery on, the
+/// place in the store, and its smallest table (one bucket of 64 bytes, aligned to 64, which may
+/// cost the allocator 64 bytes more and its 16), which a first delivery's place counted at the
+/// lowest load ([`ENTRY_COST`]) would cover only a third of. From a map's second delivery on, the
 /// deliveries' counts cover their map. `tests/allocations.rs` checks the store's count against
 /// what it holds from its first delivery on.
-const MAP_FLOOR: usize = std::mem::size_of::<HashTable<Place>>() + 4 * (std::mem::size_of::<Place>() + 1) + 16 + 16;
+const MAP_FLOOR: usize = std::mem::size_of::<Places>() + places::SMALLEST + 64 + 16;
 
 /// How many slots a block of the queue holds.
 const BLOCK: usize = 8;
@@ -138,28 +139,22 @@ fn shard_of(hash: u64, shards: usize) -> usize {
 
 /// The map of `shards` that a hash belongs in (a function of the maps alone, so that the rest of
 /// the store's state can be borrowed beside it).
-fn shard_mut(shards: &mut [HashTable<Place>], hash: u64) -> &mut HashTable<Place> {
+fn shard_mut(shards: &mut [Places], hash: u64) -> &mut Places {
     let len = shards.len();
     &mut shards[shard_of(hash, len)]
 }
 
-/// The high half of a key's hash, which a map places it by and keeps.
+/// The high half of a key's hash, which a map places it by (its bucket by the low bits, its tag by
+/// the top seven) and keeps: the low half picked the map.
 fn high(hash: u64) -> u32 {
     (hash >> 32) as u32
-}
-
-/// The hash a map places a delivery by, made of the high half of its key's hash twice over:
-/// hashbrown takes a place's position from the low bits of the hash it is given and its tag from
-/// the top seven, and both come from the high half (the low half picked the map).
-fn spread(high: u32) -> u64 {
-    (u64::from(high) << 32) | u64::from(high)
 }
 
 #[derive(Debug)]
 struct State {
     /// Each delivery's place in its queue, in one of [`shards_for`] maps by its key's hash
     /// ([`shard_of`]).
-    shards: Box<[HashTable<Place>]>,
+    shards: Box<[Places]>,
     /// The deliveries in the order they were claimed: replies leave from the front, so no claim
     /// ever walks the whole store, and a claim writes its slot next to the last one's (a map
     /// holds 8 bytes of it, where a map of slots made each claim write a slot wherever its hash
@@ -190,15 +185,6 @@ struct Recent {
 fn recent_of(key: &DedupKey) -> (usize, usize) {
     let key_at = key.as_bytes().as_ptr() as usize;
     (key_at, (key_at as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize >> (usize::BITS - RECENT.ilog2()))
-}
-
-/// Where a map finds a delivery: its slot's number, and the high half of its key's hash (so that
-/// a map growing moves its places without reading their slots, and a lookup reads a slot only
-/// for a place whose 32 bits match).
-#[derive(Debug, Clone, Copy)]
-struct Place {
-    number: u32,
-    high: u32,
 }
 
 #[derive(Debug)]
@@ -275,7 +261,7 @@ impl MemoryStore {
     }
 
     /// What the deliveries it remembers cost, in bytes, as counted against its budget, with what
-    /// its queue and maps cost from the start (1,632 bytes, and 100 bytes a map: one for each MiB of
+    /// its queue and maps cost from the start (1,632 bytes, and 176 bytes a map: one for each MiB of
     /// the budget, rounded down to a power of two, at most 64).
     pub fn bytes(&self) -> usize {
         self.lock().bytes
@@ -301,7 +287,7 @@ impl Default for MemoryStore {
 impl State {
     fn new(shards: usize) -> Self {
         State {
-            shards: (0..shards).map(|_| HashTable::new()).collect(),
+            shards: (0..shards).map(|_| Places::default()).collect(),
             slots: Queue::default(),
             bytes: shards * MAP_FLOOR + QUEUE_FLOOR,
             recent: [Recent::default(); RECENT],
@@ -327,8 +313,8 @@ impl State {
     /// The number of the slot of `key`, whose hash is `hash`.
     fn find(&self, hash: u64, key: &DedupKey) -> Option<u32> {
         let map = &self.shards[shard_of(hash, self.shards.len())];
-        let place = map.find(spread(high(hash)), is_key(&self.slots, hash, key))?;
-        Some(place.number)
+        let at = map.find(high(hash), is_key(&self.slots, hash, key))?;
+        Some(map.get(at).number)
     }
 
     /// What `key`, whose hash is `hash`, holds.
@@ -353,15 +339,15 @@ impl State {
             }
             let Some((number, mut slot)) = self.slots.pop_front() else { break };
             let map = shard_mut(&mut self.shards, slot.hash);
-            let place = map.find_entry(spread(high(slot.hash)), |place| place.number == number);
+            let place = map.find(high(slot.hash), |place| place.number == number);
             if let Reply::Done(reply) = &slot.reply {
                 self.bytes -= cost(slot.key.as_bytes(), reply.len());
-                if let Ok(place) = place {
-                    place.remove();
+                if let Some(place) = place {
+                    map.remove(place);
                 }
-            } else if let Ok(place) = place {
+            } else if let Some(place) = place {
                 slot.since = now.as_millis() as u64;
-                place.into_mut().number = self.slots.push_back(slot);
+                map.get_mut(place).number = self.slots.push_back(slot);
             }
         }
     }
@@ -482,24 +468,20 @@ impl ReplyStore for MemoryStore {
             }
         }
         let State { shards, slots, bytes, .. } = &mut *state;
-        let number = match shard_mut(shards, hash)
-            .entry(spread(high(hash)), is_key(slots, hash, key), |place| spread(place.high))
-        {
-            Entry::Occupied(known) => {
-                return match slots.get(known.get().number).map(|slot| &slot.reply) {
-                    Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
-                    _ => Claim::Running,
-                };
-            }
-            Entry::Vacant(_) if slots.len() >= MAX_DELIVERIES => return Claim::Full,
-            Entry::Vacant(unknown) => {
-                let slot = Slot { since: now.as_millis() as u64, hash, key: key.clone(), reply: Reply::Running(None) };
-                let number = slots.push_back(slot);
-                unknown.insert(Place { number, high: high(hash) });
-                *bytes += cost;
-                number
-            }
-        };
+        let map = shard_mut(shards, hash);
+        if let Some(known) = map.find(high(hash), is_key(slots, hash, key)) {
+            return match slots.get(map.get(known).number).map(|slot| &slot.reply) {
+                Some(Reply::Done(bytes)) => Claim::Done(bytes.clone()),
+                _ => Claim::Running,
+            };
+        }
+        if slots.len() >= MAX_DELIVERIES {
+            return Claim::Full;
+        }
+        let slot = Slot { since: now.as_millis() as u64, hash, key: key.clone(), reply: Reply::Running(None) };
+        let number = slots.push_back(slot);
+        map.insert(Place { number, high: high(hash) });
+        *bytes += cost;
         state.note_recent(key, number);
         Claim::Run
     }
@@ -745,7 +727,7 @@ mod tests {
             [0, 1 << 20, (3 << 20) - 1, 3 << 20, 5 << 20, 64 << 20, 1 << 30].map(shards_for),
             [1, 1, 2, 2, 4, 64, 64]
         );
-        assert_eq!((MAP_FLOOR, QUEUE_FLOOR), (100, 1_632), "the figures the docs give");
+        assert_eq!((MAP_FLOOR, QUEUE_FLOOR), (176, 1_632), "the figures the docs give");
         let store = MemoryStore::new();
         assert_eq!(store.bytes(), 64 * MAP_FLOOR + QUEUE_FLOOR);
         for n in 0..6_400 {
@@ -753,7 +735,7 @@ mod tests {
         }
         {
             let state = store.lock();
-            let lens: Vec<_> = state.shards.iter().map(HashTable::len).collect();
+            let lens: Vec<_> = state.shards.iter().map(Places::len).collect();
             assert_eq!(lens.len(), 64);
             assert!(lens.iter().all(|&len| (50..=150).contains(&len)), "{lens:?}");
         }
@@ -835,6 +817,7 @@ mod tests {
         let state = store.lock();
         let mut places = 0;
         for (shard, map) in state.shards.iter().enumerate() {
+            map.assert_consistent();
             for place in map.iter() {
                 let slot = state.slots.get(place.number).expect("a place's slot is in the queue");
                 assert_eq!((shard_of(slot.hash, state.shards.len()), high(slot.hash)), (shard, place.high));
