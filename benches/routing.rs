@@ -6,24 +6,13 @@
 //! Instructions, which a shared machine doesn't blur: `bash benches/routing-instructions.sh` runs
 //! the bench binary as `routing count N first|last router|match` under callgrind.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
 use passive_reply::router::{Key, Msg, Router, kind};
 use passive_reply::{BoxedReply, Empty, Event, Incoming, Message, PassiveReply, Text};
-
-/// The future's output: every handler here is ready at once.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the handlers here don't wait"),
-    }
-}
+use passive_reply_benches::ready;
 
 fn reply(msg: &Incoming<'_>, text: &'static str) -> Text<'static> {
     Text::new(msg.from_user_name().to_owned(), msg.to_user_name().to_owned(), text).with_create_time(1)

@@ -5,25 +5,14 @@
 //!
 //! `cargo bench -p passive-reply-benches --bench store` (BENCHMARKS.md has the figures).
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use criterion::{Criterion, criterion_group};
 use passive_reply::DedupKey;
 use passive_reply::serve::{Claim, MemoryStore, ReplyStore};
-
-/// The future's output: the memory store's claims and replies don't wait.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => unreachable!("the memory store doesn't wait"),
-    }
-}
+use passive_reply_benches::ready;
 
 /// A key like a text message's: the account, the user's openid, the message's id.
 fn key(n: u64) -> DedupKey {
