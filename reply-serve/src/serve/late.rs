@@ -49,7 +49,8 @@ pub struct LateReport {
     pub key: DedupKey,
     /// What became of it.
     pub outcome: LateOutcome,
-    /// From the handler's start to the outcome.
+    /// From the delivery's start to the outcome: with the endpoint, from when its body was read
+    /// (as its budget); with [`within_or_late`](LateReplies::within_or_late), from its call.
     pub elapsed: Duration,
 }
 
@@ -478,7 +479,7 @@ struct Running {
 pub struct Abandoned {
     /// The delivery it answered.
     pub key: DedupKey,
-    /// How long it ran, from its handler's start.
+    /// How long it ran, from its delivery's start (as [`LateReport::elapsed`]).
     pub ran: Duration,
 }
 
