@@ -49,8 +49,7 @@ pub struct LateReport {
     pub key: DedupKey,
     /// What became of it.
     pub outcome: LateOutcome,
-    /// From the delivery's start to the outcome: with the endpoint, from when its body was read
-    /// (as its budget); with [`within_or_late`](LateReplies::within_or_late), from its call.
+    /// From the handler's start to the outcome.
     pub elapsed: Duration,
 }
 
@@ -479,7 +478,7 @@ struct Running {
 pub struct Abandoned {
     /// The delivery it answered.
     pub key: DedupKey,
-    /// How long it ran, from its delivery's start (as [`LateReport::elapsed`]).
+    /// How long it ran, from its handler's start.
     pub ran: Duration,
 }
 

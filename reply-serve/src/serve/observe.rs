@@ -22,7 +22,7 @@
 //! | [`LATE_REPLIES`] | counter | `outcome`: `sent`, `failed`, `empty`, `timed_out`, `panicked`, `elsewhere` (taken over by another instance), `abandoned` (at shutdown) |
 //! | [`SESSIONS`] | counter | `outcome`: `saved`, `removed`, `unchanged`, `lapsed` (the lock's lease ran out: not saved), `failed` (the store failed), `busy` (the user's lock not had in time) |
 //! | [`DELIVERY_SECONDS`] | histogram | from the body's arrival to the answer |
-//! | [`LATE_REPLY_SECONDS`] | histogram | from the delivery's start (its body read, as its budget) to the late reply's outcome |
+//! | [`LATE_REPLY_SECONDS`] | histogram | from the handler's start to the late reply's outcome |
 //!
 //! and, from the API client (`reply-client`): `passive_reply_token_fetches_total` (label `kind`:
 //! `account`, `component`, `authorizer`) and `passive_reply_api_errors_total` (label `kind`, the
