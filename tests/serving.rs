@@ -2,15 +2,11 @@
 //! HTTP/1.1 client written here, so what is tested is what goes over the wire.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use passive_reply::DedupKey;
 use passive_reply::axum::Endpoint;
-use passive_reply::serve::{Claim, MemoryStore, ReplyStore, RetryGuard, StoreError};
+use passive_reply::serve::{MemoryStore, RetryGuard};
 use passive_reply::{Incoming, Message, Text};
 use tokio::time::Instant;
 
@@ -108,53 +104,6 @@ async fn a_handler_past_its_budget_gets_the_empty_reply_in_time() {
     let took = started.elapsed();
     assert_eq!((response.status, response.body.as_str()), (200, ""));
     assert!(took >= budget && took < budget + Duration::from_millis(200), "answered after {took:?}");
-}
-
-/// A memory store whose claims take a second, as a far or loaded store's may.
-struct SlowClaims(MemoryStore);
-
-impl ReplyStore for SlowClaims {
-    async fn claim(&self, key: &DedupKey) -> Claim {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        self.0.claim(key).await
-    }
-
-    fn complete(&self, key: &DedupKey, reply: Bytes) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.0.complete(key, reply)
-    }
-
-    fn wait(&self, key: &DedupKey) -> impl Future<Output = Claim> + Send {
-        self.0.wait(key)
-    }
-}
-
-/// The budget counts from the delivery's arrival, the store's claim included: a handler of 3.5 s
-/// after a claim of 1 s is past a budget of 4 s, and the empty reply goes out at 4 s, not 5 s.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn the_budget_counts_the_stores_claim() {
-    let budget = Duration::from_secs(4);
-    let handler = |msg: Incoming<'static>| async move {
-        tokio::time::sleep(Duration::from_millis(3_500)).await;
-        msg.reply_text("after the budget").into_owned()
-    };
-    let guard = RetryGuard::with_store(SlowClaims(MemoryStore::new()));
-    let addr = serve(Endpoint::new(TOKEN, handler).budget(budget).retry_guard(guard).into_router()).await;
-    let target = format!("/?{}", signed_query(TOKEN));
-    let started = Instant::now();
-    let response = request(addr, "POST", &target, &text_delivery(5, "hi")).await;
-    let took = started.elapsed();
-    assert_eq!((response.status, response.body.as_str()), (200, ""));
-    assert!(took >= budget && took < budget + Duration::from_millis(200), "answered after {took:?}");
-    // Within the budget with the claim: answered.
-    let quick = |msg: Incoming<'static>| async move {
-        tokio::time::sleep(Duration::from_millis(2_500)).await;
-        msg.reply_text("in time").into_owned()
-    };
-    let guard = RetryGuard::with_store(SlowClaims(MemoryStore::new()));
-    let addr = serve(Endpoint::new(TOKEN, quick).budget(budget).retry_guard(guard).into_router()).await;
-    let response = request(addr, "POST", &target, &text_delivery(6, "hi")).await;
-    assert_eq!(response.status, 200);
-    assert!(response.body.contains("in time"), "{}", response.body);
 }
 
 /// Counts how often the handler ran for each MsgId.

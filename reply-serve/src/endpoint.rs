@@ -298,9 +298,7 @@ impl<H, S> Endpoint<H, S> {
         self.account.as_deref()
     }
 
-    /// How long a delivery has before the empty reply goes out instead, counted from when its body
-    /// was read: the retry guard's claim (a round trip, with Redis) and the handler together, so
-    /// that a slow store doesn't push the answer past the budget.
+    /// How long the handler has before the empty reply goes out instead.
     #[must_use]
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
@@ -956,7 +954,7 @@ where
                 late_outcome = tracing::field::Empty,
             )
         });
-        let on_time = OnTimeOrLate::new(endpoint, started, &key, delivery);
+        let on_time = OnTimeOrLate::new(endpoint, &key, delivery);
         let guard = &endpoint.guard;
         #[cfg(feature = "crypto")]
         let reply = match sealing {
@@ -1282,8 +1280,6 @@ impl<R: PassiveReply> PassiveReply for Enveloped<R> {
 /// The handler's reply within the budget; after it, the empty reply, and with late replies on,
 /// the rest of the handler in a task of its own.
 struct OnTimeOrLate {
-    /// When the delivery was read (its budget counts from then, the retry guard's claim included).
-    started: tokio::time::Instant,
     budget: Duration,
     /// The late replies, the delivery's key, and its XML when late replies are durable.
     #[cfg(feature = "client")]
@@ -1291,15 +1287,9 @@ struct OnTimeOrLate {
 }
 
 impl OnTimeOrLate {
-    fn new<H, S>(
-        endpoint: &Endpoint<H, S>,
-        started: tokio::time::Instant,
-        key: &DedupKey,
-        delivery: Option<String>,
-    ) -> Self {
+    fn new<H, S>(endpoint: &Endpoint<H, S>, key: &DedupKey, delivery: Option<String>) -> Self {
         let _ = (key, &delivery);
         OnTimeOrLate {
-            started,
             budget: endpoint.budget,
             #[cfg(feature = "client")]
             late: endpoint.late.as_ref().map(|late| (late.clone(), key.clone(), delivery)),
@@ -1316,17 +1306,15 @@ impl OnTimeOrLate {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        let (started, budget) = (self.started, self.budget);
+        let budget = self.budget;
         match self.late {
             Some((late, key, delivery)) => {
                 let handler = Box::pin(handler);
                 Answering::new(OneOf::Second {
-                    future: async move {
-                        late.within_or_late_recorded(started.into_std(), budget, key, delivery, handler).await
-                    },
+                    future: async move { late.within_or_late_recorded(budget, key, delivery, handler).await },
                 })
             }
-            None => Answering::new(OneOf::First { future: Within::from(started, budget, handler) }),
+            None => Answering::new(OneOf::First { future: Within::new(budget, handler) }),
         }
     }
 
@@ -1336,7 +1324,7 @@ impl OnTimeOrLate {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        Answering::new(OneOf::First { future: Within::from(self.started, self.budget, handler) })
+        Answering::new(OneOf::First { future: Within::new(self.budget, handler) })
     }
 }
 

@@ -174,17 +174,6 @@ impl<F: Future> Within<F> {
     pub(crate) fn new(budget: Duration, handler: F) -> Self {
         Within { timeout: tokio::time::timeout(budget, handler) }
     }
-
-    /// With its deadline `budget` after `started`, a time its caller has read already: one read of
-    /// the clock fewer than [`new`](Within::new), which reads it for its deadline.
-    #[cfg_attr(not(any(feature = "tower", feature = "client")), allow(dead_code))] // the endpoint's, late replies'
-    pub(crate) fn from(started: tokio::time::Instant, budget: Duration, handler: F) -> Self {
-        match started.checked_add(budget) {
-            Some(deadline) => Within { timeout: tokio::time::timeout_at(deadline, handler) },
-            // A budget past what the clock can count: never out, as `new`'s.
-            None => Within::new(budget, handler),
-        }
-    }
 }
 
 impl<F: Future> Future for Within<F> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::{BoxFuture, CatchPanic, OnTime, StoreError, Within, renewing};
+use super::{BoxFuture, CatchPanic, OnTime, StoreError, renewing};
 use reply_client::{ApiError, Client};
 use reply_core::DedupKey;
 use reply_core::PassiveReply;
@@ -197,14 +197,13 @@ impl LateReplies {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        self.within_or_late_recorded(Instant::now(), budget, key, None, Box::pin(handler)).await
+        self.within_or_late_recorded(budget, key, None, Box::pin(handler)).await
     }
 
-    /// [`within_or_late`](LateReplies::within_or_late), its budget counted from `started`, with
-    /// the delivery's XML to record when late replies are [`durable`](LateReplies::durable).
+    /// [`within_or_late`](LateReplies::within_or_late), with the delivery's XML to record when
+    /// late replies are [`durable`](LateReplies::durable).
     pub(crate) async fn within_or_late_recorded<F>(
         &self,
-        started: Instant,
         budget: Duration,
         key: DedupKey,
         delivery: Option<String>,
@@ -214,9 +213,10 @@ impl LateReplies {
         F: Future + Send + 'static,
         F::Output: PassiveReply + Send + 'static,
     {
-        match Within::from(tokio::time::Instant::from_std(started), budget, handler.as_mut()).await {
-            OnTime::Reply(reply) => OnTime::Reply(reply),
-            OnTime::Late => {
+        let started = Instant::now();
+        match tokio::time::timeout(budget, handler.as_mut()).await {
+            Ok(reply) => OnTime::Reply(reply),
+            Err(_) => {
                 let record = match delivery {
                     Some(xml) if self.durable.is_some() => Record::New(xml),
                     _ => Record::None,
