@@ -27,8 +27,8 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 /// bytes, and its share of its bucket's tags and count: a 64-byte bucket holds 7 places) at a
 /// map's lowest load, 7/16, just after it grows; the key's reference counts (16 bytes); the
 /// header `Bytes` allocates when the reply is shared (24 bytes: the retry guard hands the store a
-/// copy of its own, shared once a retry asks for it); and the allocator's rounding of the key. `tests/allocations.rs` checks it against the bytes
-/// really held.
+/// copy of its own, shared once a retry asks for it); and the allocator's rounding of the key.
+/// `tests/allocations.rs` checks it against the bytes really held.
 const ENTRY_COST: usize = std::mem::size_of::<Block>() / BLOCK
     + (2 * std::mem::size_of::<Box<Block>>() + 16).div_ceil(BLOCK)
     + places::BYTES_PER_PLACE_AT_LOWEST
@@ -467,6 +467,8 @@ impl ReplyStore for MemoryStore {
                 return Claim::Full;
             }
         }
+        // `State::get`'s lookup, spelled out: the map it finds is the one a new key goes in (through
+        // `State::get`, 56-64 more instructions a delivery, callgrind).
         let State { shards, slots, bytes, .. } = &mut *state;
         let map = shard_mut(shards, hash);
         if let Some(known) = map.find(high(hash), is_key(slots, hash, key)) {
