@@ -30,11 +30,11 @@ stop_all() {
 }
 trap stop_all EXIT
 
-# Starts a Redis on core 1 (the load generator's, so it takes nothing from the server's) on a free
-# port, in `redis_port` and `redis_pid`, and waits until it answers.
+# Starts a Redis on core 1 (the load generator's, so it takes nothing from the server's), or on
+# core $1, on a free port, in `redis_port` and `redis_pid`, and waits until it answers.
 start_redis() {
     redis_port=$(free_port)
-    taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+    taskset -c "${1:-1}" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
     redis_pid=$!
     until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
 }
