@@ -2,8 +2,9 @@
 # Where the load of benches/load.sh goes, core by core: for each mode, one run under load.sh's
 # load (one tokio worker on core 0, wrk on core 1, Redis on core 1), each core's busy and idle
 # time from /proc/stat, and the CPU a delivery of the server, of Redis, and of the rest of core
-# 1 (wrk and the kernel's work for it). A rate is bound by the core that is busy all the time: bare
-# axum's by wrk's core, the Redis endpoint's by core 1, which wrk and Redis share.
+# 1 (wrk, and the kernel's work there that no process is charged with). A rate is bound by the
+# core that is busy all the time: on the project's VM bare axum's by wrk's core, the Redis
+# endpoint's by core 1, which wrk and Redis share (BENCHMARKS.md, "The tenth session").
 #
 #   bash benches/load-cores.sh [SECONDS] [MODES...]   (default 8 s; bare memory redis)
 #   REDIS_CORE=0 bash benches/load-cores.sh 8 redis    (Redis on the server's core instead)
