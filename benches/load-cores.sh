@@ -8,6 +8,7 @@
 #
 #   bash benches/load-cores.sh [SECONDS] [MODES...]   (default 8 s; bare memory redis)
 #   REDIS_CORE=0 bash benches/load-cores.sh 8 redis    (Redis on the server's core instead)
+#   LOAD_SERVER_BIN=path bash benches/load-cores.sh 8 redis   (another build of load_server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-8}
@@ -33,7 +34,7 @@ run=0
 for mode in $modes; do
     run=$((run + 1))
     port=$(free_port)
-    taskset -c 0 target/release/load_server "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
+    taskset -c 0 "${LOAD_SERVER_BIN:-target/release/load_server}" "$mode" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
     server_pid=$!
     wait_for_server "$port"
     RUN=$((run * 10 + 1)) taskset -c 1 wrk -t1 -c32 -d2s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
