@@ -30,6 +30,15 @@ stop_all() {
 }
 trap stop_all EXIT
 
+# A process's CPU time, user and system, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Microseconds a delivery of $1 clock ticks of CPU over $2 deliveries, to $3 decimals (1 unless
+# given).
+us_per_delivery() {
+    awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" -v d="${3:-1}" 'BEGIN {printf "%." d "f", t / hz / n * 1e6}'
+}
+
 # Starts a Redis on core 1 (the load generator's, so it takes nothing from the server's), or on
 # core $1, on a free port, in `redis_port` and `redis_pid`, and waits until it answers.
 start_redis() {

@@ -24,21 +24,20 @@ export QUERY
 
 # One run of server binary $1 in mode $2: "CPU-us-per-delivery requests-per-second".
 run() {
-    local port pid out requests rate user_before kernel_before user_after kernel_after
+    local port pid out requests rate before after
     port=$(free_port)
     taskset -c 0 "$1" "$2" "127.0.0.1:$port" --redis "redis://127.0.0.1:$redis_port/" 2>/dev/null &
     pid=$!
     wait_for_server "$port"
     RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d1s -s benches/load/deliveries.lua "http://127.0.0.1:$port" >/dev/null
-    read -r user_before kernel_before < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    before=$(ticks "$pid")
     out=$(RUN=$RANDOM taskset -c 1 wrk -t1 -c32 -d"${seconds}s" -s benches/load/deliveries.lua "http://127.0.0.1:$port")
-    read -r user_after kernel_after < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    after=$(ticks "$pid")
     kill "$pid"; wait "$pid" 2>/dev/null || true
     flush_redis
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    awk -v t=$((user_after + kernel_after - user_before - kernel_before)) -v n="$requests" -v r="$rate" \
-        -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f %.0f\n", t / hz / n * 1e6, r}'
+    printf '%s %.0f\n' "$(us_per_delivery $((after - before)) "$requests" 2)" "$rate"
 }
 
 echo "CPU: $(cpu); $mode, ${seconds}s per run, $pairs pairs"

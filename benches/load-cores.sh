@@ -17,15 +17,12 @@ modes=${*:-bare memory redis}
 for tool in wrk redis-server taskset curl; do
     command -v "$tool" >/dev/null || { echo "needs $tool (Debian: apt-get install wrk redis-server util-linux curl)" >&2; exit 1; }
 done
-cargo build --release -p passive-reply-benches --bin load_server --locked -q
+[ -n "${LOAD_SERVER_BIN:-}" ] || cargo build --release -p passive-reply-benches --bin load_server --locked -q
 source benches/common.sh
 start_redis "${REDIS_CORE:-1}"
 QUERY=$(signed_query)
 export QUERY
-hz=$(getconf CLK_TCK)
 
-# A process's user and system time, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Core $1's busy time (user, nice, system, irq, softirq) and idle time (idle, iowait), in ticks.
 core() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 
@@ -49,8 +46,7 @@ for mode in $modes; do
     flush_redis
     requests=$(echo "$out" | awk '/requests in/ {print $1}')
     rate=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    # Microseconds a delivery of $1 ticks.
-    per() { awk -v t="$1" -v n="$requests" -v hz="$hz" 'BEGIN {printf "%.1f", t / hz / n * 1e6}'; }
+    per() { us_per_delivery "$1" "$requests"; }
     share() { awk -v b="$1" -v i="$2" 'BEGIN {printf "%.0f%%", 100 * b / (b + i)}'; }
     redis=$((redis1 - redis0))
     rest=$((busy1b - busy1))

@@ -63,7 +63,7 @@ for round in $(seq "$rounds"); do
         # Server CPU per delivery (user + system, in clock ticks): steadier than requests per
         # second on a shared host, where another tenant's load takes cycles from both.
         # Split into user space (the server's own code) and the kernel (its sockets).
-        per_delivery() { awk -v a="$1" -v b="$2" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (a - b) / hz / n * 1e6}'; }
+        per_delivery() { us_per_delivery $(($1 - $2)) "$requests"; }
         cpu=$(per_delivery $((user_after + kernel_after)) $((user_before + kernel_before)))
         user=$(per_delivery "$user_after" "$user_before")
         kernel=$(per_delivery "$kernel_after" "$kernel_before")
